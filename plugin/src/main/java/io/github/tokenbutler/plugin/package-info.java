@@ -1,0 +1,2 @@
+/** TokenButler: see the subpackages (placeholder until the plugin lands). */
+package io.github.tokenbutler.plugin;
