@@ -18,6 +18,9 @@ public final class Main {
                 new ConvertLlama2cCommand(),
                 new ConvertTiktokenCommand(),
                 new SynthCommand(),
+                new SynthPredictorCommand(),
+                new EvalCommand(),
+                new CorefCommand(),
                 new BenchCommand())) {
             m.put(c.name(), c);
         }
