@@ -17,7 +17,20 @@
 // Self-contained: only the JDK and jdk.incubator.vector.
 package io.github.tokenbutler.runtime;
 
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -28,10 +41,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 public final class Llama3 {
     private Llama3() {}
@@ -392,7 +415,724 @@ public final class Llama3 {
     }
 
     // =====================================================================================
-    // 5. (part) The attention extension point
+    // 3. Tensor types. Block layouts are ggml's (ggml-common.h block_* structs, dequantize_row_*),
+    //    little-endian with f16 scales. A FloatTensor reads its bytes where the file is mapped:
+    //    weights are never copied. Every type has a scalar and a Vector API kernel; the scalar ones
+    //    run when -Dtokenbutler.vector=false (or when the CPU's vectors are too narrow).
+    // =====================================================================================
+
+    /** Vector API settings shared by every kernel. */
+    static final class Simd {
+        private Simd() {}
+        static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+        /** Float lanes per vector: 16 with AVX-512, 8 with AVX2, 4 with NEON. */
+        static final int L = F.length();
+        /** Byte loads feeding float conversions: as many bytes as float lanes, but at least 8 (the smallest byte vector). */
+        static final VectorSpecies<Byte> B = L >= 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
+        static final int BL = B.length();
+        /** Float vectors made from one byte vector: 1, or 2 when floats come 4 to a vector. */
+        static final int PARTS = BL / L;
+        /** L shorts and L ints: f16/bf16 loads and their widening. */
+        static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, L * 16)));
+        static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+        static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty("tokenbutler.vector", "true"))
+                && L >= 4 && L <= 16 && S.length() == L;
+        static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+        /**
+         * The sum of the lanes, adding halves lanewise down to two lanes. Vector.reduceLanes leaves the
+         * order open (interpreted and compiled code may differ); this order is fixed, so a kernel gives
+         * the same float for the same inputs every time.
+         */
+        static float sum(FloatVector v) {
+            if (v.length() == 16) v = half(v, FloatVector.SPECIES_256);
+            if (v.length() == 8) v = half(v, FloatVector.SPECIES_128);
+            if (v.length() == 4) v = half(v, FloatVector.SPECIES_64);
+            return v.lane(0) + v.lane(1);
+        }
+
+        private static FloatVector half(FloatVector v, VectorSpecies<Float> h) {
+            return ((FloatVector) v.reinterpretShape(h, 0)).add((FloatVector) v.reinterpretShape(h, 1));
+        }
+
+        /** IEEE half-precision bits (in the low 16 bits of each int lane) to float, subnormals, infinities and NaN included. */
+        static FloatVector halfToFloat(IntVector h) {
+            IntVector magnitude = h.and(0x7FFF);
+            // Moving exponent and mantissa 13 bits up and multiplying by 2^112 re-biases the exponent (15 -> 127)
+            // and turns f16 subnormals into the right float; infinities and NaN need their exponent set to all ones.
+            FloatVector finite = magnitude.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f);
+            VectorMask<Integer> special = magnitude.compare(VectorOperators.GE, 0x7C00);
+            IntVector bits = finite.reinterpretAsInts()
+                    .blend(magnitude.lanewise(VectorOperators.LSHL, 13).or(0x7F800000), special);
+            return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+        }
+    }
+
+    static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    static float f16(MemorySegment m, long at) { return Float.float16ToFloat(m.get(SHORT_LE, at)); }
+    static int u8(MemorySegment m, long at) { return Byte.toUnsignedInt(m.get(ValueLayout.JAVA_BYTE, at)); }
+    static int i8(MemorySegment m, long at) { return m.get(ValueLayout.JAVA_BYTE, at); }
+
+    /**
+     * A tensor of one GGML type, read in place from the mapped file. Elements are numbered row-major
+     * (GGUF shape[0] is the row length), so row r of a [rows][cols] matrix starts at element r*cols.
+     * Ranges given to {@link #dot} and {@link #dequantize} start and end on block boundaries.
+     */
+    public abstract static class FloatTensor {
+        /** The types this runtime computes with; any other is refused when a model is loaded. */
+        public static final List<GGMLType> SUPPORTED = List.of(GGMLType.F32, GGMLType.F16, GGMLType.BF16,
+                GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K);
+
+        final String name;
+        /** The tensor's bytes: size/blockSize blocks of typeSize bytes. */
+        final MemorySegment data;
+        final long size;
+
+        FloatTensor(String name, MemorySegment data, long size) {
+            this.name = name;
+            this.data = data;
+            this.size = size;
+            if (data.byteSize() != type().byteSize(size)) {
+                throw new GGUFFormatException("tensor '" + name + "' of type " + type() + " and " + size + " elements needs "
+                        + type().byteSize(size) + " bytes, got " + data.byteSize());
+            }
+        }
+
+        /** Wraps tensor bytes; an unsupported type is a {@link UserError} naming the tensor, its type and the supported ones. */
+        public static FloatTensor of(TensorInfo info, MemorySegment data) {
+            String n = info.name();
+            long size = info.elements();
+            return switch (info.type()) {
+                case F32 -> new F32Tensor(n, data, size);
+                case F16 -> new F16Tensor(n, data, size);
+                case BF16 -> new BF16Tensor(n, data, size);
+                case Q8_0 -> new Q8_0Tensor(n, data, size);
+                case Q4_0 -> new Q4_0Tensor(n, data, size);
+                case Q4_1 -> new Q4_1Tensor(n, data, size);
+                case Q4_K -> new Q4_KTensor(n, data, size);
+                case Q5_K -> new Q5_KTensor(n, data, size);
+                case Q6_K -> new Q6_KTensor(n, data, size);
+                default -> throw new UserError("tensor '" + n + "' has type " + info.type()
+                        + ", which this runtime does not support (supported: " + supportedList() + ")");
+            };
+        }
+
+        /** The named tensor of a GGUF file. */
+        public static FloatTensor of(GGUF gguf, String name) {
+            TensorInfo t = gguf.tensors().get(name);
+            if (t == null) throw new GGUFFormatException(gguf.path() + ": tensor '" + name + "' is missing");
+            return of(t, gguf.tensorData(t));
+        }
+
+        static String supportedList() {
+            StringBuilder sb = new StringBuilder();
+            for (GGMLType t : SUPPORTED) sb.append(sb.isEmpty() ? "" : ", ").append(t);
+            return sb.toString();
+        }
+
+        public String name() { return name; }
+        public long size() { return size; }
+        public abstract GGMLType type();
+
+        /** One element. Slow: for inspection and tests, not for kernels. */
+        public abstract float getFloat(long index);
+
+        /** Elements [from, from+n) as floats into out[outOff..]; from and n are multiples of the block size. */
+        public final void dequantize(long from, float[] out, int outOff, int n) {
+            checkRange(from, n);
+            Objects.checkFromIndexSize(outOff, n, out.length);
+            if (Simd.ENABLED) dequantizeVector(from, out, outOff, n); else dequantizeScalar(from, out, outOff, n);
+        }
+
+        /** Elements [from, from+n) as a new float array. */
+        public final float[] dequantize(long from, int n) {
+            float[] out = new float[n];
+            dequantize(from, out, 0, n);
+            return out;
+        }
+
+        /** The whole tensor as floats (it must have fewer than 2^31 elements). */
+        public final float[] dequantizeAll() {
+            if (size > Integer.MAX_VALUE - 8) throw new UserError("tensor '" + name + "' has " + size + " elements, too many for one float array");
+            return dequantize(0, (int) size);
+        }
+
+        /** Sum over i < n of element(offset+i) * x[xOff+i]; offset and n are multiples of the block size. */
+        public final float dot(long offset, float[] x, int xOff, int n) {
+            checkRange(offset, n);
+            Objects.checkFromIndexSize(xOff, n, x.length);
+            return Simd.ENABLED ? dotVector(offset, x, xOff, n) : dotScalar(offset, x, xOff, n);
+        }
+
+        private void checkRange(long from, int n) {
+            int bs = type().blockSize;
+            if (from < 0 || n < 0 || from + n > size || from % bs != 0 || n % bs != 0) {
+                throw new IllegalArgumentException("tensor '" + name + "' (" + type() + ", " + size + " elements, blocks of " + bs
+                        + "): bad range [" + from + ", " + (from + n) + ")");
+            }
+        }
+
+        abstract void dequantizeScalar(long from, float[] out, int outOff, int n);
+        abstract float dotScalar(long offset, float[] x, int xOff, int n);
+        abstract void dequantizeVector(long from, float[] out, int outOff, int n);
+        abstract float dotVector(long offset, float[] x, int xOff, int n);
+
+        @Override public String toString() { return name + " (" + type() + ", " + size + " elements)"; }
+    }
+
+    /** F32: 4 bytes per element. */
+    public static final class F32Tensor extends FloatTensor {
+        F32Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.F32; }
+        @Override public float getFloat(long i) { return data.get(FLOAT_LE, i * 4); }
+
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int i = 0; i < n; i++) out[outOff + i] = data.get(FLOAT_LE, (from + i) * 4);
+        }
+        @Override void dequantizeVector(long from, float[] out, int outOff, int n) {
+            MemorySegment.copy(data, FLOAT_LE, from * 4, out, outOff, n);
+        }
+        @Override float dotScalar(long offset, float[] x, int xOff, int n) {
+            float s = 0f;
+            for (int i = 0; i < n; i++) s += data.get(FLOAT_LE, (offset + i) * 4) * x[xOff + i];
+            return s;
+        }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) {
+            var F = Simd.F;
+            int L = Simd.L, i = 0;
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+            for (; i + 2 * L <= n; i += 2 * L) {
+                acc0 = FloatVector.fromMemorySegment(F, data, (offset + i) * 4, Simd.LE).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
+                acc1 = FloatVector.fromMemorySegment(F, data, (offset + i + L) * 4, Simd.LE).fma(FloatVector.fromArray(F, x, xOff + i + L), acc1);
+            }
+            for (; i + L <= n; i += L) {
+                acc0 = FloatVector.fromMemorySegment(F, data, (offset + i) * 4, Simd.LE).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
+            }
+            float s = Simd.sum(acc0.add(acc1));
+            for (; i < n; i++) s += data.get(FLOAT_LE, (offset + i) * 4) * x[xOff + i];
+            return s;
+        }
+    }
+
+    /** F16 and BF16 share their loops; only the bits-to-float conversion differs. */
+    abstract static class HalfTensor extends FloatTensor {
+        HalfTensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        abstract float toFloat(short bits);
+        abstract FloatVector toFloat(IntVector bits);
+
+        @Override public float getFloat(long i) { return toFloat(data.get(SHORT_LE, i * 2)); }
+
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int i = 0; i < n; i++) out[outOff + i] = toFloat(data.get(SHORT_LE, (from + i) * 2));
+        }
+        @Override float dotScalar(long offset, float[] x, int xOff, int n) {
+            float s = 0f;
+            for (int i = 0; i < n; i++) s += toFloat(data.get(SHORT_LE, (offset + i) * 2)) * x[xOff + i];
+            return s;
+        }
+        private FloatVector load(long element) {
+            ShortVector bits = ShortVector.fromMemorySegment(Simd.S, data, element * 2, Simd.LE);
+            return toFloat((IntVector) bits.convertShape(VectorOperators.S2I, Simd.I, 0));
+        }
+        @Override void dequantizeVector(long from, float[] out, int outOff, int n) {
+            int L = Simd.L, i = 0;
+            for (; i + L <= n; i += L) load(from + i).intoArray(out, outOff + i);
+            for (; i < n; i++) out[outOff + i] = toFloat(data.get(SHORT_LE, (from + i) * 2));
+        }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) {
+            var F = Simd.F;
+            int L = Simd.L, i = 0;
+            FloatVector acc = FloatVector.zero(F);
+            for (; i + L <= n; i += L) acc = load(offset + i).fma(FloatVector.fromArray(F, x, xOff + i), acc);
+            float s = Simd.sum(acc);
+            for (; i < n; i++) s += toFloat(data.get(SHORT_LE, (offset + i) * 2)) * x[xOff + i];
+            return s;
+        }
+    }
+
+    /** F16: IEEE half precision. */
+    public static final class F16Tensor extends HalfTensor {
+        F16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.F16; }
+        @Override float toFloat(short bits) { return Float.float16ToFloat(bits); }
+        @Override FloatVector toFloat(IntVector bits) { return Simd.halfToFloat(bits); }
+    }
+
+    /** BF16: the upper 16 bits of an f32. */
+    public static final class BF16Tensor extends HalfTensor {
+        BF16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.BF16; }
+        @Override float toFloat(short bits) { return Float.intBitsToFloat(bits << 16); }
+        @Override FloatVector toFloat(IntVector bits) { return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(); }
+    }
+
+    /**
+     * Q8_0, block_q8_0 (34 bytes per 32 elements): f16 d | int8 qs[32]; x[j] = qs[j] * d.
+     * The decode kernels touch one byte PREFETCH bytes ahead of the block being read: a demand load
+     * that starts the next cache lines' trip from memory while this block is computed (Java has no
+     * prefetch instruction), which measurably raises the bandwidth a compute-heavy loop gets.
+     */
+    public static final class Q8_0Tensor extends FloatTensor {
+        Q8_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.Q8_0; }
+
+        @Override public float getFloat(long i) {
+            long block = i / 32 * 34;
+            return i8(data, block + 2 + i % 32) * f16(data, block);
+        }
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int j = 0; j < n; j += 32) {
+                long block = (from + j) / 32 * 34;
+                float d = f16(data, block);
+                for (int k = 0; k < 32; k++) out[outOff + j + k] = i8(data, block + 2 + k) * d;
+            }
+        }
+        @Override float dotScalar(long offset, float[] x, int xOff, int n) {
+            float s = 0f;
+            for (int j = 0; j < n; j += 32) {
+                long block = (offset + j) / 32 * 34;
+                float blockSum = 0f;
+                for (int k = 0; k < 32; k++) blockSum += i8(data, block + 2 + k) * x[xOff + j + k];
+                s += blockSum * f16(data, block);
+            }
+            return s;
+        }
+        @Override void dequantizeVector(long from, float[] out, int outOff, int n) {
+            var F = Simd.F;
+            for (int j = 0; j < n; j += 32) {
+                long block = (from + j) / 32 * 34;
+                FloatVector d = FloatVector.broadcast(F, f16(data, block));
+                for (int c = 0; c < 32; c += Simd.BL) {
+                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
+                    for (int p = 0; p < Simd.PARTS; p++) {
+                        ((FloatVector) q.castShape(F, p)).mul(d).intoArray(out, outOff + j + c + p * Simd.L);
+                    }
+                }
+            }
+        }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) {
+            var F = Simd.F;
+            long block = offset / 32 * 34, last = data.byteSize() - 1;
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+            int touched = 0, j = 0;
+            for (; j + 64 <= n; j += 64, block += 68) {
+                touched += data.get(ValueLayout.JAVA_BYTE, Math.min(block + PREFETCH, last));
+                touched += data.get(ValueLayout.JAVA_BYTE, Math.min(block + PREFETCH + 64, last));
+                acc0 = block(block, x, xOff + j, acc0);
+                acc1 = block(block + 34, x, xOff + j + 32, acc1);
+            }
+            if (j < n) acc0 = block(block, x, xOff + j, acc0);
+            if (touched == Integer.MIN_VALUE) prefetchSink = touched; // keeps the touches alive
+            return Simd.sum(acc0.add(acc1));
+        }
+        /** acc + d * (q · x) over one block, for 16-, 8- or 4-lane floats. */
+        private FloatVector block(long block, float[] x, int xi, FloatVector acc) {
+            var F = Simd.F;
+            FloatVector s;
+            if (Simd.L == 16) {
+                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(Simd.B, data, block + 2, Simd.LE).castShape(F, 0);
+                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(Simd.B, data, block + 18, Simd.LE).castShape(F, 0);
+                s = q0.mul(FloatVector.fromArray(F, x, xi)).add(q1.mul(FloatVector.fromArray(F, x, xi + 16)));
+            } else {
+                s = FloatVector.zero(F);
+                for (int c = 0; c < 32; c += Simd.BL) {
+                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
+                    for (int p = 0; p < Simd.PARTS; p++) {
+                        s = ((FloatVector) q.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + c + p * Simd.L), s);
+                    }
+                }
+            }
+            return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
+        }
+    }
+
+    /** How far ahead (bytes) the Q8_0/Q4_0 decode kernels touch the weights; see {@link Q8_0Tensor}. */
+    static final int PREFETCH = Integer.getInteger("tokenbutler.prefetch", 2048);
+    static volatile int prefetchSink;
+
+    /** Q4_0, block_q4_0 (18 bytes per 32 elements): f16 d | u8 qs[16]; x[j] = ((qs[j] & 15) - 8) * d, x[j+16] = ((qs[j] >> 4) - 8) * d. */
+    public static final class Q4_0Tensor extends FloatTensor {
+        Q4_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.Q4_0; }
+
+        @Override public float getFloat(long i) {
+            long block = i / 32 * 18;
+            int k = (int) (i % 32);
+            int q = u8(data, block + 2 + (k & 15));
+            return ((k < 16 ? q & 15 : q >> 4) - 8) * f16(data, block);
+        }
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int j = 0; j < n; j += 32) {
+                long block = (from + j) / 32 * 18;
+                float d = f16(data, block);
+                for (int k = 0; k < 16; k++) {
+                    int q = u8(data, block + 2 + k);
+                    out[outOff + j + k] = ((q & 15) - 8) * d;
+                    out[outOff + j + k + 16] = ((q >> 4) - 8) * d;
+                }
+            }
+        }
+        @Override float dotScalar(long offset, float[] x, int xOff, int n) {
+            float s = 0f;
+            for (int j = 0; j < n; j += 32) {
+                long block = (offset + j) / 32 * 18;
+                float blockSum = 0f;
+                for (int k = 0; k < 16; k++) {
+                    int q = u8(data, block + 2 + k);
+                    blockSum += ((q & 15) - 8) * x[xOff + j + k] + ((q >> 4) - 8) * x[xOff + j + k + 16];
+                }
+                s += blockSum * f16(data, block);
+            }
+            return s;
+        }
+        @Override void dequantizeVector(long from, float[] out, int outOff, int n) {
+            var F = Simd.F;
+            for (int j = 0; j < n; j += 32) {
+                long block = (from + j) / 32 * 18;
+                FloatVector d = FloatVector.broadcast(F, f16(data, block));
+                for (int c = 0; c < 16; c += Simd.BL) {
+                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
+                    ByteVector lo = q.and((byte) 15).sub((byte) 8), hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
+                    for (int p = 0; p < Simd.PARTS; p++) {
+                        ((FloatVector) lo.castShape(F, p)).mul(d).intoArray(out, outOff + j + c + p * Simd.L);
+                        ((FloatVector) hi.castShape(F, p)).mul(d).intoArray(out, outOff + j + 16 + c + p * Simd.L);
+                    }
+                }
+            }
+        }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) {
+            var F = Simd.F;
+            long block = offset / 32 * 18, last = data.byteSize() - 1;
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+            int touched = 0, j = 0;
+            for (; j + 64 <= n; j += 64, block += 36) {
+                touched += data.get(ValueLayout.JAVA_BYTE, Math.min(block + PREFETCH, last));
+                acc0 = block(block, x, xOff + j, acc0);
+                acc1 = block(block + 18, x, xOff + j + 32, acc1);
+            }
+            if (j < n) acc0 = block(block, x, xOff + j, acc0);
+            if (touched == Integer.MIN_VALUE) prefetchSink = touched;
+            return Simd.sum(acc0.add(acc1));
+        }
+        private FloatVector block(long block, float[] x, int xi, FloatVector acc) {
+            var F = Simd.F;
+            FloatVector s;
+            if (Simd.L == 16) {
+                ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2, Simd.LE);
+                FloatVector lo = (FloatVector) q.and((byte) 15).sub((byte) 8).castShape(F, 0);
+                FloatVector hi = (FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8).castShape(F, 0);
+                s = lo.mul(FloatVector.fromArray(F, x, xi)).add(hi.mul(FloatVector.fromArray(F, x, xi + 16)));
+            } else {
+                s = FloatVector.zero(F);
+                for (int c = 0; c < 16; c += Simd.BL) {
+                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
+                    ByteVector lo = q.and((byte) 15).sub((byte) 8), hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
+                    for (int p = 0; p < Simd.PARTS; p++) {
+                        s = ((FloatVector) lo.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + c + p * Simd.L), s);
+                        s = ((FloatVector) hi.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + 16 + c + p * Simd.L), s);
+                    }
+                }
+            }
+            return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
+        }
+    }
+
+    /** Q4_1, block_q4_1 (20 bytes per 32 elements): f16 d | f16 m | u8 qs[16]; x[j] = (qs[j] & 15) * d + m, x[j+16] = (qs[j] >> 4) * d + m. */
+    public static final class Q4_1Tensor extends FloatTensor {
+        Q4_1Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.Q4_1; }
+
+        @Override public float getFloat(long i) {
+            long block = i / 32 * 20;
+            int k = (int) (i % 32);
+            int q = u8(data, block + 4 + (k & 15));
+            return (k < 16 ? q & 15 : q >> 4) * f16(data, block) + f16(data, block + 2);
+        }
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int j = 0; j < n; j += 32) {
+                long block = (from + j) / 32 * 20;
+                float d = f16(data, block), m = f16(data, block + 2);
+                for (int k = 0; k < 16; k++) {
+                    int q = u8(data, block + 4 + k);
+                    out[outOff + j + k] = (q & 15) * d + m;
+                    out[outOff + j + k + 16] = (q >> 4) * d + m;
+                }
+            }
+        }
+        @Override float dotScalar(long offset, float[] x, int xOff, int n) {
+            float s = 0f;
+            for (int j = 0; j < n; j += 32) {
+                long block = (offset + j) / 32 * 20;
+                float qx = 0f, xs = 0f;
+                for (int k = 0; k < 16; k++) {
+                    int q = u8(data, block + 4 + k);
+                    float x0 = x[xOff + j + k], x1 = x[xOff + j + k + 16];
+                    qx += (q & 15) * x0 + (q >> 4) * x1;
+                    xs += x0 + x1;
+                }
+                s += qx * f16(data, block) + xs * f16(data, block + 2);
+            }
+            return s;
+        }
+        @Override void dequantizeVector(long from, float[] out, int outOff, int n) {
+            var F = Simd.F;
+            for (int j = 0; j < n; j += 32) {
+                long block = (from + j) / 32 * 20;
+                FloatVector d = FloatVector.broadcast(F, f16(data, block)), m = FloatVector.broadcast(F, f16(data, block + 2));
+                for (int c = 0; c < 16; c += Simd.BL) {
+                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 4 + c, Simd.LE);
+                    ByteVector lo = q.and((byte) 15), hi = q.lanewise(VectorOperators.LSHR, 4);
+                    for (int p = 0; p < Simd.PARTS; p++) {
+                        ((FloatVector) lo.castShape(F, p)).fma(d, m).intoArray(out, outOff + j + c + p * Simd.L);
+                        ((FloatVector) hi.castShape(F, p)).fma(d, m).intoArray(out, outOff + j + 16 + c + p * Simd.L);
+                    }
+                }
+            }
+        }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) {
+            var F = Simd.F;
+            FloatVector accQ = FloatVector.zero(F), accM = FloatVector.zero(F);
+            for (int j = 0; j < n; j += 32) {
+                long block = (offset + j) / 32 * 20;
+                FloatVector qx = FloatVector.zero(F), xs = FloatVector.zero(F);
+                for (int c = 0; c < 16; c += Simd.BL) {
+                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 4 + c, Simd.LE);
+                    ByteVector lo = q.and((byte) 15), hi = q.lanewise(VectorOperators.LSHR, 4);
+                    for (int p = 0; p < Simd.PARTS; p++) {
+                        FloatVector x0 = FloatVector.fromArray(F, x, xOff + j + c + p * Simd.L);
+                        FloatVector x1 = FloatVector.fromArray(F, x, xOff + j + 16 + c + p * Simd.L);
+                        qx = ((FloatVector) lo.castShape(F, p)).fma(x0, qx);
+                        qx = ((FloatVector) hi.castShape(F, p)).fma(x1, qx);
+                        xs = xs.add(x0).add(x1);
+                    }
+                }
+                accQ = qx.fma(FloatVector.broadcast(F, f16(data, block)), accQ);
+                accM = xs.fma(FloatVector.broadcast(F, f16(data, block + 2)), accM);
+            }
+            return Simd.sum(accQ.add(accM));
+        }
+    }
+
+    /**
+     * The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block, packed in 12 bytes
+     * (ggml get_scale_min_k4): sub-blocks 0-3 keep theirs in the low 6 bits of bytes j and j+4;
+     * sub-blocks 4-7 take 4 low bits from byte j+4 and their 2 high bits from the top of bytes j-4 / j.
+     */
+    static int kScale(MemorySegment m, long scales, int j) {
+        return j < 4 ? u8(m, scales + j) & 63
+                : (u8(m, scales + j + 4) & 15) | ((u8(m, scales + j - 4) >> 6) << 4);
+    }
+
+    static int kMin(MemorySegment m, long scales, int j) {
+        return j < 4 ? u8(m, scales + j + 4) & 63
+                : (u8(m, scales + j + 4) >> 4) | ((u8(m, scales + j) >> 6) << 4);
+    }
+
+    /**
+     * The K-quant types share one vector loop: every 32 consecutive elements have one scale and one
+     * offset (x = q * d - m; for Q6_K each 16 have a scale and m = 0). The loop either accumulates the
+     * dot product with x or stores the dequantized values.
+     */
+    abstract static class KQuantTensor extends FloatTensor {
+        KQuantTensor(String name, MemorySegment data, long size) { super(name, data, size); }
+
+        @Override public float getFloat(long i) {
+            float[] block = new float[256];
+            dequantizeScalar(i / 256 * 256, block, 0, 256);
+            return block[(int) (i % 256)];
+        }
+        @Override float dotScalar(long offset, float[] x, int xOff, int n) {
+            float[] block = new float[256];
+            float s = 0f;
+            for (int j = 0; j < n; j += 256) {
+                dequantizeScalar(offset + j, block, 0, 256);
+                for (int k = 0; k < 256; k++) s += block[k] * x[xOff + j + k];
+            }
+            return s;
+        }
+        @Override void dequantizeVector(long from, float[] out, int outOff, int n) { vectorLoop(from, null, 0, out, outOff, n); }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) { return vectorLoop(offset, x, xOff, null, 0, n); }
+
+        /** Dot with x (out == null) or dequantize into out (x == null). */
+        abstract float vectorLoop(long from, float[] x, int xOff, float[] out, int outOff, int n);
+
+        /** Either acc += w * x[xi..] or out[oi..] = w. */
+        static FloatVector emit(FloatVector w, float[] x, int xi, float[] out, int oi, FloatVector acc) {
+            if (x != null) return w.fma(FloatVector.fromArray(Simd.F, x, xi), acc);
+            w.intoArray(out, oi);
+            return acc;
+        }
+    }
+
+    /**
+     * Q4_K, block_q4_K (144 bytes per 256 elements): f16 d | f16 dmin | u8 scales[12] | u8 qs[128].
+     * Sub-block pairs (2g, 2g+1) use qs[32g..32g+32): low nibbles are elements 64g+l, high nibbles 64g+32+l;
+     * x = d*scale * q - dmin*min with scale/min from {@link #kScale}/{@link #kMin}.
+     */
+    public static final class Q4_KTensor extends KQuantTensor {
+        Q4_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.Q4_K; }
+
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 144;
+                float d = f16(data, block), dmin = f16(data, block + 2);
+                long scales = block + 4, qs = block + 16;
+                for (int g = 0; g < 4; g++) {
+                    float d1 = d * kScale(data, scales, 2 * g), m1 = dmin * kMin(data, scales, 2 * g);
+                    float d2 = d * kScale(data, scales, 2 * g + 1), m2 = dmin * kMin(data, scales, 2 * g + 1);
+                    for (int l = 0; l < 32; l++) {
+                        int q = u8(data, qs + 32 * g + l);
+                        out[outOff + j + 64 * g + l] = d1 * (q & 15) - m1;
+                        out[outOff + j + 64 * g + 32 + l] = d2 * (q >> 4) - m2;
+                    }
+                }
+            }
+        }
+        @Override float vectorLoop(long from, float[] x, int xOff, float[] out, int outOff, int n) {
+            var F = Simd.F;
+            FloatVector acc = FloatVector.zero(F);
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 144;
+                float d = f16(data, block), dmin = f16(data, block + 2);
+                long scales = block + 4, qs = block + 16;
+                for (int g = 0; g < 4; g++) {
+                    FloatVector d1 = FloatVector.broadcast(F, d * kScale(data, scales, 2 * g));
+                    FloatVector m1 = FloatVector.broadcast(F, -(dmin * kMin(data, scales, 2 * g)));
+                    FloatVector d2 = FloatVector.broadcast(F, d * kScale(data, scales, 2 * g + 1));
+                    FloatVector m2 = FloatVector.broadcast(F, -(dmin * kMin(data, scales, 2 * g + 1)));
+                    for (int c = 0; c < 32; c += Simd.BL) {
+                        ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, qs + 32 * g + c, Simd.LE);
+                        ByteVector lo = q.and((byte) 15), hi = q.lanewise(VectorOperators.LSHR, 4);
+                        for (int p = 0; p < Simd.PARTS; p++) {
+                            int e = j + 64 * g + c + p * Simd.L;
+                            acc = emit(((FloatVector) lo.castShape(F, p)).fma(d1, m1), x, xOff + e, out, outOff + e, acc);
+                            acc = emit(((FloatVector) hi.castShape(F, p)).fma(d2, m2), x, xOff + e + 32, out, outOff + e + 32, acc);
+                        }
+                    }
+                }
+            }
+            return Simd.sum(acc);
+        }
+    }
+
+    /**
+     * Q5_K, block_q5_K (176 bytes per 256 elements): f16 d | f16 dmin | u8 scales[12] | u8 qh[32] | u8 qs[128].
+     * As Q4_K, with a fifth bit per element: element 64g+l takes bit 2g of qh[l], element 64g+32+l bit 2g+1.
+     */
+    public static final class Q5_KTensor extends KQuantTensor {
+        Q5_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.Q5_K; }
+
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 176;
+                float d = f16(data, block), dmin = f16(data, block + 2);
+                long scales = block + 4, qh = block + 16, qs = block + 48;
+                for (int g = 0; g < 4; g++) {
+                    float d1 = d * kScale(data, scales, 2 * g), m1 = dmin * kMin(data, scales, 2 * g);
+                    float d2 = d * kScale(data, scales, 2 * g + 1), m2 = dmin * kMin(data, scales, 2 * g + 1);
+                    for (int l = 0; l < 32; l++) {
+                        int q = u8(data, qs + 32 * g + l), h = u8(data, qh + l);
+                        out[outOff + j + 64 * g + l] = d1 * ((q & 15) | ((h >> (2 * g)) & 1) << 4) - m1;
+                        out[outOff + j + 64 * g + 32 + l] = d2 * ((q >> 4) | ((h >> (2 * g + 1)) & 1) << 4) - m2;
+                    }
+                }
+            }
+        }
+        @Override float vectorLoop(long from, float[] x, int xOff, float[] out, int outOff, int n) {
+            var F = Simd.F;
+            FloatVector acc = FloatVector.zero(F);
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 176;
+                float d = f16(data, block), dmin = f16(data, block + 2);
+                long scales = block + 4, qh = block + 16, qs = block + 48;
+                for (int g = 0; g < 4; g++) {
+                    FloatVector d1 = FloatVector.broadcast(F, d * kScale(data, scales, 2 * g));
+                    FloatVector m1 = FloatVector.broadcast(F, -(dmin * kMin(data, scales, 2 * g)));
+                    FloatVector d2 = FloatVector.broadcast(F, d * kScale(data, scales, 2 * g + 1));
+                    FloatVector m2 = FloatVector.broadcast(F, -(dmin * kMin(data, scales, 2 * g + 1)));
+                    for (int c = 0; c < 32; c += Simd.BL) {
+                        ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, qs + 32 * g + c, Simd.LE);
+                        ByteVector h = ByteVector.fromMemorySegment(Simd.B, data, qh + c, Simd.LE);
+                        ByteVector lo = q.and((byte) 15).or(h.lanewise(VectorOperators.LSHR, 2 * g).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
+                        ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2 * g + 1).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
+                        for (int p = 0; p < Simd.PARTS; p++) {
+                            int e = j + 64 * g + c + p * Simd.L;
+                            acc = emit(((FloatVector) lo.castShape(F, p)).fma(d1, m1), x, xOff + e, out, outOff + e, acc);
+                            acc = emit(((FloatVector) hi.castShape(F, p)).fma(d2, m2), x, xOff + e + 32, out, outOff + e + 32, acc);
+                        }
+                    }
+                }
+            }
+            return Simd.sum(acc);
+        }
+    }
+
+    /**
+     * Q6_K, block_q6_K (210 bytes per 256 elements): u8 ql[128] | u8 qh[64] | int8 scales[16] | f16 d.
+     * Each half h (128 elements) uses ql[64h..], qh[32h..], scales[8h..]; for l < 32 the four elements
+     * l, l+32, l+64, l+96 are the low nibble of ql[l], of ql[l+32], the high nibble of ql[l], of ql[l+32],
+     * each with 2 more bits from qh[l] (bits 0-1, 2-3, 4-5, 6-7), minus 32, times d * scales[l/16 + 0, 2, 4, 6].
+     */
+    public static final class Q6_KTensor extends KQuantTensor {
+        Q6_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
+        @Override public GGMLType type() { return GGMLType.Q6_K; }
+
+        @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 210;
+                float d = f16(data, block + 208);
+                for (int half = 0; half < 2; half++) {
+                    long ql = block + 64 * half, qh = block + 128 + 32 * half, sc = block + 192 + 8 * half;
+                    int o = outOff + j + 128 * half;
+                    for (int l = 0; l < 32; l++) {
+                        int is = l / 16, a = u8(data, ql + l), b = u8(data, ql + l + 32), h = u8(data, qh + l);
+                        out[o + l] = d * i8(data, sc + is) * (((a & 15) | (h & 3) << 4) - 32);
+                        out[o + l + 32] = d * i8(data, sc + is + 2) * (((b & 15) | ((h >> 2) & 3) << 4) - 32);
+                        out[o + l + 64] = d * i8(data, sc + is + 4) * (((a >> 4) | ((h >> 4) & 3) << 4) - 32);
+                        out[o + l + 96] = d * i8(data, sc + is + 6) * (((b >> 4) | ((h >> 6) & 3) << 4) - 32);
+                    }
+                }
+            }
+        }
+        @Override float vectorLoop(long from, float[] x, int xOff, float[] out, int outOff, int n) {
+            var F = Simd.F;
+            FloatVector acc = FloatVector.zero(F);
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 210;
+                float d = f16(data, block + 208);
+                for (int half = 0; half < 2; half++) {
+                    long ql = block + 64 * half, qh = block + 128 + 32 * half, sc = block + 192 + 8 * half;
+                    int e0 = j + 128 * half;
+                    for (int c = 0; c < 32; c += Simd.BL) {
+                        ByteVector a = ByteVector.fromMemorySegment(Simd.B, data, ql + c, Simd.LE);
+                        ByteVector b = ByteVector.fromMemorySegment(Simd.B, data, ql + 32 + c, Simd.LE);
+                        ByteVector h = ByteVector.fromMemorySegment(Simd.B, data, qh + c, Simd.LE);
+                        ByteVector q1 = a.and((byte) 15).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                        ByteVector q2 = b.and((byte) 15).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                        ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                        ByteVector q4 = b.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                        for (int p = 0; p < Simd.PARTS; p++) {
+                            int l = c + p * Simd.L, is = l / 16, e = e0 + l;
+                            acc = emit(((FloatVector) q1.castShape(F, p)).mul(d * i8(data, sc + is)), x, xOff + e, out, outOff + e, acc);
+                            acc = emit(((FloatVector) q2.castShape(F, p)).mul(d * i8(data, sc + is + 2)), x, xOff + e + 32, out, outOff + e + 32, acc);
+                            acc = emit(((FloatVector) q3.castShape(F, p)).mul(d * i8(data, sc + is + 4)), x, xOff + e + 64, out, outOff + e + 64, acc);
+                            acc = emit(((FloatVector) q4.castShape(F, p)).mul(d * i8(data, sc + is + 6)), x, xOff + e + 96, out, outOff + e + 96, acc);
+                        }
+                    }
+                }
+            }
+            return Simd.sum(acc);
+        }
+    }
+
+    // =====================================================================================
+    // 4. Model loading: ModelConfig from the llama.* metadata, then every tensor checked against it
+    //    (presence, type, shape). Tensor names and shapes are llama.cpp's GGUF conventions; shapes
+    //    below are written [rows][cols] (GGUF lists them the other way round: [cols, rows]).
     // =====================================================================================
 
     /**
@@ -407,8 +1147,305 @@ public final class Llama3 {
         public int kvGroup() { return nHeads / nKvHeads; }
     }
 
-    /** What an attention hook learns about the model it is attached to. */
+    /** What an attention hook learns about the model it is attached to. tokenizer is null for a file without one. */
     public record ModelInfo(ModelConfig config, GGUF gguf, Tokenizer tokenizer) {}
+
+    /** How to load a model. contextLength 0 means "from the metadata" (llama.context_length). */
+    public record LoadOptions(int contextLength) {
+        public static LoadOptions defaults() { return new LoadOptions(0); }
+    }
+
+    /** A loaded model: config, tokenizer and weights mapped from the GGUF file. */
+    public static final class Model implements AutoCloseable {
+        private final GGUF gguf;
+        private final ModelConfig config;
+        private final Tokenizer tokenizer;
+        /** Leading dimensions of each head that RoPE rotates (llama.rope.dimension_count, default headSize). */
+        final int ropeDim;
+        /** [ropeDim/2] angle per position of each rotated pair, Llama 3.1 scaling applied. */
+        final float[] ropeFreqs;
+        final FloatTensor tokenEmbedding; // [vocab][dim]
+        final Layer[] layers;
+        final float[] outputNorm;         // [dim]
+        final FloatTensor output;         // [vocab][dim]; token_embd.weight when the file has no output.weight
+        /** Bytes of weights one decode step reads: every matrix once, plus one embedding row. */
+        final long weightBytesPerToken;
+
+        /** One transformer block. */
+        static final class Layer {
+            float[] attnNorm;             // [dim]
+            FloatTensor wq;               // [qDim][dim]
+            FloatTensor wk, wv;           // [kvDim][dim]
+            FloatTensor wo;               // [dim][qDim]
+            float[] ffnNorm;              // [dim]
+            FloatTensor gate, up;         // [hidden][dim]
+            FloatTensor down;             // [dim][hidden]
+        }
+
+        /** Loads and validates a llama GGUF; every problem with the file is a {@link UserError}. */
+        public static Model load(Path path, LoadOptions options) {
+            GGUF gguf = GGUF.read(path);
+            try {
+                return new Model(gguf, options);
+            } catch (RuntimeException e) {
+                gguf.close();
+                throw e;
+            }
+        }
+
+        private Model(GGUF gguf, LoadOptions options) {
+            this.gguf = gguf;
+            Path path = gguf.path();
+            Object arch = gguf.get("general.architecture");
+            if (arch == null) throw new GGUFFormatException(path + ": required metadata key 'general.architecture' is missing");
+            if (!"llama".equals(arch)) {
+                throw new UserError(path + ": model architecture '" + arch + "' is not supported (this runtime runs 'llama' models)");
+            }
+            int dim = intKey(gguf, "llama.embedding_length", -1);
+            int hidden = intKey(gguf, "llama.feed_forward_length", -1);
+            int nLayers = intKey(gguf, "llama.block_count", -1);
+            int nHeads = intKey(gguf, "llama.attention.head_count", -1);
+            int nKvHeads = intKey(gguf, "llama.attention.head_count_kv", nHeads);
+            if (nKvHeads > nHeads || nHeads % nKvHeads != 0) {
+                throw new GGUFFormatException(path + ": llama.attention.head_count (" + nHeads + ") must be a multiple of llama.attention.head_count_kv (" + nKvHeads + ")");
+            }
+            if (!gguf.metadata().containsKey("llama.attention.key_length") && dim % nHeads != 0) {
+                throw new GGUFFormatException(path + ": llama.embedding_length (" + dim + ") is not a multiple of llama.attention.head_count (" + nHeads + ") and llama.attention.key_length is absent");
+            }
+            int headSize = intKey(gguf, "llama.attention.key_length", dim / nHeads);
+            int valueLength = intKey(gguf, "llama.attention.value_length", headSize);
+            if (valueLength != headSize) {
+                throw new UserError(path + ": llama.attention.value_length (" + valueLength + ") differs from key_length (" + headSize + "); this runtime needs them equal");
+            }
+            int fileContext = intKey(gguf, "llama.context_length", -1);
+            if (options.contextLength() < 0) throw new UserError("context length must be positive, got " + options.contextLength());
+            int contextLength = options.contextLength() > 0 ? options.contextLength() : fileContext;
+            if (!gguf.metadata().containsKey("llama.attention.layer_norm_rms_epsilon")) {
+                throw new GGUFFormatException(path + ": required metadata key 'llama.attention.layer_norm_rms_epsilon' is missing");
+            }
+            float eps = gguf.getFloat("llama.attention.layer_norm_rms_epsilon", 0f);
+            float theta = gguf.getFloat("llama.rope.freq_base", 10000f);
+            if (!(eps > 0f) || !(theta > 1f)) {
+                throw new GGUFFormatException(path + ": rms epsilon " + eps + " and rope.freq_base " + theta + " must be positive (freq_base > 1)");
+            }
+            ropeDim = intKey(gguf, "llama.rope.dimension_count", headSize);
+            if (ropeDim % 2 != 0 || ropeDim > headSize || headSize % 2 != 0) {
+                throw new GGUFFormatException(path + ": llama.rope.dimension_count (" + ropeDim + ") must be even and at most the head size (" + headSize + ")");
+            }
+
+            Shapes shapes = new Shapes(gguf);
+            TensorInfo embd = shapes.info("token_embd.weight");
+            if (embd.shape().length != 2 || embd.shape()[0] != dim) {
+                throw new GGUFFormatException(path + ": tensor 'token_embd.weight' has shape " + Arrays.toString(embd.shape())
+                        + ", expected [" + dim + ", vocab] (llama.embedding_length, vocabulary size)");
+            }
+            if (embd.shape()[1] > Integer.MAX_VALUE) throw new GGUFFormatException(path + ": vocabulary of " + embd.shape()[1] + " tokens is too large");
+            int vocab = (int) embd.shape()[1];
+            int qDim = nHeads * headSize, kvDim = nKvHeads * headSize;
+            config = new ModelConfig(dim, hidden, nLayers, nHeads, nKvHeads, headSize, vocab, contextLength, eps, theta);
+
+            tokenEmbedding = shapes.matrix("token_embd.weight", vocab, dim, "vocab", "embedding_length");
+            layers = new Layer[nLayers];
+            long bytes = 0;
+            for (int l = 0; l < nLayers; l++) {
+                String p = "blk." + l + ".";
+                Layer layer = new Layer();
+                layer.attnNorm = shapes.vector(p + "attn_norm.weight", dim);
+                layer.wq = shapes.matrix(p + "attn_q.weight", qDim, dim, "head_count*key_length", "embedding_length");
+                layer.wk = shapes.matrix(p + "attn_k.weight", kvDim, dim, "head_count_kv*key_length", "embedding_length");
+                layer.wv = shapes.matrix(p + "attn_v.weight", kvDim, dim, "head_count_kv*key_length", "embedding_length");
+                layer.wo = shapes.matrix(p + "attn_output.weight", dim, qDim, "embedding_length", "head_count*key_length");
+                layer.ffnNorm = shapes.vector(p + "ffn_norm.weight", dim);
+                layer.gate = shapes.matrix(p + "ffn_gate.weight", hidden, dim, "feed_forward_length", "embedding_length");
+                layer.up = shapes.matrix(p + "ffn_up.weight", hidden, dim, "feed_forward_length", "embedding_length");
+                layer.down = shapes.matrix(p + "ffn_down.weight", dim, hidden, "embedding_length", "feed_forward_length");
+                for (FloatTensor t : List.of(layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down)) bytes += t.data.byteSize();
+                layers[l] = layer;
+            }
+            outputNorm = shapes.vector("output_norm.weight", dim);
+            output = gguf.tensors().containsKey("output.weight")
+                    ? shapes.matrix("output.weight", vocab, dim, "vocab", "embedding_length")
+                    : tokenEmbedding;
+            weightBytesPerToken = bytes + output.data.byteSize() + tokenEmbedding.data.byteSize() / vocab;
+
+            ropeFreqs = ropeFrequencies(gguf, shapes, ropeDim, theta);
+            tokenizer = loadTokenizer(gguf, vocab);
+        }
+
+        /** Looks tensors up and checks their shape and type, with messages naming what the config expects. */
+        private static final class Shapes {
+            final GGUF gguf;
+            Shapes(GGUF gguf) { this.gguf = gguf; }
+
+            TensorInfo info(String name) {
+                TensorInfo t = gguf.tensors().get(name);
+                if (t == null) throw new GGUFFormatException(gguf.path() + ": tensor '" + name + "' is missing");
+                return t;
+            }
+
+            FloatTensor matrix(String name, long rows, long cols, String rowsWhat, String colsWhat) {
+                TensorInfo t = info(name);
+                if (t.shape().length != 2 || t.shape()[0] != cols || t.shape()[1] != rows) {
+                    throw new GGUFFormatException(gguf.path() + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
+                            + ", expected [" + cols + ", " + rows + "] (" + colsWhat + ", " + rowsWhat + ")");
+                }
+                return FloatTensor.of(t, gguf.tensorData(t));
+            }
+
+            /** A small 1-D tensor (norm weights, rope factors), copied into a float array. */
+            float[] vector(String name, long length) {
+                TensorInfo t = info(name);
+                if (t.shape().length != 1 || t.shape()[0] != length) {
+                    throw new GGUFFormatException(gguf.path() + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
+                            + ", expected [" + length + "]");
+                }
+                return FloatTensor.of(t, gguf.tensorData(t)).dequantizeAll();
+            }
+        }
+
+        /** A positive int metadata value; fallback < 0 makes the key required. */
+        static int intKey(GGUF gguf, String key, int fallback) {
+            if (!gguf.metadata().containsKey(key)) {
+                if (fallback >= 0) return fallback;
+                throw new GGUFFormatException(gguf.path() + ": required metadata key '" + key + "' is missing");
+            }
+            long v = gguf.getLong(key, 0);
+            if (v <= 0 || v > Integer.MAX_VALUE) {
+                throw new GGUFFormatException(gguf.path() + ": metadata key '" + key + "' is " + v + ", expected a positive 32-bit integer");
+            }
+            return (int) v;
+        }
+
+        /**
+         * theta^(-2j/ropeDim) for each rotated pair j, with Llama 3.1 long-context scaling when the file
+         * asks for it: the tensor rope_freqs.weight (one divisor per pair, what llama.cpp's converter
+         * writes) or metadata llama.rope.scaling.type = llama3 / linear.
+         */
+        private static float[] ropeFrequencies(GGUF gguf, Shapes shapes, int ropeDim, float theta) {
+            float[] freqs = new float[ropeDim / 2];
+            for (int j = 0; j < freqs.length; j++) freqs[j] = (float) (1.0 / Math.pow(theta, (2.0 * j) / ropeDim));
+            Object type = gguf.get("llama.rope.scaling.type");
+            if (gguf.tensors().containsKey("rope_freqs.weight")) {
+                float[] divisors = shapes.vector("rope_freqs.weight", ropeDim / 2);
+                for (int j = 0; j < freqs.length; j++) {
+                    if (!(divisors[j] > 0f)) throw new GGUFFormatException(gguf.path() + ": rope_freqs.weight[" + j + "] is " + divisors[j] + ", expected > 0");
+                    freqs[j] /= divisors[j];
+                }
+            } else if (type == null || "none".equals(type)) {
+                return freqs;
+            } else if ("llama3".equals(type)) {
+                float factor = requireFloat(gguf, "llama.rope.scaling.factor");
+                float low = requireFloat(gguf, "llama.rope.scaling.low_freq_factor");
+                float high = requireFloat(gguf, "llama.rope.scaling.high_freq_factor");
+                int original = intKey(gguf, "llama.rope.scaling.original_context_length", -1);
+                if (!(factor > 0f) || !(low > 0f) || !(high > low)) {
+                    throw new GGUFFormatException(gguf.path() + ": llama3 rope scaling needs factor > 0 and high_freq_factor > low_freq_factor > 0, got factor "
+                            + factor + ", low " + low + ", high " + high);
+                }
+                llama3Scaling(freqs, factor, low, high, original);
+            } else if ("linear".equals(type)) {
+                float factor = requireFloat(gguf, "llama.rope.scaling.factor");
+                if (!(factor > 0f)) throw new GGUFFormatException(gguf.path() + ": llama.rope.scaling.factor is " + factor + ", expected > 0");
+                for (int j = 0; j < freqs.length; j++) freqs[j] /= factor;
+            } else {
+                throw new UserError(gguf.path() + ": llama.rope.scaling.type '" + type + "' is not supported (supported: none, linear, llama3)");
+            }
+            return freqs;
+        }
+
+        private static float requireFloat(GGUF gguf, String key) {
+            if (!gguf.metadata().containsKey(key)) throw new GGUFFormatException(gguf.path() + ": required metadata key '" + key + "' is missing");
+            return gguf.getFloat(key, 0f);
+        }
+
+        /**
+         * Llama 3.1 frequency scaling (Meta's apply_scaling): wavelengths shorter than
+         * originalContext/highFreqFactor keep their frequency, longer than originalContext/lowFreqFactor
+         * are divided by factor, and those between are interpolated.
+         */
+        static void llama3Scaling(float[] freqs, float factor, float lowFreqFactor, float highFreqFactor, int originalContext) {
+            double lowFreqWavelen = originalContext / (double) lowFreqFactor;
+            double highFreqWavelen = originalContext / (double) highFreqFactor;
+            for (int j = 0; j < freqs.length; j++) {
+                double freq = freqs[j], wavelen = 2 * Math.PI / freq;
+                if (wavelen < highFreqWavelen) continue;
+                if (wavelen > lowFreqWavelen) {
+                    freqs[j] = (float) (freq / factor);
+                } else {
+                    double smooth = (originalContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                    freqs[j] = (float) ((1 - smooth) * freq / factor + smooth * freq);
+                }
+            }
+        }
+
+        private static Tokenizer loadTokenizer(GGUF gguf, int vocab) {
+            if (!gguf.metadata().containsKey("tokenizer.ggml.model")) return null;
+            Tokenizer t;
+            try {
+                t = Tokenizers.fromGGUF(gguf);
+            } catch (UnsupportedOperationException notYetWritten) {
+                return null; // TODO(runtime): drop once Tokenizers.fromGGUF exists
+            }
+            if (t.vocabSize() > vocab) {
+                throw new GGUFFormatException(gguf.path() + ": the tokenizer has " + t.vocabSize() + " tokens but token_embd.weight only "
+                        + vocab + " rows");
+            }
+            return t;
+        }
+
+        public ModelConfig config() { return config; }
+        /** The tokenizer, or a {@link UserError} when the file has none (tokenizer.ggml.* metadata absent). */
+        public Tokenizer tokenizer() {
+            if (tokenizer == null) throw new UserError(gguf.path() + ": the model file has no tokenizer (no tokenizer.ggml.* metadata)");
+            return tokenizer;
+        }
+        public boolean hasTokenizer() { return tokenizer != null; }
+        public GGUF gguf() { return gguf; }
+        public ModelInfo info() { return new ModelInfo(config, gguf, tokenizer); }
+        /** Bytes of weight data one decode step reads (every matrix once, plus one embedding row). */
+        public long weightBytesPerToken() { return weightBytesPerToken; }
+        /** The token embedding matrix [vocab][dim]. */
+        public FloatTensor tokenEmbedding() { return tokenEmbedding; }
+
+        /** A fresh state (KV cache at position 0) whose attention goes through {@code attention}, or dense when null. */
+        public State newState(AttentionHook.Attention attention) {
+            long perLayer = (long) config.contextLength() * config.kvDim();
+            long bytes = 2 * 4 * perLayer * config.nLayers();
+            if (perLayer > Integer.MAX_VALUE - 8) {
+                throw new UserError("context " + config.contextLength() + " x KV width " + config.kvDim() + " is too large for one cache array per layer; use a smaller --context");
+            }
+            Runtime rt = Runtime.getRuntime();
+            long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+            String hint = "the KV cache for context " + config.contextLength() + " needs " + (bytes >> 20) + " MiB but the JVM has about "
+                    + (free >> 20) + " MiB free; use a smaller --context or a larger heap (e.g. TOKENBUTLER_JAVA_OPTS=-Xmx"
+                    + Math.max(1, (bytes >> 30) + 2) + "g)";
+            if (bytes > free) throw new UserError(hint);
+            try {
+                return new State(this, new float[config.nLayers()][(int) perLayer], new float[config.nLayers()][(int) perLayer], attention);
+            } catch (OutOfMemoryError e) {
+                throw new UserError(hint);
+            }
+        }
+
+        /**
+         * Runs tokens[offset .. offset+nTokens) at positions startPos.. (batched; any nTokens, split internally).
+         * startPos 0 starts a new sequence: the state, its timings and its attention are reset.
+         * @return logits [nTokens][vocab] row-major when allLogits, else [vocab] of the last token (a new array)
+         */
+        public float[] forward(State state, int[] tokens, int offset, int nTokens, int startPos, boolean allLogits) {
+            return Forward.run(this, state, tokens, offset, nTokens, startPos, allLogits);
+        }
+
+        @Override public void close() { gguf.close(); }
+    }
+
+    // =====================================================================================
+    // 5. Forward pass: batched prefill and decode, with the AttentionHook extension point.
+    //    Per layer: RMSNorm -> Q,K,V -> RoPE -> KV cache -> attention (hook, else dense) -> Wo ->
+    //    residual -> RMSNorm -> SwiGLU FFN -> residual. Matmuls read each weight row once per batch
+    //    and split rows across a small fixed thread pool.
+    // =====================================================================================
+
 
     /**
      * Replaces the attention computation of the runtime. Implementations are found with
@@ -528,81 +1565,549 @@ public final class Llama3 {
     public static final class VectorMath {
         private VectorMath() {}
 
-        /** Sum of a[aOff+i]*b[bOff+i], i < n. Vectorized; the order of additions is fixed for a given n. */
+        /**
+         * Sum of a[aOff+i]*b[bOff+i], i < n. Vectorized; the order of additions is fixed for a given n
+         * (two interleaved lane accumulators, halves added lanewise, then the scalar tail in order), so
+         * the result does not depend on whether the code runs interpreted or compiled.
+         */
         public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-            // TODO(runtime): Vector API version with a fixed reduction order.
+            if (!Simd.ENABLED) {
+                float s = 0f;
+                for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
+                return s;
+            }
+            var F = Simd.F;
+            int L = Simd.L, i = 0;
             float s = 0f;
-            for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
+            if (n >= L) {
+                FloatVector acc0 = FloatVector.fromArray(F, a, aOff).mul(FloatVector.fromArray(F, b, bOff));
+                FloatVector acc1 = FloatVector.zero(F);
+                i = L;
+                for (; i + 2 * L <= n; i += 2 * L) {
+                    acc1 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc1);
+                    acc0 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), acc0);
+                }
+                for (; i + L <= n; i += L) acc1 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc1);
+                s = Simd.sum(acc0.add(acc1));
+            }
+            for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
             return s;
         }
 
-        /** y[yOff+i] += alpha * x[xOff+i], i < n. */
+        /** y[yOff+i] += alpha * x[xOff+i], i < n (fused multiply-add per element when vectorized). */
         public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-            for (int i = 0; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
+            if (!Simd.ENABLED) {
+                for (int i = 0; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
+                return;
+            }
+            var F = Simd.F;
+            int L = Simd.L, i = 0;
+            FloatVector a = FloatVector.broadcast(F, alpha);
+            for (; i + L <= n; i += L) {
+                FloatVector.fromArray(F, x, xOff + i).fma(a, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+            }
+            for (; i < n; i++) y[yOff + i] = Math.fma(alpha, x[xOff + i], y[yOff + i]);
         }
     }
 
-    // =====================================================================================
-    // 4/5. (part) The programmatic API: load a model, make a state, run the forward pass.
-    //      Implemented below in sections 4 and 5; the signatures are the contract plugins and tools use.
-    // =====================================================================================
+    /**
+     * A fixed pool of worker threads that splits loops (matmul rows, attention heads) across cores,
+     * the calling thread included. Decode runs about a hundred matmuls per token, each well under a
+     * millisecond, so between jobs the workers spin for a while instead of parking: waking a parked
+     * thread would cost a visible share of each matmul. They park after about a millisecond idle.
+     * One job runs at a time; a forRange called from inside a job's body runs inline.
+     */
+    public static final class Parallel {
+        private Parallel() {}
 
-    /** How to load a model. contextLength 0 means "from the metadata" (llama.context_length). */
-    public record LoadOptions(int contextLength) {
-        public static LoadOptions defaults() { return new LoadOptions(0); }
-    }
+        /** Threads used, the caller included: -Dtokenbutler.threads=N, default the available processors. */
+        public static final int THREADS = Math.max(1, Integer.getInteger("tokenbutler.threads", Runtime.getRuntime().availableProcessors()));
+        private static final long SPIN_NANOS = Long.getLong("tokenbutler.spinMicros", 1000) * 1000;
 
-    /** A loaded model: config, tokenizer and weights mapped from the GGUF file. */
-    public static final class Model implements AutoCloseable {
-        /** Loads and validates a llama GGUF; every problem with the file is a {@link UserError}. */
-        public static Model load(Path path, LoadOptions options) { throw new UnsupportedOperationException("TODO(runtime)"); }
+        /** A slice [start, end) of a job; worker (0 .. THREADS-1) indexes per-thread scratch buffers. */
+        @FunctionalInterface
+        public interface Body { void run(int start, int end, int worker); }
 
-        public ModelConfig config() { throw new UnsupportedOperationException("TODO(runtime)"); }
-        public Tokenizer tokenizer() { throw new UnsupportedOperationException("TODO(runtime)"); }
-        public GGUF gguf() { throw new UnsupportedOperationException("TODO(runtime)"); }
-        public ModelInfo info() { return new ModelInfo(config(), gguf(), tokenizer()); }
+        private static final ReentrantLock LOCK = new ReentrantLock();
+        /** The worker index of the current thread while it runs a job, else -1. */
+        private static final ThreadLocal<int[]> CURRENT = ThreadLocal.withInitial(() -> new int[] {-1});
+        private static final AtomicInteger NEXT_CHUNK = new AtomicInteger();
+        private static final AtomicInteger FINISHED = new AtomicInteger();
+        private static volatile long generation;
+        private static volatile Body body;
+        private static volatile int count, grain;
+        private static volatile Throwable failure;
+        private static Worker[] workers;
 
-        /** A fresh state (KV cache at position 0) whose attention goes through {@code attention}, or dense when null. */
-        public State newState(AttentionHook.Attention attention) { throw new UnsupportedOperationException("TODO(runtime)"); }
-
-        /**
-         * Runs tokens[offset .. offset+nTokens) at positions startPos.. (batched; any nTokens, split internally).
-         * startPos 0 starts a new sequence: the state and its attention are reset.
-         * @return logits [nTokens][vocab] row-major when allLogits, else [vocab] of the last token
-         */
-        public float[] forward(State state, int[] tokens, int offset, int nTokens, int startPos, boolean allLogits) {
-            throw new UnsupportedOperationException("TODO(runtime)");
+        /** Runs body over [0, n) in chunks of about grain units, on all threads; returns when all are done. */
+        public static void forRange(int n, int grain, Body body) {
+            if (n <= 0) return;
+            int[] current = CURRENT.get();
+            if (THREADS == 1 || n <= grain || current[0] >= 0) {
+                body.run(0, n, Math.max(0, current[0]));
+                return;
+            }
+            LOCK.lock();
+            try {
+                if (workers == null) startWorkers();
+                Parallel.body = body;
+                Parallel.count = n;
+                Parallel.grain = Math.max(1, grain);
+                failure = null;
+                NEXT_CHUNK.set(0);
+                FINISHED.set(0);
+                generation++; // publishes the job to the spinning workers
+                for (Worker w : workers) if (w.sleeping) LockSupport.unpark(w);
+                current[0] = 0;
+                try {
+                    runChunks(0);
+                } finally {
+                    current[0] = -1;
+                }
+                while (FINISHED.get() < workers.length) Thread.onSpinWait();
+                Parallel.body = null;
+                Throwable t = failure;
+                if (t instanceof RuntimeException r) throw r;
+                if (t instanceof Error e) throw e;
+                if (t != null) throw new IllegalStateException(t);
+            } finally {
+                LOCK.unlock();
+            }
         }
 
-        @Override public void close() {}
+        /** forRange with a grain that gives each thread several chunks to balance. */
+        public static void forRange(int n, Body body) {
+            forRange(n, Math.max(1, n / (THREADS * 8)), body);
+        }
+
+        private static void runChunks(int worker) {
+            Body b = body;
+            int n = count, g = grain, chunks = (n + g - 1) / g;
+            for (int c; (c = NEXT_CHUNK.getAndIncrement()) < chunks; ) {
+                try {
+                    b.run(c * g, Math.min(n, c * g + g), worker);
+                } catch (Throwable t) {
+                    if (failure == null) failure = t;
+                }
+            }
+        }
+
+        private static void startWorkers() {
+            workers = new Worker[THREADS - 1];
+            for (int i = 0; i < workers.length; i++) {
+                workers[i] = new Worker(i + 1);
+                workers[i].start();
+            }
+        }
+
+        private static final class Worker extends Thread {
+            final int index;
+            volatile boolean sleeping;
+
+            Worker(int index) {
+                super("tokenbutler-worker-" + index);
+                this.index = index;
+                setDaemon(true);
+            }
+
+            @Override public void run() {
+                CURRENT.get()[0] = index;
+                long seen = generation;
+                while (true) {
+                    long g, idleSince = System.nanoTime();
+                    int spins = 0;
+                    while ((g = generation) == seen) {
+                        if ((++spins & 255) == 0 && System.nanoTime() - idleSince > SPIN_NANOS) {
+                            sleeping = true;
+                            if (generation == seen) LockSupport.park(this);
+                            sleeping = false;
+                            idleSince = System.nanoTime();
+                        } else {
+                            Thread.onSpinWait();
+                        }
+                    }
+                    seen = g;
+                    runChunks(index);
+                    FINISHED.incrementAndGet();
+                }
+            }
+        }
     }
 
-    /** Per-sequence state: the KV cache and the attention in use. */
+    /** Per-sequence state: the KV cache, the attention in use, and scratch buffers of the forward pass. */
     public static final class State {
         /** [layer][contextLength * kvDim], keys after RoPE. */
         public final float[][] keyCache;
         /** [layer][contextLength * kvDim]. */
         public final float[][] valueCache;
-        /** Nanoseconds spent in attention (hook or dense) and in everything else, summed over forward calls. */
+        /** Nanoseconds spent in attention (hook or dense, layer0Input included) and in everything else, summed over forward calls since position 0. */
         public long attentionNanos, otherNanos;
 
-        State(float[][] keyCache, float[][] valueCache) { this.keyCache = keyCache; this.valueCache = valueCache; }
+        final Model model;
+        /** null: dense attention. */
+        final AttentionHook.Attention attention;
+        /** [worker][contextLength] attention scores of the dense fallback. */
+        final float[][] scores;
+        /** [worker][max(dim, qDim, hidden)] one dequantized weight row, for batched matmuls. */
+        final float[][] rowScratch;
+        private Buffers single, batch, other;
+
+        State(Model model, float[][] keyCache, float[][] valueCache, AttentionHook.Attention attention) {
+            this.model = model;
+            this.keyCache = keyCache;
+            this.valueCache = valueCache;
+            this.attention = attention;
+            ModelConfig c = model.config();
+            this.scores = new float[Parallel.THREADS][c.contextLength()];
+            this.rowScratch = new float[Parallel.THREADS][Math.max(Math.max(c.dim(), c.qDim()), c.hiddenDim())];
+        }
+
+        /** The attention this state was made with, or null for dense. */
+        public AttentionHook.Attention attention() { return attention; }
+        public Model model() { return model; }
+        public int contextLength() { return model.config().contextLength(); }
+
+        /** Activation buffers sized exactly for n tokens (so hooks see [n][...] arrays), kept for reuse. */
+        Buffers buffers(int n) {
+            if (n == 1) return single != null ? single : (single = new Buffers(model, 1));
+            if (n == Forward.MAX_BATCH) return batch != null ? batch : (batch = new Buffers(model, n));
+            return other != null && other.n == n ? other : (other = new Buffers(model, n));
+        }
+    }
+
+    /** The activations of one batch of n tokens; every buffer is row-major [n][...]. */
+    static final class Buffers {
+        final int n;
+        final float[] x;        // [n][dim] residual stream
+        final float[] xb;       // [n][dim] RMSNorm output: the input of attention / FFN
+        final float[] q;        // [n][qDim]
+        final float[] k, v;     // [n][kvDim]
+        final float[] att;      // [n][qDim] attention output
+        final float[] hb, hb2;  // [n][hidden] gate (then silu(gate)*up) and up
+        final float[] cos, sin; // [n][ropeDim/2] rotation of each pair at each token's position
+
+        Buffers(Model m, int n) {
+            ModelConfig c = m.config();
+            this.n = n;
+            x = new float[n * c.dim()];
+            xb = new float[n * c.dim()];
+            q = new float[n * c.qDim()];
+            k = new float[n * c.kvDim()];
+            v = new float[n * c.kvDim()];
+            att = new float[n * c.qDim()];
+            hb = new float[n * c.hiddenDim()];
+            hb2 = new float[n * c.hiddenDim()];
+            cos = new float[n * (m.ropeDim / 2)];
+            sin = new float[n * (m.ropeDim / 2)];
+        }
+    }
+
+    /** The forward pass. */
+    static final class Forward {
+        private Forward() {}
+
+        /** Tokens per batch in prefill: enough to reuse each weight row many times, few enough to keep activations in cache. */
+        static final int MAX_BATCH = 32;
+        /** Matmuls smaller than this many multiply-adds run on the calling thread alone. */
+        private static final long PARALLEL_MIN_WORK = 1 << 15;
+
+        static float[] run(Model m, State s, int[] tokens, int offset, int nTokens, int startPos, boolean allLogits) {
+            ModelConfig c = m.config();
+            if (s.model != m) throw new IllegalArgumentException("the state belongs to another model");
+            Objects.checkFromIndexSize(offset, nTokens, tokens.length);
+            if (nTokens < 1) throw new IllegalArgumentException("nTokens must be at least 1, got " + nTokens);
+            if (startPos < 0) throw new IllegalArgumentException("startPos must be >= 0, got " + startPos);
+            if ((long) startPos + nTokens > c.contextLength()) {
+                throw new UserError("positions " + startPos + ".." + (startPos + nTokens - 1) + " do not fit in the context of "
+                        + c.contextLength() + " tokens (use a larger --context)");
+            }
+            for (int i = offset; i < offset + nTokens; i++) {
+                if (tokens[i] < 0 || tokens[i] >= c.vocabSize()) {
+                    throw new UserError("token id " + tokens[i] + " is outside the vocabulary (0.." + (c.vocabSize() - 1) + ")");
+                }
+            }
+            if (startPos == 0) {
+                s.attentionNanos = 0;
+                s.otherNanos = 0;
+                if (s.attention != null) s.attention.resetSequence();
+            }
+            long start = System.nanoTime(), attentionBefore = s.attentionNanos;
+            float[] logits = new float[allLogits ? nTokens * c.vocabSize() : c.vocabSize()];
+            for (int done = 0; done < nTokens; ) {
+                int n = Math.min(MAX_BATCH, nTokens - done);
+                boolean last = done + n == nTokens;
+                batch(m, s, s.buffers(n), tokens, offset + done, n, startPos + done,
+                        allLogits || last ? logits : null, allLogits ? done * c.vocabSize() : 0, allLogits);
+                done += n;
+            }
+            s.otherNanos += System.nanoTime() - start - (s.attentionNanos - attentionBefore);
+            return logits;
+        }
+
+        /** n tokens at positions pos..pos+n-1; logits of all of them (allLogits) or of the last one when logits != null. */
+        private static void batch(Model m, State s, Buffers b, int[] tokens, int off, int n, int pos,
+                                  float[] logits, int logitsOff, boolean allLogits) {
+            ModelConfig c = m.config();
+            int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim();
+            for (int t = 0; t < n; t++) m.tokenEmbedding.dequantize((long) tokens[off + t] * dim, b.x, t * dim, dim);
+            ropeAngles(m, b, pos);
+
+            for (int l = 0; l < c.nLayers(); l++) {
+                Model.Layer layer = m.layers[l];
+                for (int t = 0; t < n; t++) rmsnorm(b.xb, t * dim, b.x, t * dim, layer.attnNorm, dim, c.rmsNormEps());
+                if (l == 0 && s.attention != null) {
+                    long t0 = System.nanoTime();
+                    s.attention.layer0Input(pos, n, b.xb);
+                    s.attentionNanos += System.nanoTime() - t0;
+                }
+                matmuls(s, b.xb, dim, n,
+                        new Matmul(layer.wq, b.q, qDim),
+                        new Matmul(layer.wk, b.k, kvDim),
+                        new Matmul(layer.wv, b.v, kvDim));
+                for (int t = 0; t < n; t++) {
+                    rope(b.q, t * qDim, c.nHeads(), c.headSize(), m.ropeDim, b, t);
+                    rope(b.k, t * kvDim, c.nKvHeads(), c.headSize(), m.ropeDim, b, t);
+                }
+                System.arraycopy(b.k, 0, s.keyCache[l], pos * kvDim, n * kvDim);
+                System.arraycopy(b.v, 0, s.valueCache[l], pos * kvDim, n * kvDim);
+
+                long t0 = System.nanoTime();
+                boolean done = s.attention != null && s.attention.attend(l, pos, n, b.q, s.keyCache[l], s.valueCache[l], b.att);
+                if (!done) denseAttention(s, c, l, pos, n, b);
+                s.attentionNanos += System.nanoTime() - t0;
+
+                matmuls(s, b.att, qDim, n, new Matmul(layer.wo, b.x, dim).accumulating());
+                for (int t = 0; t < n; t++) rmsnorm(b.xb, t * dim, b.x, t * dim, layer.ffnNorm, dim, c.rmsNormEps());
+                matmuls(s, b.xb, dim, n, new Matmul(layer.gate, b.hb, hidden), new Matmul(layer.up, b.hb2, hidden));
+                for (int i = 0; i < n * hidden; i++) {
+                    float g = b.hb[i];
+                    b.hb[i] = g / (1f + (float) Math.exp(-g)) * b.hb2[i];
+                }
+                matmuls(s, b.hb, hidden, n, new Matmul(layer.down, b.x, dim).accumulating());
+            }
+
+            if (logits == null) return;
+            if (allLogits) {
+                for (int t = 0; t < n; t++) rmsnorm(b.xb, t * dim, b.x, t * dim, m.outputNorm, dim, c.rmsNormEps());
+                matmuls(s, b.xb, dim, n, new Matmul(m.output, logits, c.vocabSize()).at(logitsOff));
+            } else {
+                rmsnorm(b.xb, 0, b.x, (n - 1) * dim, m.outputNorm, dim, c.rmsNormEps());
+                matmuls(s, b.xb, dim, 1, new Matmul(m.output, logits, c.vocabSize()));
+            }
+        }
+
+        /** out[outOff + t*rows + r] (+)= W[r] · x[t*cols ..] for every token t; W is [rows][cols]. */
+        record Matmul(FloatTensor w, float[] out, int rows, int outOff, boolean accumulate) {
+            Matmul(FloatTensor w, float[] out, int rows) { this(w, out, rows, 0, false); }
+            Matmul accumulating() { return new Matmul(w, out, rows, outOff, true); }
+            Matmul at(int offset) { return new Matmul(w, out, rows, offset, accumulate); }
+        }
+
+        /**
+         * Several matmuls over the same input in one parallel job (Q/K/V, gate/up): their rows are
+         * numbered one after the other and split across threads together, so no thread idles between them.
+         */
+        static void matmuls(State s, float[] x, int cols, int n, Matmul... ms) {
+            int total = 0;
+            for (Matmul mm : ms) total += mm.rows;
+            Parallel.Body body = (start, end, worker) -> {
+                int base = 0;
+                for (Matmul mm : ms) {
+                    int from = Math.max(start, base), to = Math.min(end, base + mm.rows);
+                    if (from < to) rows(mm, from - base, to - base, x, cols, n, s.rowScratch[worker]);
+                    base += mm.rows;
+                }
+            };
+            if ((long) total * cols * n < PARALLEL_MIN_WORK) body.run(0, total, 0);
+            else Parallel.forRange(total, Math.max(4, total / (Parallel.THREADS * 16)), body);
+        }
+
+        /**
+         * Rows [r0, r1) of one matmul. One token: dot products straight from the quantized weights.
+         * Several: each row is dequantized once into scratch and reused for every token (the weight
+         * bytes are read once per batch, the activations stay in cache).
+         */
+        private static void rows(Matmul mm, int r0, int r1, float[] x, int cols, int n, float[] scratch) {
+            float[] out = mm.out;
+            if (n == 1) {
+                for (int r = r0; r < r1; r++) {
+                    float d = mm.w.dot((long) r * cols, x, 0, cols);
+                    out[mm.outOff + r] = mm.accumulate ? out[mm.outOff + r] + d : d;
+                }
+                return;
+            }
+            for (int r = r0; r < r1; r++) {
+                mm.w.dequantize((long) r * cols, scratch, 0, cols);
+                int t = 0;
+                for (; t + 4 <= n; t += 4) dot4(scratch, x, t * cols, cols, mm, r, t);
+                for (; t < n; t++) {
+                    float d = VectorMath.dot(scratch, 0, x, t * cols, cols);
+                    int o = mm.outOff + t * mm.rows + r;
+                    out[o] = mm.accumulate ? out[o] + d : d;
+                }
+            }
+        }
+
+        /** Four tokens' dot products with one dequantized row, sharing its loads. */
+        private static void dot4(float[] w, float[] x, int xOff, int cols, Matmul mm, int r, int t) {
+            float s0, s1, s2, s3;
+            int i = 0;
+            if (Simd.ENABLED) {
+                var F = Simd.F;
+                int L = Simd.L;
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+                for (; i + L <= cols; i += L) {
+                    FloatVector wv = FloatVector.fromArray(F, w, i);
+                    a0 = wv.fma(FloatVector.fromArray(F, x, xOff + i), a0);
+                    a1 = wv.fma(FloatVector.fromArray(F, x, xOff + cols + i), a1);
+                    a2 = wv.fma(FloatVector.fromArray(F, x, xOff + 2 * cols + i), a2);
+                    a3 = wv.fma(FloatVector.fromArray(F, x, xOff + 3 * cols + i), a3);
+                }
+                s0 = Simd.sum(a0); s1 = Simd.sum(a1); s2 = Simd.sum(a2); s3 = Simd.sum(a3);
+            } else {
+                s0 = s1 = s2 = s3 = 0f;
+            }
+            for (; i < cols; i++) {
+                float wi = w[i];
+                s0 += wi * x[xOff + i];
+                s1 += wi * x[xOff + cols + i];
+                s2 += wi * x[xOff + 2 * cols + i];
+                s3 += wi * x[xOff + 3 * cols + i];
+            }
+            float[] out = mm.out;
+            int o = mm.outOff + t * mm.rows + r, stride = mm.rows;
+            if (mm.accumulate) {
+                out[o] += s0; out[o + stride] += s1; out[o + 2 * stride] += s2; out[o + 3 * stride] += s3;
+            } else {
+                out[o] = s0; out[o + stride] = s1; out[o + 2 * stride] = s2; out[o + 3 * stride] = s3;
+            }
+        }
+
+        /** out = weight * x / sqrt(mean(x^2) + eps), as llama2.c's rmsnorm. */
+        static void rmsnorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int dim, float eps) {
+            float ss = VectorMath.dot(x, xOff, x, xOff, dim) / dim + eps;
+            float inv = (float) (1.0 / Math.sqrt(ss));
+            for (int i = 0; i < dim; i++) out[outOff + i] = weight[i] * (inv * x[xOff + i]);
+        }
+
+        /** cos and sin of (position * freq) for every token of the batch and every rotated pair. */
+        private static void ropeAngles(Model m, Buffers b, int pos) {
+            int pairs = m.ropeDim / 2;
+            for (int t = 0; t < b.n; t++) {
+                for (int j = 0; j < pairs; j++) {
+                    float angle = (pos + t) * m.ropeFreqs[j];
+                    b.cos[t * pairs + j] = (float) Math.cos(angle);
+                    b.sin[t * pairs + j] = (float) Math.sin(angle);
+                }
+            }
+        }
+
+        /**
+         * Rotates ADJACENT pairs (2j, 2j+1) of the first ropeDim dimensions of each head: the GGUF llama
+         * convention (llama.cpp's converter permutes the Q/K rows so that adjacent-pair rope is right).
+         */
+        private static void rope(float[] v, int off, int heads, int headSize, int ropeDim, Buffers b, int t) {
+            int pairs = ropeDim / 2;
+            for (int h = 0; h < heads; h++) {
+                int base = off + h * headSize;
+                for (int j = 0; j < pairs; j++) {
+                    float cos = b.cos[t * pairs + j], sin = b.sin[t * pairs + j];
+                    float v0 = v[base + 2 * j], v1 = v[base + 2 * j + 1];
+                    v[base + 2 * j] = v0 * cos - v1 * sin;
+                    v[base + 2 * j + 1] = v0 * sin + v1 * cos;
+                }
+            }
+        }
+
+        /**
+         * DenseAttention.attend split across threads by (token, KV head): each query head is still
+         * computed by DenseAttention.attendHead over positions 0..pos+t, so the result is bit for bit
+         * what DenseAttention.attend gives.
+         */
+        private static void denseAttention(State s, ModelConfig c, int layer, int pos, int n, Buffers b) {
+            int hs = c.headSize(), qDim = c.qDim(), kvDim = c.kvDim(), group = c.kvGroup(), kvHeads = c.nKvHeads();
+            float[] keys = s.keyCache[layer], values = s.valueCache[layer];
+            Parallel.Body body = (start, end, worker) -> {
+                float[] scores = s.scores[worker];
+                for (int u = start; u < end; u++) {
+                    int t = u / kvHeads, kvHead = u % kvHeads;
+                    for (int h = kvHead * group; h < (kvHead + 1) * group; h++) {
+                        DenseAttention.attendHead(b.q, t * qDim + h * hs, keys, values, kvDim, kvHead * hs, hs,
+                                null, pos + t + 1, scores, b.att, t * qDim + h * hs);
+                    }
+                }
+            };
+            int units = n * kvHeads;
+            if ((long) n * (pos + n) * qDim < PARALLEL_MIN_WORK) body.run(0, units, 0);
+            else Parallel.forRange(units, 1, body);
+        }
+    }
+
+    /** Built in: exact causal attention, computed by the runtime (its Attention always declines). */
+    static final AttentionHook DENSE = new AttentionHook() {
+        @Override public String name() { return "dense"; }
+        @Override public String description() { return "exact causal attention over every past token (built in)"; }
+        /** Dense has no options; it ignores any given so that one option list can serve a dense-vs-sparse comparison. */
+        @Override public Attention open(ModelInfo model, Map<String, String> options) {
+            return new Attention() {
+                @Override public void resetSequence() {}
+                @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+                    return false;
+                }
+            };
+        }
+    };
+
+    /** Every attention hook by name: "dense" first, then those found by ServiceLoader on the class path. */
+    public static Map<String, AttentionHook> attentionHooks() {
+        Map<String, AttentionHook> all = new LinkedHashMap<>();
+        all.put(DENSE.name(), DENSE);
+        try {
+            for (AttentionHook h : ServiceLoader.load(AttentionHook.class)) all.putIfAbsent(h.name(), h);
+        } catch (ServiceConfigurationError e) {
+            throw new UserError("cannot load the attention hooks on the class path: " + e.getMessage(), e);
+        }
+        return all;
     }
 
     /**
      * Finds an attention hook by name: "dense" (built in) or one found by ServiceLoader on the classpath.
      * An unknown name is a {@link UserError} listing the available ones.
      */
-    public static AttentionHook findAttentionHook(String name) { throw new UnsupportedOperationException("TODO(runtime)"); }
+    public static AttentionHook findAttentionHook(String name) {
+        Map<String, AttentionHook> all = attentionHooks();
+        AttentionHook h = all.get(name);
+        if (h != null) return h;
+        StringBuilder sb = new StringBuilder();
+        for (AttentionHook a : all.values()) {
+            sb.append(sb.isEmpty() ? "" : "; ").append(a.name());
+            if (!a.description().isEmpty()) sb.append(" (").append(a.description()).append(')');
+        }
+        throw new UserError("unknown attention '" + name + "' (available: " + sb + ")");
+    }
 
     /**
      * The options for a hook: system properties tokenbutler.attention.KEY=VALUE, overridden by the
      * KEY=VALUE strings given on the command line (a string without '=' is a {@link UserError}).
      */
-    public static Map<String, String> attentionOptions(List<String> commandLine) { throw new UnsupportedOperationException("TODO(runtime)"); }
+    public static Map<String, String> attentionOptions(List<String> commandLine) {
+        String prefix = "tokenbutler.attention.";
+        Map<String, String> options = new TreeMap<>();
+        Properties props = System.getProperties();
+        for (String key : props.stringPropertyNames()) {
+            if (key.startsWith(prefix) && key.length() > prefix.length()) options.put(key.substring(prefix.length()), props.getProperty(key));
+        }
+        Map<String, String> result = new LinkedHashMap<>(options);
+        for (String kv : commandLine) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) throw new UserError("attention option '" + kv + "' should be KEY=VALUE");
+            result.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+        }
+        return result;
+    }
 
     // =====================================================================================
-    // 6. (part) Tokenizer API
+    // 6. Tokenizer: the interface here; SentencePiece BPE (`llama`) and byte-level BPE (`gpt2`) implementations follow.
     // =====================================================================================
 
     /** Text ↔ token ids, built from the GGUF's tokenizer.ggml.* metadata. */
@@ -625,5 +2130,444 @@ public final class Llama3 {
         int specialTokenId(String text);
         /** Whether BOS is prepended (tokenizer.ggml.add_bos_token, default true). */
         boolean addBos();
+    }
+
+    // =====================================================================================
+    // 7. Sampler: greedy at temperature 0, else softmax(logits / temperature), optionally cut to
+    //    the top-p nucleus (the smallest set of most likely tokens whose probability exceeds p).
+    // =====================================================================================
+
+    /** Picks the next token from a logits vector. Seeded, so the same seed gives the same text. */
+    public static final class Sampler {
+        private final float temperature, topP;
+        private final SplittableRandom random;
+
+        public Sampler(float temperature, float topP, long seed) {
+            if (!(temperature >= 0f) || Float.isInfinite(temperature)) throw new UserError("temperature must be a number >= 0, got " + temperature);
+            if (!(topP > 0f && topP <= 1f)) throw new UserError("top-p must be in (0, 1], got " + topP);
+            this.temperature = temperature;
+            this.topP = topP;
+            this.random = new SplittableRandom(seed);
+        }
+
+        /** The next token; logits is overwritten (with probabilities) unless sampling is greedy. */
+        public int sample(float[] logits) {
+            if (temperature == 0f) return argmax(logits);
+            float max = Float.NEGATIVE_INFINITY;
+            for (float l : logits) max = Math.max(max, l);
+            double sum = 0;
+            for (int i = 0; i < logits.length; i++) {
+                float p = (float) Math.exp((logits[i] - max) / temperature);
+                logits[i] = p;
+                sum += p;
+            }
+            for (int i = 0; i < logits.length; i++) logits[i] = (float) (logits[i] / sum);
+            float r = (float) random.nextDouble();
+            return topP >= 1f ? sampleAll(logits, r) : sampleTopP(logits, r);
+        }
+
+        public static int argmax(float[] logits) {
+            int best = 0;
+            for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+            return best;
+        }
+
+        private static int sampleAll(float[] probs, float r) {
+            float cumulative = 0f;
+            for (int i = 0; i < probs.length; i++) {
+                cumulative += probs[i];
+                if (r < cumulative) return i;
+            }
+            return probs.length - 1; // rounding left r above the last cumulative sum
+        }
+
+        private int sampleTopP(float[] probs, float r) {
+            // Tokens below (1 - p) / (n - 1) can never be in the nucleus, so they are dropped before sorting.
+            float cutoff = (1f - topP) / (probs.length - 1);
+            long[] candidates = new long[probs.length];
+            int n = 0;
+            for (int i = 0; i < probs.length; i++) {
+                // positive floats sort like their bit patterns: probability in the high half, id in the low
+                if (probs[i] >= cutoff) candidates[n++] = ((long) Float.floatToRawIntBits(probs[i]) << 32) | i;
+            }
+            Arrays.sort(candidates, 0, n);
+            float cumulative = 0f;
+            int last = 0;
+            for (int k = n - 1; k >= 0; k--) {
+                cumulative += Float.intBitsToFloat((int) (candidates[k] >>> 32));
+                last = k;
+                if (cumulative > topP) break;
+            }
+            float target = r * cumulative, sum = 0f;
+            for (int k = n - 1; k >= last; k--) {
+                sum += Float.intBitsToFloat((int) (candidates[k] >>> 32));
+                if (target < sum) return (int) candidates[k];
+            }
+            return (int) candidates[last];
+        }
+    }
+
+    // =====================================================================================
+    // 8. Chat format: the Llama 3 template, used when the vocabulary has its header tokens.
+    //    <|begin_of_text|> then per message <|start_header_id|>role<|end_header_id|>\n\n content <|eot_id|>,
+    //    and the prompt ends with the assistant's header.
+    // =====================================================================================
+
+    public static final class ChatFormat {
+        private final Tokenizer tokenizer;
+        private final int beginOfText, startHeader, endHeader, endOfTurn;
+
+        public ChatFormat(Tokenizer tokenizer) {
+            if (!supported(tokenizer)) throw new UserError("the model's vocabulary has no Llama 3 chat template tokens (<|start_header_id|>, <|end_header_id|>, <|eot_id|>)");
+            this.tokenizer = tokenizer;
+            int bot = tokenizer.specialTokenId("<|begin_of_text|>");
+            this.beginOfText = bot >= 0 ? bot : tokenizer.bosId();
+            this.startHeader = tokenizer.specialTokenId("<|start_header_id|>");
+            this.endHeader = tokenizer.specialTokenId("<|end_header_id|>");
+            this.endOfTurn = tokenizer.specialTokenId("<|eot_id|>");
+        }
+
+        public static boolean supported(Tokenizer t) {
+            return t.specialTokenId("<|start_header_id|>") >= 0 && t.specialTokenId("<|end_header_id|>") >= 0
+                    && t.specialTokenId("<|eot_id|>") >= 0;
+        }
+
+        public int beginOfText() { return beginOfText; }
+        public int endOfTurn() { return endOfTurn; }
+
+        public List<Integer> header(String role) {
+            List<Integer> ids = new ArrayList<>();
+            ids.add(startHeader);
+            for (int id : tokenizer.encode(role)) ids.add(id);
+            ids.add(endHeader);
+            for (int id : tokenizer.encode("\n\n")) ids.add(id);
+            return ids;
+        }
+
+        /** One message; content is trimmed and encoded as plain text (special-token text stays text). */
+        public List<Integer> message(String role, String content) {
+            List<Integer> ids = header(role);
+            for (int id : tokenizer.encode(content.strip())) ids.add(id);
+            ids.add(endOfTurn);
+            return ids;
+        }
+
+        /** A first turn: begin-of-text, the system message when given, the user message, the assistant header. */
+        public int[] prompt(String system, String user) {
+            List<Integer> ids = new ArrayList<>();
+            ids.add(beginOfText);
+            if (system != null) ids.addAll(message("system", system));
+            ids.addAll(message("user", user));
+            ids.addAll(header("assistant"));
+            return toArray(ids);
+        }
+    }
+
+    static int[] toArray(List<Integer> ids) {
+        int[] a = new int[ids.size()];
+        for (int i = 0; i < a.length; i++) a[i] = ids.get(i);
+        return a;
+    }
+
+    // =====================================================================================
+    // 9. CLI. Generated text goes to stdout alone; speed and errors go to stderr.
+    // =====================================================================================
+
+    static final String USAGE = """
+            usage: jbang vendor/Llama3.java --model FILE [options]      (or: ./tokenbutler run --model FILE [options])
+              --model FILE           GGUF model file (llama architecture)
+              --prompt TEXT          the prompt (default: empty; without a chat template generation then starts from BOS alone)
+              --system-prompt TEXT   system message (models with the Llama 3 chat template)
+              --chat                 interactive chat: one message per line on stdin, Ctrl-D ends
+              --max-tokens N         tokens to generate (default: until an end-of-sequence token or the context is full)
+              --temperature T        sampling temperature, 0 = greedy (default 0.1)
+              --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)
+              --seed N               random seed (default: from the clock)
+              --context N            context length in tokens (default: the model's llama.context_length)
+              --stream               print tokens as they are generated (default: all at the end)
+              --attention NAME       attention implementation (default: dense, or -Dtokenbutler.attention=NAME)
+              --attention-opt K=V    an option of the attention (repeatable; also -Dtokenbutler.attention.K=V)
+              --help                 this text
+            Generated text goes to stdout alone; prefill and decode speed go to stderr.
+            System properties: -Dtokenbutler.threads=N (default: all processors), -Dtokenbutler.vector=false (scalar kernels).
+            """;
+
+    /** The parsed command line. */
+    static final class CliOptions {
+        Path model;
+        String prompt;
+        String systemPrompt;
+        boolean chat, stream, help;
+        int maxTokens = Integer.MAX_VALUE;
+        float temperature = 0.1f, topP = 0.95f;
+        long seed = System.nanoTime();
+        int context;
+        String attention = System.getProperty("tokenbutler.attention", "dense");
+        final List<String> attentionOptions = new ArrayList<>();
+
+        static CliOptions parse(String[] args) {
+            CliOptions o = new CliOptions();
+            for (int i = 0; i < args.length; i++) {
+                String arg = args[i], name = arg, inline = null;
+                int eq = arg.indexOf('=');
+                if (arg.startsWith("--") && eq > 0) {
+                    name = arg.substring(0, eq);
+                    inline = arg.substring(eq + 1);
+                }
+                switch (name) {
+                    case "--help", "-h" -> o.help = true;
+                    case "--chat" -> o.chat = flag(name, inline);
+                    case "--stream" -> o.stream = flag(name, inline);
+                    default -> {
+                        String value = inline;
+                        if (value == null) {
+                            if (!name.startsWith("--")) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
+                            if (i + 1 >= args.length) throw new UserError("option " + name + " needs a value");
+                            value = args[++i];
+                        }
+                        o.set(name, value);
+                    }
+                }
+            }
+            if (!o.help && o.model == null) throw new UserError("option --model is required (see --help)");
+            return o;
+        }
+
+        private static boolean flag(String name, String inline) {
+            if (inline != null) throw new UserError("option " + name + " takes no value, got '" + inline + "'");
+            return true;
+        }
+
+        private void set(String name, String value) {
+            switch (name) {
+                case "--model" -> model = Path.of(value);
+                case "--prompt" -> prompt = value;
+                case "--system-prompt" -> systemPrompt = value;
+                case "--max-tokens" -> maxTokens = integer(name, value, 1);
+                case "--temperature" -> temperature = number(name, value, 0f, Float.MAX_VALUE, "a number >= 0");
+                case "--top-p" -> {
+                    topP = number(name, value, Float.MIN_VALUE, 1f, "a number in (0, 1]");
+                }
+                case "--seed" -> {
+                    try {
+                        seed = Long.parseLong(value.trim());
+                    } catch (NumberFormatException e) {
+                        throw new UserError("option --seed expects an integer, got '" + value + "'");
+                    }
+                }
+                case "--context" -> context = integer(name, value, 1);
+                case "--attention" -> attention = value;
+                case "--attention-opt" -> {
+                    if (value.indexOf('=') <= 0) throw new UserError("option --attention-opt expects KEY=VALUE, got '" + value + "'");
+                    attentionOptions.add(value);
+                }
+                default -> throw new UserError("unknown option '" + name + "' (see --help)");
+            }
+        }
+
+        private static int integer(String name, String value, int min) {
+            int v;
+            try {
+                v = Integer.parseInt(value.trim());
+            } catch (NumberFormatException e) {
+                throw new UserError("option " + name + " expects an integer >= " + min + ", got '" + value + "'");
+            }
+            if (v < min) throw new UserError("option " + name + " expects an integer >= " + min + ", got " + v);
+            return v;
+        }
+
+        private static float number(String name, String value, float min, float max, String expected) {
+            float v;
+            try {
+                v = Float.parseFloat(value.trim());
+            } catch (NumberFormatException e) {
+                throw new UserError("option " + name + " expects " + expected + ", got '" + value + "'");
+            }
+            if (!(v >= min && v <= max)) throw new UserError("option " + name + " expects " + expected + ", got " + value);
+            return v;
+        }
+    }
+
+    /** What one generate call did. */
+    record Generated(int[] tokens, int lastSampled, boolean stoppedByToken, int nextPos,
+                     int prefillTokens, long prefillNanos, int decodeSteps, long decodeNanos) {}
+
+    /** Receives each generated token as it is sampled. */
+    @FunctionalInterface
+    interface TokenSink { void accept(int previous, int token); }
+
+    /**
+     * Runs the prompt at startPos, then samples until a stop token, maxTokens generated tokens, or the
+     * context is full. The last sampled token is not run through the model (the next turn starts with it).
+     */
+    static Generated generate(Model model, State state, int[] prompt, int startPos, int maxTokens, Sampler sampler,
+                              int[] stopIds, TokenSink sink) {
+        int context = model.config().contextLength();
+        long t0 = System.nanoTime();
+        float[] logits = model.forward(state, prompt, 0, prompt.length, startPos, false);
+        long prefillNanos = System.nanoTime() - t0;
+        int pos = startPos + prompt.length, previous = prompt[prompt.length - 1], steps = 0, token;
+        List<Integer> out = new ArrayList<>();
+        boolean stopped = false;
+        long decodeStart = System.nanoTime();
+        while (true) {
+            token = sampler.sample(logits);
+            if (contains(stopIds, token)) {
+                stopped = true;
+                break;
+            }
+            out.add(token);
+            sink.accept(previous, token);
+            previous = token;
+            if (out.size() >= maxTokens || pos >= context) break;
+            logits = model.forward(state, new int[] {token}, 0, 1, pos++, false);
+            steps++;
+        }
+        return new Generated(toArray(out), token, stopped, pos, prompt.length, prefillNanos, steps, System.nanoTime() - decodeStart);
+    }
+
+    private static boolean contains(int[] ids, int id) {
+        for (int x : ids) if (x == id) return true;
+        return false;
+    }
+
+    public static void main(String[] args) {
+        int code = run(args, System.in, System.out, System.err);
+        System.out.flush();
+        if (code != 0) System.exit(code);
+    }
+
+    /** The CLI, returning its exit code: 0 done, 2 a user error (one line on err), 1 an internal error. */
+    public static int run(String[] args, InputStream in, PrintStream out, PrintStream err) {
+        try {
+            CliOptions o = CliOptions.parse(args);
+            if (o.help) {
+                out.print(USAGE);
+                out.println("Attention implementations: " + String.join(", ", attentionHooks().keySet()));
+                return 0;
+            }
+            AttentionHook hook = findAttentionHook(o.attention);
+            Map<String, String> attentionOptions = attentionOptions(o.attentionOptions);
+            Sampler sampler = new Sampler(o.temperature, o.topP, o.seed);
+            try (Model model = Model.load(o.model, new LoadOptions(o.context))) {
+                Tokenizer tokenizer = model.tokenizer();
+                try (AttentionHook.Attention attention = hook.open(model.info(), attentionOptions)) {
+                    State state = model.newState(attention);
+                    if (o.chat) chat(o, model, tokenizer, state, sampler, in, out, err);
+                    else single(o, model, tokenizer, state, sampler, out, err);
+                }
+            }
+            return 0;
+        } catch (UserError e) {
+            out.flush();
+            err.println("error: " + e.getMessage());
+            return 2;
+        } catch (RuntimeException | Error e) {
+            out.flush();
+            err.println("internal error (please report): " + e);
+            e.printStackTrace(err);
+            return 1;
+        }
+    }
+
+    private static void single(CliOptions o, Model model, Tokenizer tokenizer, State state, Sampler sampler, PrintStream out, PrintStream err) {
+        String prompt = o.prompt == null ? "" : o.prompt;
+        int[] tokens;
+        if (ChatFormat.supported(tokenizer)) {
+            if (o.prompt == null) throw new UserError("this model uses a chat template: give --prompt TEXT or --chat");
+            tokens = new ChatFormat(tokenizer).prompt(o.systemPrompt, prompt);
+        } else {
+            if (o.systemPrompt != null) throw new UserError("--system-prompt needs a model with the Llama 3 chat template; this one has none");
+            tokens = withBos(tokenizer, tokenizer.encode(prompt), true);
+        }
+        int context = model.config().contextLength();
+        if (tokens.length == 0) throw new UserError("the prompt is empty and the model adds no BOS token: give --prompt TEXT");
+        if (tokens.length > context) {
+            throw new UserError("the prompt is " + tokens.length + " tokens but the context holds " + context + " (use --context N with N >= " + tokens.length + ")");
+        }
+        java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
+        Generated g = generate(model, state, tokens, 0, o.maxTokens, sampler, tokenizer.stopIds(), (previous, token) -> {
+            byte[] bytes = tokenizer.tokenBytes(previous, token);
+            if (o.stream) {
+                out.write(bytes, 0, bytes.length);
+                out.flush();
+            } else {
+                text.write(bytes, 0, bytes.length);
+            }
+        });
+        if (!o.stream) out.write(text.toByteArray(), 0, text.size());
+        out.println();
+        out.flush();
+        report(g, context, err);
+    }
+
+    private static int[] withBos(Tokenizer tokenizer, int[] ids, boolean first) {
+        if (!first || !tokenizer.addBos() || tokenizer.bosId() < 0) return ids;
+        int[] all = new int[ids.length + 1];
+        all[0] = tokenizer.bosId();
+        System.arraycopy(ids, 0, all, 1, ids.length);
+        return all;
+    }
+
+    private static void report(Generated g, int context, PrintStream err) {
+        err.printf("prefill: %d tokens, %.1f tok/s | decode: %d tokens, %.1f tok/s%s%n",
+                g.prefillTokens(), g.prefillTokens() / Math.max(1e-9, g.prefillNanos() / 1e9),
+                g.decodeSteps(), g.decodeSteps() / Math.max(1e-9, g.decodeNanos() / 1e9),
+                !g.stoppedByToken() && g.nextPos() >= context ? " | stopped: context of " + context + " tokens is full" : "");
+    }
+
+    /** Interactive chat: each stdin line is a user message (or, without a chat template, more text to continue). */
+    private static void chat(CliOptions o, Model model, Tokenizer tokenizer, State state, Sampler sampler,
+                             InputStream in, PrintStream out, PrintStream err) {
+        ChatFormat format = ChatFormat.supported(tokenizer) ? new ChatFormat(tokenizer) : null;
+        if (format == null && o.systemPrompt != null) throw new UserError("--system-prompt needs a model with the Llama 3 chat template; this one has none");
+        int context = model.config().contextLength(), pos = 0;
+        List<Integer> pending = new ArrayList<>();
+        if (format != null) {
+            pending.add(format.beginOfText());
+            if (o.systemPrompt != null) pending.addAll(format.message("system", o.systemPrompt));
+        }
+        BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+        boolean first = true;
+        while (true) {
+            err.print("> ");
+            err.flush();
+            String line;
+            try {
+                line = reader.readLine();
+            } catch (IOException e) {
+                throw new UserError("cannot read stdin: " + e.getMessage(), e);
+            }
+            if (line == null) break;
+            if (line.isBlank()) continue;
+            List<Integer> turn = new ArrayList<>(pending);
+            if (format != null) {
+                turn.addAll(format.message("user", line));
+                turn.addAll(format.header("assistant"));
+            } else {
+                for (int id : withBos(tokenizer, tokenizer.encode(line), first)) turn.add(id);
+            }
+            first = false;
+            if (pos + turn.size() > context) {
+                err.println("(the context of " + context + " tokens is full; start again with a larger --context)");
+                break;
+            }
+            Generated g = generate(model, state, toArray(turn), pos, o.maxTokens, sampler, tokenizer.stopIds(), (previous, token) -> {
+                byte[] bytes = tokenizer.tokenBytes(previous, token);
+                out.write(bytes, 0, bytes.length);
+                out.flush();
+            });
+            out.println();
+            out.flush();
+            report(g, context, err);
+            pos = g.nextPos();
+            pending.clear();
+            pending.add(g.lastSampled());
+            if (format != null && !g.stoppedByToken()) pending.add(format.endOfTurn());
+            if (pos >= context) {
+                err.println("(the context of " + context + " tokens is full)");
+                break;
+            }
+        }
     }
 }

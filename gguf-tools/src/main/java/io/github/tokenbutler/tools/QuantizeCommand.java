@@ -1,11 +1,39 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.gguf.GgufQuantizer;
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
-/** Placeholder until implemented. */
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** `quantize IN OUT --type Q8_0|Q4_0`: re-encodes the 2-D weights of a GGUF file. */
 public final class QuantizeCommand implements Command {
     @Override public String name() { return "quantize"; }
-    @Override public String summary() { return "(not implemented yet)"; }
-    @Override public String usage() { return "usage: ./tokenbutler quantize"; }
-    @Override public int run(Args args) { throw new UserError("quantize is not implemented yet"); }
+
+    @Override public String summary() { return "quantize the 2-D weights of a GGUF file to Q8_0 or Q4_0"; }
+
+    @Override public String usage() {
+        return """
+                usage: ./tokenbutler quantize IN.gguf OUT.gguf --type Q8_0|Q4_0
+                  Quantizes every 2-D F32/F16/BF16 tensor whose rows split into blocks of 32 values; keeps the
+                  others (1-D norms, rows of other lengths, already-quantized tensors) as they are and names
+                  them in a warning. Metadata is copied; general.file_type is set to the new type.
+                """;
+    }
+
+    @Override public int run(Args args) {
+        String typeName = args.requireString("type");
+        args.finish(2);
+        Path in = args.existingPositional(0, "IN.gguf (the model to quantize)");
+        Path out = Path.of(args.positional(1, "OUT.gguf (the file to write)"));
+        GGMLType type = GgufQuantizer.TARGETS.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
+                .orElseThrow(() -> new UserError("quantize: option --type must be one of " + GgufQuantizer.TARGETS + ", got '" + typeName + "'"));
+        if (Files.isDirectory(out)) throw new UserError("quantize: output " + out + " is a folder, expected a file name");
+        long start = System.nanoTime();
+        GgufQuantizer.Report report = GgufQuantizer.quantize(in, out, type);
+        for (String w : report.warnings(type)) System.err.println("warning: " + w);
+        System.out.printf("wrote %s: %d tensors quantized to %s in %.1f s%n", out, report.quantized(), type, (System.nanoTime() - start) / 1e9);
+        return 0;
+    }
 }

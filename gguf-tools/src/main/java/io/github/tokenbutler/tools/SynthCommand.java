@@ -1,11 +1,96 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
+import io.github.tokenbutler.gguf.SynthModel;
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
-/** Placeholder until implemented. */
-public final class SynthCommand implements Command {
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/** `synth`: a deterministic random-weight llama model with an embedded SentencePiece vocabulary. */
+public final class SynthCommand implements Command, Main.FlagOptions {
     @Override public String name() { return "synth"; }
-    @Override public String summary() { return "(not implemented yet)"; }
-    @Override public String usage() { return "usage: ./tokenbutler synth"; }
-    @Override public int run(Args args) { throw new UserError("synth is not implemented yet"); }
+
+    @Override public String summary() { return "deterministic random-weight llama model (presets or --dims)"; }
+
+    @Override public String usage() {
+        return """
+                usage: ./tokenbutler synth (--preset NAME | --dims DIM,FFN,LAYERS,HEADS,KVHEADS,VOCAB[,CTX]) [--type T] [--seed S] OUT.gguf
+                  --preset NAME   %s
+                  --dims ...      explicit shape; CTX defaults to 2048
+                  --tied          with --dims: no output.weight, the embeddings serve as the output matrix
+                  --rope-theta X  with --dims: RoPE base (default 10000)
+                  --type T        F32 (default), F16, Q8_0 or Q4_0 for the 2-D weights (norms stay F32;
+                                  with Q4_0 the output matrix is Q6_K, as in llama.cpp's Q4_0 files)
+                  --seed S        64-bit seed (default 0); the same arguments give a byte-identical file
+                """.formatted(String.join(", ", SynthModel.PRESETS.keySet()));
+    }
+
+    @Override public Set<String> flags() { return Set.of("tied"); }
+
+    @Override public int run(Args args) {
+        String preset = args.string("preset");
+        String dims = args.string("dims");
+        boolean tied = args.flag("tied");
+        boolean hasTheta = args.has("rope-theta");
+        double theta = args.number("rope-theta", 10000, Float.MIN_NORMAL, Float.MAX_VALUE);
+        String typeName = args.string("type", "F32");
+        long seed = args.longValue("seed", 0);
+        args.finish(1);
+        String out = args.positional(0, "OUT.gguf (the file to write)");
+
+        GGMLType type = SynthModel.TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
+                .orElseThrow(() -> new UserError("synth: option --type must be one of " + SynthModel.TYPES + ", got '" + typeName + "'"));
+        Hyperparameters h;
+        String presetName;
+        if (preset != null && dims != null) throw new UserError("synth: give either --preset or --dims, not both");
+        if (preset != null) {
+            if (tied || hasTheta) throw new UserError("synth: --tied and --rope-theta go with --dims; preset '" + preset + "' fixes them");
+            h = SynthModel.PRESETS.get(preset);
+            if (h == null) throw new UserError("synth: unknown preset '" + preset + "' (known: " + String.join(", ", SynthModel.PRESETS.keySet()) + ")");
+            presetName = preset;
+        } else if (dims != null) {
+            h = parseDims(dims, tied, (float) theta);
+            presetName = "dims:" + dims;
+        } else {
+            throw new UserError("synth: option --preset or --dims is required (presets: " + String.join(", ", SynthModel.PRESETS.keySet()) + ")");
+        }
+        Path outPath = Path.of(out);
+        if (Files.isDirectory(outPath)) throw new UserError("synth: output " + out + " is a folder, expected a file name");
+        long start = System.nanoTime();
+        List<String> notes = SynthModel.write(h, presetName, type, seed, outPath);
+        for (String n : notes) System.err.println("note: " + n);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        long bytes;
+        try {
+            bytes = Files.size(outPath);
+        } catch (java.io.IOException e) {
+            throw new UserError("synth: cannot stat " + out + ": " + e.getMessage(), e);
+        }
+        System.out.printf("wrote %s: %s, %s, seed %d, %d bytes in %.1f s%n", out, h.name(), type, seed, bytes, seconds);
+        return 0;
+    }
+
+    static Hyperparameters parseDims(String dims, boolean tied, float theta) {
+        String[] parts = dims.split(",", -1);
+        if (parts.length != 6 && parts.length != 7) {
+            throw new UserError("synth: option --dims expects DIM,FFN,LAYERS,HEADS,KVHEADS,VOCAB[,CTX] (6 or 7 integers), got '" + dims + "'");
+        }
+        String[] names = {"DIM", "FFN", "LAYERS", "HEADS", "KVHEADS", "VOCAB", "CTX"};
+        int[] v = new int[7];
+        v[6] = 2048;
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                v[i] = Integer.parseInt(parts[i].trim());
+            } catch (NumberFormatException e) {
+                throw new UserError("synth: option --dims: " + names[i] + " must be an integer, got '" + parts[i] + "'");
+            }
+            if (v[i] <= 0) throw new UserError("synth: option --dims: " + names[i] + " must be positive, got " + v[i]);
+        }
+        String name = "synth-" + dims.replace(',', '-');
+        return new Hyperparameters(name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], theta, 1e-5f, tied).validate("synth --dims");
+    }
 }

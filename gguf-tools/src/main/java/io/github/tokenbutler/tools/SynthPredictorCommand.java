@@ -1,11 +1,65 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.butlerfile.PredictorFileWriter;
+import io.github.tokenbutler.butlerfile.RandomPredictor;
+import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
+import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.TensorInfo;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
-/** Placeholder until implemented. */
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/** `synth-predictor`: a deterministic random-weight TokenButler predictor for a model. */
 public final class SynthPredictorCommand implements Command {
     @Override public String name() { return "synth-predictor"; }
-    @Override public String summary() { return "(not implemented yet)"; }
-    @Override public String usage() { return "usage: ./tokenbutler synth-predictor"; }
-    @Override public int run(Args args) { throw new UserError("synth-predictor is not implemented yet"); }
+
+    @Override public String summary() { return "deterministic random-weight TokenButler predictor for a model"; }
+
+    @Override public String usage() {
+        return """
+                usage: ./tokenbutler synth-predictor --model M.gguf --out P.gguf [--seed S] [--d-prime D] [--reduction R]
+                                                     [--importance-hidden I] [--heads N] [--type F32|F16]
+                  Writes an untrained predictor (the reference code's random initialization) for the model, with
+                  the model's fingerprint so that it loads only with that model (in any quantization).
+                  --seed S               64-bit seed (default 0); the same arguments give a byte-identical file
+                  --d-prime D            importance vector length d' (default 16, or the model's head size if smaller)
+                  --reduction R          projection E -> E/R (default 8, smaller when E/8 has no even head split)
+                  --importance-hidden I  hidden length of the importance MLPs (default 512, or E if smaller)
+                  --heads N              heads of the predictor's attention block (default: the model's query heads)
+                  --type T               tensor type, F32 (default) or F16
+                """;
+    }
+
+    @Override public int run(Args args) {
+        Path modelPath = args.existingFile("model");
+        String out = args.requireString("out");
+        long seed = args.longValue("seed", 0);
+        int dPrime = args.integer("d-prime", 0, 2, 1024);
+        int reduction = args.integer("reduction", 0, 1, 1 << 16);
+        int hidden = args.integer("importance-hidden", 0, 1, 1 << 16);
+        int heads = args.integer("heads", 0, 1, 1024);
+        String typeName = args.string("type", "F32");
+        args.finish(0);
+        if (dPrime % 2 != 0) throw new UserError("synth-predictor: option --d-prime must be even (RoPE rotates pairs), got " + dPrime);
+        GGMLType type = PredictorFileWriter.TENSOR_TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
+                .orElseThrow(() -> new UserError("synth-predictor: option --type must be one of " + PredictorFileWriter.TENSOR_TYPES
+                        + ", got '" + typeName + "'"));
+        Path outPath = Path.of(out);
+        if (Files.isDirectory(outPath)) throw new UserError("synth-predictor: output " + out + " is a folder, expected a file name");
+        try (Model model = Model.load(modelPath, LoadOptions.defaults())) {
+            RandomPredictor.Result r = RandomPredictor.write(model.config(), model.gguf(), outPath, seed, dPrime, reduction, hidden, heads, type);
+            PredictorConfig c = r.config();
+            long modelParams = 0;
+            for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();
+            System.out.printf(Locale.ROOT, "wrote %s: random TokenButler predictor for '%s' (d' %d, r %d, importance hidden %d, %d attention heads), "
+                            + "%,d parameters (%.2f%% of the model's %,d), %s, seed %d%n",
+                    out, r.fingerprint().modelName(), c.dPrime(), c.reduction(), c.importanceHidden(), c.attnHeads(), c.parameterCount(),
+                    100.0 * c.parameterCount() / modelParams, modelParams, type, seed);
+        }
+        return 0;
+    }
 }

@@ -1,2 +1,13 @@
-/** TokenButler: see the subpackages (placeholder until the plugin lands). */
+/**
+ * TokenButler for the Llama3.java runtime: the runtime finds this plugin's attention hooks by ServiceLoader and
+ * hands each one the attention of layers 1..L-1. Data flows through one package per stage:
+ * <ol>
+ *   <li>{@code predictor}: the learned TokenButler predictor, fed with the layer-0 attention input, predicts every
+ *       layer's and head's attention logits over the past tokens;</li>
+ *   <li>{@code selection}: a policy (tokenbutler, oracle, streaming, h2o, quest, random) turns its evidence into the
+ *       key positions each head attends to under the shared budget rule;</li>
+ *   <li>{@code kernel}: the sparse attention over those positions;</li>
+ *   <li>{@code hook}: the runtime-facing glue: options, per-sequence state, threads, statistics, timings.</li>
+ * </ol>
+ */
 package io.github.tokenbutler.plugin;

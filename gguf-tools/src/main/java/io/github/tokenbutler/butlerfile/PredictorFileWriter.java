@@ -1,0 +1,60 @@
+package io.github.tokenbutler.butlerfile;
+
+import io.github.tokenbutler.gguf.GgufWriter;
+import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
+import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.plugin.predictor.PredictorFormat;
+import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a predictor GGUF: the metadata of {@link PredictorFormat#metadata} and every tensor of
+ * {@link PredictorFormat#tensorShapes}, all F32 or all F16. The file is written atomically.
+ */
+public final class PredictorFileWriter {
+    private PredictorFileWriter() {}
+
+    /** Tensor types a predictor file may use (the reader dequantizes F16 itself). */
+    public static final List<GGMLType> TENSOR_TYPES = List.of(GGMLType.F32, GGMLType.F16);
+
+    /**
+     * The complete file as a writer, not yet written (tests change it to make corrupt files).
+     * @param origin one line saying where the weights come from, stored as tokenbutler.origin
+     */
+    public static GgufWriter build(PredictorConfig config, PredictorWeights weights, ModelFingerprint fingerprint,
+                                   String origin, GGMLType tensorType) {
+        if (!TENSOR_TYPES.contains(tensorType)) {
+            throw new IllegalArgumentException("predictor tensors must be one of " + TENSOR_TYPES + ", got " + tensorType);
+        }
+        GgufWriter w = new GgufWriter();
+        for (PredictorFormat.MetadataEntry e : PredictorFormat.metadata(config, fingerprint, origin)) {
+            w.put(e.key(), e.type(), e.elementType(), e.value());
+        }
+        Map<String, float[]> data = weights.byName();
+        for (Map.Entry<String, long[]> t : PredictorFormat.tensorShapes(config).entrySet()) {
+            float[] values = data.get(t.getKey());
+            if (tensorType == GGMLType.F32) w.addTensor(t.getKey(), values, t.getValue());
+            else w.addTensor(t.getKey(), GGMLType.F16, t.getValue(), toF16(values));
+        }
+        return w;
+    }
+
+    /** Writes the file; see {@link #build}. */
+    public static void write(Path out, PredictorConfig config, PredictorWeights weights, ModelFingerprint fingerprint,
+                             String origin, GGMLType tensorType) {
+        build(config, weights, fingerprint, origin, tensorType).write(out);
+    }
+
+    /** IEEE half precision, little-endian, rounded to nearest even (Float.floatToFloat16). */
+    static byte[] toF16(float[] values) {
+        ByteBuffer b = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) b.putShort(Float.floatToFloat16(v));
+        return b.array();
+    }
+}

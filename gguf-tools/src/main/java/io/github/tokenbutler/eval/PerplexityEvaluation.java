@@ -1,0 +1,155 @@
+package io.github.tokenbutler.eval;
+
+import io.github.tokenbutler.plugin.selection.SelectionStatistics;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+
+import java.awt.image.BufferedImage;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Perplexity under each policy (docs/EVALUATION.md): one model load, dense once as the reference, then
+ * every (sparse policy, sparsity) in the order given, each over the same chunks.
+ */
+public final class PerplexityEvaluation {
+    private PerplexityEvaluation() {}
+
+    /** Everything a run needs, validated by the command before the model is loaded. */
+    public record Settings(Path model, Path text, int ctx, List<String> sparsePolicies, List<Double> sparsities,
+                           Path predictor, Map<String, String> extraOptions, int maxChunks, Visualization viz, boolean forceCtx) {}
+
+    /** One line of results. sparsity 0 for dense. */
+    public record Row(String policy, double sparsity, SelectionSummary selection, double perplexity, double meanNll, long tokens) {}
+
+    /** The CSV header, fixed: scripts and the README's tables depend on it. */
+    public static final List<String> CSV_HEADER = List.of("model", "policy", "sparsity", "effective_sparsity_sparse_layers",
+            "effective_sparsity_all_layers", "perplexity", "delta_vs_dense", "hit_rate", "tokens");
+
+    public record Report(String model, int ctx, int chunks, List<Row> rows) {
+        public Row dense() { return rows.getFirst(); }
+
+        /** Relative change of perplexity against dense, in percent. */
+        public double deltaPercent(Row r) { return 100.0 * (r.perplexity() / dense().perplexity() - 1.0); }
+
+        public String table() {
+            TextTable t = new TextTable(List.of("policy", "sparsity", "eff. sparsity (sparse layers)", "eff. sparsity (all layers)",
+                    "perplexity", "vs dense", "hit-rate (oracle top-50%)", "tokens"));
+            for (Row r : rows) {
+                t.add(List.of(r.policy(), percent(r.sparsity()), percent(r.selection().effectiveSparsitySparseLayers()),
+                        percent(r.selection().effectiveSparsityAllLayers()), fixed(r.perplexity(), 4),
+                        r == dense() ? "-" : String.format(Locale.ROOT, "%+.2f%%", deltaPercent(r)),
+                        fixed(r.selection().hitRate(), 3), Long.toString(r.tokens())));
+            }
+            return t.render();
+        }
+
+        /** One row per (policy, sparsity), dense first; delta_vs_dense in percent. */
+        public String csv() {
+            StringBuilder sb = new StringBuilder(Csv.line(CSV_HEADER));
+            for (Row r : rows) {
+                sb.append(Csv.line(List.of(model, r.policy(), Policies.formatSparsity(r.sparsity()),
+                        Csv.number(r.selection().effectiveSparsitySparseLayers(), 6),
+                        Csv.number(r.selection().effectiveSparsityAllLayers(), 6),
+                        Csv.number(r.perplexity(), 6), Csv.number(r == dense() ? 0 : deltaPercent(r), 4),
+                        Csv.number(r.selection().hitRate(), 6), Long.toString(r.tokens()))));
+            }
+            return sb.toString();
+        }
+
+        public BufferedImage plot() {
+            List<SparsityPlot.Series> series = new ArrayList<>();
+            List<String> order = new ArrayList<>();
+            for (Row r : rows) if (r != dense() && !order.contains(r.policy())) order.add(r.policy());
+            for (String p : order) {
+                List<double[]> pts = new ArrayList<>();
+                for (Row r : rows) if (r != dense() && r.policy().equals(p)) pts.add(new double[]{r.sparsity(), r.perplexity()});
+                series.add(new SparsityPlot.Series(p, pts));
+            }
+            String title = "Perplexity vs token sparsity - " + model + " (ctx " + ctx + ", " + chunks + " chunks, "
+                    + dense().tokens() + " tokens)";
+            return SparsityPlot.render(title, "target sparsity (share of past tokens skipped)", "perplexity", series,
+                    "dense", dense().perplexity());
+        }
+    }
+
+    static String percent(double v) {
+        return Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * v);
+    }
+
+    static String fixed(double v, int decimals) {
+        return Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%." + decimals + "f", v);
+    }
+
+    /** The loss of a sequence model over all chunks. */
+    public static NextTokenLoss measure(SequenceModel model, TokenChunks chunks, int vocab, Progress progress) {
+        NextTokenLoss loss = new NextTokenLoss();
+        for (int c = 0; c < chunks.count(); c++) {
+            int[] chunk = chunks.chunkShared(c);
+            SequenceModel.run(model, chunk, chunk.length, vocab,
+                    (logits, first, rows) -> loss.addRows(logits, first, rows, chunk, chunk.length, vocab));
+            if (progress != null) progress.done(c + 1, "chunks");
+        }
+        return loss;
+    }
+
+    /** Runs the whole evaluation; progress on err. The returned report also holds the coverage rows when --viz was asked. */
+    public static Result run(Settings s, PrintStream err) {
+        List<String> stories = Stories.read(s.text(), "--text");
+        if (stories.isEmpty()) {
+            throw new UserError("eval: --text " + s.text() + " holds no text (empty or only separators)");
+        }
+        ModelLoading.checkDeclaredContext("eval", s.model(), s.ctx(), s.forceCtx());
+        try (Model model = ModelLoading.load("eval", s.model(), s.ctx())) {
+            if (s.viz() != null) ModelLoading.checkHead("eval", model, s.viz().layer(), s.viz().head());
+            int[] stream = TokenChunks.stream(stories, model.tokenizer());
+            TokenChunks chunks = TokenChunks.of(stream, model.tokenizer().bosId(), s.ctx(), s.maxChunks(), "--text " + s.text());
+            err.printf(Locale.ROOT, "eval: %s, %d stories -> %d tokens; %d chunks of %d tokens scored (%d tail tokens unscored%s)%n",
+                    s.model().getFileName(), stories.size(), chunks.streamTokens(), chunks.count(), s.ctx(), chunks.droppedTailTokens(),
+                    s.maxChunks() > 0 ? ", --max-chunks " + s.maxChunks() : "");
+            if (s.viz() != null && s.viz().index() >= chunks.count()) {
+                throw new UserError("eval: --viz-chunk " + s.viz().index() + " does not exist: there are "
+                        + chunks.count() + " chunks (0.." + (chunks.count() - 1) + ")");
+            }
+            int vocab = model.config().vocabSize();
+            // The --viz sequence first: it costs one chunk, and a policy that cannot record then fails before the long runs.
+            List<int[]> coverage = null;
+            if (s.viz() != null) {
+                int[] chunk = chunks.chunk(s.viz().index());
+                coverage = s.viz().record(model, chunk, chunk.length, s.predictor(), s.extraOptions());
+            }
+            List<Row> rows = new ArrayList<>();
+
+            try (PolicySession dense = PolicySession.dense(model)) {
+                rows.add(runOne(dense, "dense", 0, chunks, vocab, err));
+            }
+            for (String policy : s.sparsePolicies()) {
+                for (double sparsity : s.sparsities()) {
+                    Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
+                    try (PolicySession session = PolicySession.open(model, policy, options)) {
+                        rows.add(runOne(session, policy, sparsity, chunks, vocab, err));
+                    }
+                }
+            }
+            Report report = new Report(ModelLoading.modelName(s.model()), s.ctx(), chunks.count(), rows);
+            return new Result(report, coverage);
+        }
+    }
+
+    /** A report and, with --viz, the recorded selections of the visualized head. */
+    public record Result(Report report, List<int[]> coverage) {}
+
+    private static Row runOne(PolicySession session, String policy, double sparsity, TokenChunks chunks, int vocab, PrintStream err) {
+        String label = "eval: " + policy + (policy.equals("dense") ? "" : " @ " + Policies.formatSparsity(sparsity));
+        SelectionStatistics stats = session.resetStatistics();
+        Progress progress = new Progress(err, label, chunks.count());
+        NextTokenLoss loss = measure(session, chunks, vocab, progress);
+        SelectionSummary selection = policy.equals("dense") ? SelectionSummary.DENSE : SelectionSummary.of(stats);
+        err.printf(Locale.ROOT, "%s: perplexity %.4f over %d tokens (%.1f s)%n", label, loss.perplexity(), loss.count(), progress.seconds());
+        return new Row(policy, sparsity, selection, loss.perplexity(), loss.meanNll(), loss.count());
+    }
+}

@@ -1,0 +1,245 @@
+package io.github.tokenbutler.gguf;
+
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * Float rows to GGML blocks and back, in the byte layouts of ggml-common.h (all little-endian, ggml_half = IEEE f16):
+ * <pre>
+ * block_q8_0 (34 bytes / 32 values): ggml_half d; int8 qs[32];             x = d * qs[j]
+ * block_q4_0 (18 bytes / 32 values): ggml_half d; uint8 qs[16];            x[j] = d * ((qs[j] &amp; 0xF) - 8),
+ *                                                                           x[j+16] = d * ((qs[j] &gt;&gt; 4) - 8)
+ * block_q6_K (210 bytes / 256 values): uint8 ql[128]; uint8 qh[64]; int8 scales[16]; ggml_half d;
+ *     per half of 128 values (ql += 64, qh += 32, scales += 8 after each), for l in 0..31:
+ *       q[l]    = (ql[l]    &amp; 0xF) | ((qh[l] &gt;&gt; 0 &amp; 3) &lt;&lt; 4)     x = d * scales[l/16 + 0] * (q - 32)
+ *       q[l+32] = (ql[l+32] &amp; 0xF) | ((qh[l] &gt;&gt; 2 &amp; 3) &lt;&lt; 4)     x = d * scales[l/16 + 2] * (q - 32)
+ *       q[l+64] = (ql[l]    &gt;&gt; 4)  | ((qh[l] &gt;&gt; 4 &amp; 3) &lt;&lt; 4)     x = d * scales[l/16 + 4] * (q - 32)
+ *       q[l+96] = (ql[l+32] &gt;&gt; 4)  | ((qh[l] &gt;&gt; 6 &amp; 3) &lt;&lt; 4)     x = d * scales[l/16 + 6] * (q - 32)
+ * </pre>
+ * Q8_0 and Q4_0 follow ggml's reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref) exactly.
+ * Q6_K uses the same layout and per-16 scales as quantize_row_q6_K_ref but picks each sub-block scale the
+ * simple way (the value of largest magnitude maps to -32) instead of ggml's iterative error search, so its
+ * bytes can differ from llama.cpp's by a quant step while decoding identically.
+ */
+public final class Quantizers {
+    private Quantizers() {}
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Types {@link #quantize} can produce. */
+    public static final Set<GGMLType> WRITABLE = EnumSet.of(GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q6_K);
+    /** Types {@link #dequantize} can read. */
+    public static final Set<GGMLType> READABLE = WRITABLE;
+
+    /** Encodes n floats (a multiple of the type's block size) into a new array. */
+    public static byte[] quantize(GGMLType type, float[] src, int srcOff, int n) {
+        byte[] out = new byte[Math.toIntExact(type.byteSize(checkCount(type, n)))];
+        quantize(type, src, srcOff, n, out, 0);
+        return out;
+    }
+
+    /** Encodes n floats (a multiple of the type's block size) into dst at dstOff; returns the bytes written. */
+    public static int quantize(GGMLType type, float[] src, int srcOff, int n, byte[] dst, int dstOff) {
+        checkCount(type, n);
+        int blocks = n / type.blockSize;
+        for (int b = 0; b < blocks; b++) {
+            int s = srcOff + b * type.blockSize, d = dstOff + b * type.typeSize;
+            switch (type) {
+                case F32 -> putInt(dst, d, Float.floatToRawIntBits(src[s]));
+                case F16 -> putShort(dst, d, Float.floatToFloat16(src[s]));
+                case BF16 -> putShort(dst, d, toBf16(src[s]));
+                case Q8_0 -> quantizeQ8_0(src, s, dst, d);
+                case Q4_0 -> quantizeQ4_0(src, s, dst, d);
+                case Q6_K -> quantizeQ6_K(src, s, dst, d);
+                default -> throw new IllegalArgumentException("cannot quantize to " + type + " (supported: " + WRITABLE + ")");
+            }
+        }
+        return blocks * type.typeSize;
+    }
+
+    /** Decodes n values (a multiple of the block size) starting at byte srcByteOff of src. */
+    public static void dequantize(GGMLType type, MemorySegment src, long srcByteOff, int n, float[] dst, int dstOff) {
+        checkCount(type, n);
+        int blocks = n / type.blockSize;
+        if (type == GGMLType.F32) {
+            MemorySegment.copy(src, F32, srcByteOff, dst, dstOff, n);
+            return;
+        }
+        for (int b = 0; b < blocks; b++) {
+            long s = srcByteOff + (long) b * type.typeSize;
+            int d = dstOff + b * type.blockSize;
+            switch (type) {
+                case F16 -> dst[d] = Float.float16ToFloat(src.get(I16, s));
+                case BF16 -> dst[d] = Float.intBitsToFloat(src.get(I16, s) << 16);
+                case Q8_0 -> {
+                    float scale = Float.float16ToFloat(src.get(I16, s));
+                    for (int j = 0; j < 32; j++) dst[d + j] = scale * src.get(ValueLayout.JAVA_BYTE, s + 2 + j);
+                }
+                case Q4_0 -> {
+                    float scale = Float.float16ToFloat(src.get(I16, s));
+                    for (int j = 0; j < 16; j++) {
+                        int q = src.get(ValueLayout.JAVA_BYTE, s + 2 + j) & 0xFF;
+                        dst[d + j] = scale * ((q & 0xF) - 8);
+                        dst[d + j + 16] = scale * ((q >> 4) - 8);
+                    }
+                }
+                case Q6_K -> dequantizeQ6_K(src, s, dst, d);
+                default -> throw new IllegalArgumentException("cannot decode " + type + " (supported: " + READABLE + ")");
+            }
+        }
+    }
+
+    /** Decodes from a byte array (tests). */
+    public static float[] dequantize(GGMLType type, byte[] src, int n) {
+        float[] out = new float[n];
+        dequantize(type, MemorySegment.ofArray(src), 0, n, out, 0);
+        return out;
+    }
+
+    private static int checkCount(GGMLType type, int n) {
+        if (n < 0 || n % type.blockSize != 0) {
+            throw new IllegalArgumentException(type + " works on whole blocks of " + type.blockSize + " values, got " + n);
+        }
+        return n;
+    }
+
+    // --- Q8_0: d = amax / 127, q = round(x / d), rounding half away from zero like C's roundf --------------
+
+    private static void quantizeQ8_0(float[] x, int s, byte[] y, int o) {
+        float amax = 0f;
+        for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[s + j]));
+        float d = amax / 127f;
+        float id = d != 0f ? 1f / d : 0f;
+        putShort(y, o, Float.floatToFloat16(d));
+        for (int j = 0; j < 32; j++) y[o + 2 + j] = (byte) roundHalfAwayFromZero(x[s + j] * id);
+    }
+
+    // --- Q4_0: d = max / -8 where max keeps its sign, so the largest magnitude lands exactly on -8;
+    //     q = min(15, trunc(x / d + 8.5)) --------------------------------------------------------------------
+
+    private static void quantizeQ4_0(float[] x, int s, byte[] y, int o) {
+        float max = signedMaxMagnitude(x, s, 32);
+        float d = max / -8f;
+        float id = d != 0f ? 1f / d : 0f;
+        putShort(y, o, Float.floatToFloat16(d));
+        for (int j = 0; j < 16; j++) {
+            int lo = Math.min(15, (int) (x[s + j] * id + 8.5f));
+            int hi = Math.min(15, (int) (x[s + j + 16] * id + 8.5f));
+            y[o + 2 + j] = (byte) (lo | (hi << 4));
+        }
+    }
+
+    // --- Q6_K --------------------------------------------------------------------------------------------
+
+    private static void quantizeQ6_K(float[] x, int s, byte[] y, int o) {
+        float[] subScales = new float[16];
+        for (int ib = 0; ib < 16; ib++) subScales[ib] = signedMaxMagnitude(x, s + 16 * ib, 16) / -32f;
+        float maxScale = signedMaxMagnitude(subScales, 0, 16);
+        int[] levels = new int[256];
+        byte[] scales = new byte[16];
+        short dHalf = 0;
+        if (maxScale == 0f) {
+            java.util.Arrays.fill(levels, 32); // level 32 decodes to 0
+        } else {
+            // The sub-block scale of largest magnitude becomes -128, the others proportionally (clamped at 127
+            // only for opposite-sign scales, whose magnitude is at most that of the largest).
+            float iscale = -128f / maxScale;
+            dHalf = Float.floatToFloat16(1f / iscale);
+            float d = Float.float16ToFloat(dHalf);
+            for (int ib = 0; ib < 16; ib++) {
+                int sc = Math.min(127, (int) Math.rint(iscale * subScales[ib]));
+                scales[ib] = (byte) sc;
+                float step = d * sc;
+                for (int j = 0; j < 16; j++) {
+                    int l = step == 0f ? 0 : (int) Math.rint(x[s + 16 * ib + j] / step);
+                    levels[16 * ib + j] = Math.max(-32, Math.min(31, l)) + 32;
+                }
+            }
+        }
+        int ql = o, qh = o + 128;
+        for (int half = 0; half < 2; half++) {
+            int base = 128 * half;
+            for (int l = 0; l < 32; l++) {
+                int q1 = levels[base + l], q2 = levels[base + l + 32], q3 = levels[base + l + 64], q4 = levels[base + l + 96];
+                y[ql + l] = (byte) ((q1 & 0xF) | ((q3 & 0xF) << 4));
+                y[ql + l + 32] = (byte) ((q2 & 0xF) | ((q4 & 0xF) << 4));
+                y[qh + l] = (byte) ((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+            }
+            ql += 64;
+            qh += 32;
+        }
+        System.arraycopy(scales, 0, y, o + 192, 16);
+        putShort(y, o + 208, dHalf);
+    }
+
+    private static void dequantizeQ6_K(MemorySegment src, long s, float[] dst, int d) {
+        float scale = Float.float16ToFloat(src.get(I16, s + 208));
+        long ql = s, qh = s + 128, sc = s + 192;
+        for (int half = 0; half < 2; half++) {
+            int base = d + 128 * half;
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int lo1 = src.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF;
+                int lo2 = src.get(ValueLayout.JAVA_BYTE, ql + l + 32) & 0xFF;
+                int hi = src.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
+                int q1 = ((lo1 & 0xF) | ((hi & 3) << 4)) - 32;
+                int q2 = ((lo2 & 0xF) | (((hi >> 2) & 3) << 4)) - 32;
+                int q3 = ((lo1 >> 4) | (((hi >> 4) & 3) << 4)) - 32;
+                int q4 = ((lo2 >> 4) | (((hi >> 6) & 3) << 4)) - 32;
+                dst[base + l] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is) * q1;
+                dst[base + l + 32] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is + 2) * q2;
+                dst[base + l + 64] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is + 4) * q3;
+                dst[base + l + 96] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is + 6) * q4;
+            }
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+
+    // --- helpers -----------------------------------------------------------------------------------------
+
+    /** The value of largest magnitude, sign kept (the first one on ties, as ggml's loops do). */
+    static float signedMaxMagnitude(float[] x, int s, int n) {
+        float amax = 0f, max = 0f;
+        for (int j = 0; j < n; j++) {
+            float v = x[s + j];
+            if (Math.abs(v) > amax) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        return max;
+    }
+
+    /** C's roundf: halves go away from zero (Math.round sends -2.5 to -2). */
+    static int roundHalfAwayFromZero(float v) {
+        int r = Math.round(Math.abs(v));
+        return v < 0 ? -r : r;
+    }
+
+    /** float to bfloat16 with round-to-nearest-even (NaN kept a quiet NaN), as ggml_compute_fp32_to_bf16. */
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if ((bits & 0x7fffffff) > 0x7f800000) return (short) ((bits >>> 16) | 64);
+        return (short) ((bits + (0x7fff + ((bits >>> 16) & 1))) >>> 16);
+    }
+
+    private static void putShort(byte[] b, int o, short v) {
+        b[o] = (byte) v;
+        b[o + 1] = (byte) (v >> 8);
+    }
+
+    private static void putInt(byte[] b, int o, int v) {
+        b[o] = (byte) v;
+        b[o + 1] = (byte) (v >> 8);
+        b[o + 2] = (byte) (v >> 16);
+        b[o + 3] = (byte) (v >> 24);
+    }
+}

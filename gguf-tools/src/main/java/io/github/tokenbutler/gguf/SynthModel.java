@@ -1,0 +1,152 @@
+package io.github.tokenbutler.gguf;
+
+import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ForkJoinPool;
+
+/**
+ * Deterministic random-weight llama models: the same hyperparameters, type and seed give a byte-identical
+ * file on any machine and with any number of threads, because every row draws from its own generator
+ * seeded by (seed, tensor index, row index).
+ *
+ * <p>Weights are "normal-ish" (a sum of four uniforms, unit variance, bounded at ±3.5σ), scaled so
+ * activations stay near unit size through the stack: query/key/value/gate/up matrices and the embeddings
+ * use σ = 1/√fan_in (for the 1B preset 1/√2048 ≈ 0.022, the usual 0.02 init), the residual projections
+ * (attn_output, ffn_down) an extra 1/√(2·layers) as in GPT-2's init. Norm weights are 1.0.
+ *
+ * <p>Tensors are generated and quantized while the file is written, a chunk of rows at a time on all
+ * cores, so a 1B model needs only a few megabytes of heap.
+ */
+public final class SynthModel {
+    private SynthModel() {}
+
+    /** Named shapes. {@code llama-3.2-1b} matches Meta's Llama 3.2 1B (tied embeddings, no output.weight). */
+    public static final Map<String, Hyperparameters> PRESETS;
+
+    static {
+        Map<String, Hyperparameters> m = new LinkedHashMap<>();
+        m.put("llama-3.2-1b", new Hyperparameters("synth-llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 131072, 500000f, 1e-5f, true));
+        m.put("tiny", new Hyperparameters("synth-tiny", 64, 192, 2, 4, 2, 300, 256, 10000f, 1e-5f, false));
+        m.put("tiny-mha", new Hyperparameters("synth-tiny-mha", 64, 192, 2, 4, 4, 300, 256, 10000f, 1e-5f, true));
+        // Rows of 256 so the Q6_K output/embedding of --type Q4_0 is exercised (Q6_K blocks hold 256 values).
+        m.put("tiny-256", new Hyperparameters("synth-tiny-256", 256, 256, 1, 4, 2, 300, 256, 10000f, 1e-5f, true));
+        PRESETS = Collections.unmodifiableMap(m);
+    }
+
+    /** Matrix types {@code synth --type} accepts. */
+    public static final List<GGMLType> TYPES = List.of(GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0);
+
+    /** One tensor of the plan: norms have std 0 (all ones). */
+    public record PlannedTensor(String name, long[] shape, GGMLType type, float std) {}
+
+    /**
+     * Which tensor gets which type. With Q4_0, the output matrix (output.weight, or token_embd when tied) is
+     * Q6_K, as llama.cpp's quantizer does for Q4_0 files; Q6_K needs rows that are a multiple of 256, and
+     * llama.cpp falls back to Q8_0 otherwise, so this does too. Matrices whose rows are not a multiple of the
+     * block size stay F32. Each such decision adds a line to {@code notes}.
+     */
+    public static List<PlannedTensor> plan(Hyperparameters h, GGMLType matrixType, List<String> notes) {
+        List<PlannedTensor> p = new ArrayList<>();
+        int dim = h.dim(), qDim = h.heads() * h.headSize(), kvDim = h.kvDim();
+        float inDim = (float) (1 / Math.sqrt(dim));
+        float residual = (float) (1 / Math.sqrt(2.0 * h.layers()));
+        String outputMatrix = h.tiedEmbeddings() ? LlamaGguf.TOKEN_EMBD : LlamaGguf.OUTPUT;
+        p.add(matrix(LlamaGguf.TOKEN_EMBD, dim, h.vocab(), inDim, matrixType, outputMatrix, notes));
+        for (int l = 0; l < h.layers(); l++) {
+            p.add(norm(LlamaGguf.block(l, LlamaGguf.ATTN_NORM), dim));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_Q), dim, qDim, inDim, matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_K), dim, kvDim, inDim, matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_V), dim, kvDim, inDim, matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_OUTPUT), qDim, dim, (float) (residual / Math.sqrt(qDim)), matrixType, outputMatrix, notes));
+            p.add(norm(LlamaGguf.block(l, LlamaGguf.FFN_NORM), dim));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_GATE), dim, h.ffn(), inDim, matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_UP), dim, h.ffn(), inDim, matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_DOWN), h.ffn(), dim, (float) (residual / Math.sqrt(h.ffn())), matrixType, outputMatrix, notes));
+        }
+        p.add(norm(LlamaGguf.OUTPUT_NORM, dim));
+        if (!h.tiedEmbeddings()) p.add(matrix(LlamaGguf.OUTPUT, dim, h.vocab(), inDim, matrixType, outputMatrix, notes));
+        return p;
+    }
+
+    private static PlannedTensor norm(String name, int n) {
+        return new PlannedTensor(name, new long[] {n}, GGMLType.F32, 0f);
+    }
+
+    private static PlannedTensor matrix(String name, int rowLength, int rows, float std, GGMLType matrixType,
+                                        String outputMatrix, List<String> notes) {
+        GGMLType t = matrixType;
+        if (matrixType == GGMLType.Q4_0 && name.equals(outputMatrix)) {
+            if (rowLength % GGMLType.Q6_K.blockSize == 0) {
+                t = GGMLType.Q6_K;
+            } else {
+                t = GGMLType.Q8_0;
+                notes.add(name + ": Q8_0 instead of Q6_K (row length " + rowLength + " is not a multiple of 256)");
+            }
+        }
+        if (rowLength % t.blockSize != 0) {
+            notes.add(name + ": F32 instead of " + t + " (row length " + rowLength + " is not a multiple of " + t.blockSize + ")");
+            t = GGMLType.F32;
+        }
+        return new PlannedTensor(name, new long[] {rowLength, rows}, t, std);
+    }
+
+    /**
+     * Writes the model to {@code out} (atomically) and returns the notes about tensors whose type differs
+     * from {@code matrixType}.
+     */
+    public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, Path out) {
+        h.validate("synth");
+        if (!TYPES.contains(matrixType)) throw new IllegalArgumentException("synth writes " + TYPES + ", not " + matrixType);
+        List<String> notes = new ArrayList<>();
+        List<PlannedTensor> plan = plan(h, matrixType, notes);
+        GgufWriter w = new GgufWriter();
+        LlamaGguf.putHyperparameters(w, h, matrixType);
+        w.putString("tokenbutler.synth.preset", presetName);
+        w.putU64("tokenbutler.synth.seed", seed);
+        SpmVocab.synthetic(h.vocab()).putInto(w);
+        try (ForkJoinPool pool = new ForkJoinPool(Runtime.getRuntime().availableProcessors())) {
+            for (int i = 0; i < plan.size(); i++) {
+                PlannedTensor t = plan.get(i);
+                int tensorIndex = i;
+                RowEncoder.RowSource rows = t.std() == 0f
+                        ? (row, x) -> Arrays.fill(x, 1f)
+                        : (row, x) -> fillRow(x, seed, tensorIndex, row, t.std());
+                w.addTensor(t.name(), t.type(), t.shape(), RowEncoder.source(t.name(), t.type(), t.shape(), pool, rows));
+            }
+            w.write(out);
+        }
+        return notes;
+    }
+
+    /**
+     * Fills one row with values of standard deviation {@code std}. SplitMix64 over a per-row state; each
+     * 64-bit draw gives four 16-bit uniforms whose sum (Irwin–Hall, n = 4) is close to a normal.
+     */
+    static void fillRow(float[] x, long seed, int tensorIndex, long row, float std) {
+        long state = mix64(seed ^ mix64(((long) tensorIndex << 40) ^ row ^ 0x5DEECE66DL));
+        // Sum of four uniforms on [0, 65535]: mean 4 * 32767.5, variance 4 * (65536^2 - 1) / 12.
+        final float mean = 4 * 32767.5f;
+        final float scale = (float) (std / Math.sqrt(4 * (65536.0 * 65536.0 - 1) / 12));
+        for (int j = 0; j < x.length; j++) {
+            state += 0x9E3779B97F4A7C15L;
+            long z = mix64(state);
+            long sum = (z & 0xFFFF) + ((z >>> 16) & 0xFFFF) + ((z >>> 32) & 0xFFFF) + (z >>> 48);
+            x[j] = (sum - mean) * scale;
+        }
+    }
+
+    /** SplitMix64's finalizer (Steele, Lea, Flood 2014): a bijective 64-bit mix. */
+    static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}

@@ -1,0 +1,71 @@
+package io.github.tokenbutler.plugin.hook;
+
+import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
+import io.github.tokenbutler.plugin.selection.PredictedScores;
+import io.github.tokenbutler.plugin.selection.SelectionPolicy;
+import io.github.tokenbutler.runtime.Llama3.AttentionHook;
+import io.github.tokenbutler.runtime.Llama3.ModelInfo;
+
+import java.util.Map;
+
+/**
+ * The plugin's attention hooks, one name per selection policy, all opening the same {@link SparseAttention}.
+ * ServiceLoader needs a public no-argument class per name, hence the small subclasses; they are listed in
+ * META-INF/services/io.github.tokenbutler.runtime.Llama3$AttentionHook.
+ */
+public abstract class SparseAttentionHook implements AttentionHook {
+    private final SelectionPolicy policy;
+
+    protected SparseAttentionHook(SelectionPolicy policy) { this.policy = policy; }
+
+    public SelectionPolicy policy() { return policy; }
+
+    @Override public String name() { return policy.hookName; }
+
+    @Override public String description() { return policy.description; }
+
+    @Override
+    public SparseAttention open(ModelInfo model, Map<String, String> options) {
+        AttentionOptions parsed = AttentionOptions.parse(policy, options, model.config());
+        PredictedScores predicted = null;
+        if (policy == SelectionPolicy.TOKENBUTLER) {
+            TokenButlerPredictor predictor = TokenButlerPredictor.load(parsed.predictor(), model);
+            int context = model.config().contextLength();
+            ImportanceState state = parsed.keyPrecision() == null
+                    ? predictor.newState(context) : predictor.newState(context, parsed.keyPrecision());
+            predicted = PredictedScores.of(state);
+        }
+        return new SparseAttention(model.config(), parsed, predicted);
+    }
+
+    /** {@code tokenbutler}: the learned predictor's logits. */
+    public static final class TokenButler extends SparseAttentionHook {
+        public TokenButler() { super(SelectionPolicy.TOKENBUTLER); }
+    }
+
+    /** {@code oracle}: the true q·k logits. */
+    public static final class Oracle extends SparseAttentionHook {
+        public Oracle() { super(SelectionPolicy.ORACLE); }
+    }
+
+    /** {@code streaming}: sinks and the most recent tokens. */
+    public static final class Streaming extends SparseAttentionHook {
+        public Streaming() { super(SelectionPolicy.STREAMING); }
+    }
+
+    /** {@code h2o}: heavy hitters and recent tokens, permanent eviction. */
+    public static final class HeavyHitters extends SparseAttentionHook {
+        public HeavyHitters() { super(SelectionPolicy.H2O); }
+    }
+
+    /** {@code quest}: pages ranked by their key bounds. */
+    public static final class Quest extends SparseAttentionHook {
+        public Quest() { super(SelectionPolicy.QUEST); }
+    }
+
+    /** {@code random}: seeded random tokens. */
+    public static final class RandomTokens extends SparseAttentionHook {
+        public RandomTokens() { super(SelectionPolicy.RANDOM); }
+    }
+}

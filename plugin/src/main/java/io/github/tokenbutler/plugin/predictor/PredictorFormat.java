@@ -1,0 +1,199 @@
+package io.github.tokenbutler.plugin.predictor;
+
+import io.github.tokenbutler.runtime.Llama3.GGUF;
+import io.github.tokenbutler.runtime.Llama3.GGUFValueType;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The predictor file: a GGUF of its own (general.architecture = "tokenbutler"). This class is the single
+ * definition of its metadata keys and tensor names, used by the reader here and by the writer in gguf-tools
+ * (io.github.tokenbutler.butlerfile.PredictorFileWriter); plugin/README.md documents the same table.
+ */
+public final class PredictorFormat {
+    private PredictorFormat() {}
+
+    public static final String ARCHITECTURE = "tokenbutler";
+    /** Bumped when the meaning of a key or tensor changes; a reader refuses versions it does not know. */
+    public static final int FORMAT_VERSION = 1;
+
+    public static final String KEY_ARCHITECTURE = "general.architecture";
+    public static final String KEY_NAME = "general.name";
+    public static final String KEY_FORMAT_VERSION = "tokenbutler.format_version";
+    public static final String KEY_ORIGIN = "tokenbutler.origin";
+    public static final String KEY_PROJECTION_LENGTH = "tokenbutler.projection_length";
+    public static final String KEY_REDUCTION_FACTOR = "tokenbutler.reduction_factor";
+    public static final String KEY_ATTENTION_HEADS = "tokenbutler.attention.head_count";
+    public static final String KEY_FFN_LENGTH = "tokenbutler.feed_forward_length";
+    public static final String KEY_IMPORTANCE_HIDDEN = "tokenbutler.importance.hidden_length";
+    public static final String KEY_D_PRIME = "tokenbutler.importance.key_length";
+    public static final String KEY_ROPE_BASE = "tokenbutler.rope.freq_base";
+    public static final String KEY_LAYER_NORM_EPS = "tokenbutler.layer_norm_epsilon";
+    public static final String KEY_MODEL_NAME = "tokenbutler.model.name";
+    public static final String KEY_MODEL_DIM = "tokenbutler.model.embedding_length";
+    public static final String KEY_MODEL_LAYERS = "tokenbutler.model.block_count";
+    public static final String KEY_MODEL_HEADS = "tokenbutler.model.head_count";
+    public static final String KEY_MODEL_KV_HEADS = "tokenbutler.model.head_count_kv";
+    public static final String KEY_MODEL_HEAD_SIZE = "tokenbutler.model.head_dim";
+    public static final String KEY_MODEL_VOCAB = "tokenbutler.model.vocab_size";
+    public static final String KEY_MODEL_FINGERPRINT = "tokenbutler.model.fingerprint";
+    public static final String KEY_MODEL_EMBEDDING_SIGNATURE = "tokenbutler.model.embedding_signature";
+
+    public static final String INPUT_PROJ = "tb.input_proj.weight";
+    public static final String ATTN_Q = "tb.attn_q.weight";
+    public static final String ATTN_K = "tb.attn_k.weight";
+    public static final String ATTN_V = "tb.attn_v.weight";
+    public static final String ATTN_NORM_WEIGHT = "tb.attn_norm.weight";
+    public static final String ATTN_NORM_BIAS = "tb.attn_norm.bias";
+    public static final String FFN_UP = "tb.ffn_up.weight";
+    public static final String FFN_UP_BIAS = "tb.ffn_up.bias";
+    public static final String FFN_DOWN = "tb.ffn_down.weight";
+    public static final String FFN_DOWN_BIAS = "tb.ffn_down.bias";
+    public static final String Q_IMPORTANCE_UP = "tb.q_importance_up.weight";
+    public static final String Q_IMPORTANCE_DOWN = "tb.q_importance_down.weight";
+    public static final String K_IMPORTANCE_UP = "tb.k_importance_up.weight";
+    public static final String K_IMPORTANCE_DOWN = "tb.k_importance_down.weight";
+
+    /**
+     * Every tensor with its shape in GGUF order (shape[0] is the row length = the input size of a linear layer;
+     * a row is one output, as in a PyTorch Linear weight), in file order.
+     */
+    public static Map<String, long[]> tensorShapes(PredictorConfig c) {
+        long e = c.modelDim(), p = c.projDim(), f = c.ffnDim(), i = c.importanceHidden(), out = c.importanceDim();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        m.put(INPUT_PROJ, new long[]{e, p});
+        m.put(ATTN_Q, new long[]{p, p});
+        m.put(ATTN_K, new long[]{p, p});
+        m.put(ATTN_V, new long[]{p, p});
+        m.put(ATTN_NORM_WEIGHT, new long[]{p});
+        m.put(ATTN_NORM_BIAS, new long[]{p});
+        m.put(FFN_UP, new long[]{p, f});
+        m.put(FFN_UP_BIAS, new long[]{f});
+        m.put(FFN_DOWN, new long[]{f, e});
+        m.put(FFN_DOWN_BIAS, new long[]{e});
+        m.put(Q_IMPORTANCE_UP, new long[]{e, i});
+        m.put(Q_IMPORTANCE_DOWN, new long[]{i, out});
+        m.put(K_IMPORTANCE_UP, new long[]{e, i});
+        m.put(K_IMPORTANCE_DOWN, new long[]{i, out});
+        return m;
+    }
+
+    /** One metadata entry as the writer puts it; elementType is set for arrays only. */
+    public record MetadataEntry(String key, GGUFValueType type, GGUFValueType elementType, Object value) {}
+
+    /**
+     * The metadata of a predictor file, in file order.
+     * @param origin one line saying where the weights come from (e.g. "synthetic random weights, seed 0")
+     */
+    public static List<MetadataEntry> metadata(PredictorConfig c, ModelFingerprint fingerprint, String origin) {
+        if (!c.fingerprint().equals(fingerprint.vocabularyHash())) {
+            throw new IllegalArgumentException("config fingerprint " + c.fingerprint() + " is not the fingerprint's hash " + fingerprint.vocabularyHash());
+        }
+        List<MetadataEntry> m = new ArrayList<>();
+        m.add(string(KEY_ARCHITECTURE, ARCHITECTURE));
+        m.add(string(KEY_NAME, "TokenButler predictor for " + fingerprint.modelName()));
+        m.add(u32(KEY_FORMAT_VERSION, FORMAT_VERSION));
+        m.add(string(KEY_ORIGIN, origin));
+        m.add(u32(KEY_PROJECTION_LENGTH, c.projDim()));
+        m.add(u32(KEY_REDUCTION_FACTOR, c.reduction()));
+        m.add(u32(KEY_ATTENTION_HEADS, c.attnHeads()));
+        m.add(u32(KEY_FFN_LENGTH, c.ffnDim()));
+        m.add(u32(KEY_IMPORTANCE_HIDDEN, c.importanceHidden()));
+        m.add(u32(KEY_D_PRIME, c.dPrime()));
+        m.add(new MetadataEntry(KEY_ROPE_BASE, GGUFValueType.FLOAT32, null, c.ropeTheta()));
+        m.add(new MetadataEntry(KEY_LAYER_NORM_EPS, GGUFValueType.FLOAT32, null, c.layerNormEps()));
+        m.add(string(KEY_MODEL_NAME, fingerprint.modelName()));
+        m.add(u32(KEY_MODEL_DIM, c.modelDim()));
+        m.add(u32(KEY_MODEL_LAYERS, c.modelLayers()));
+        m.add(u32(KEY_MODEL_HEADS, c.modelHeads()));
+        m.add(u32(KEY_MODEL_KV_HEADS, c.modelKvHeads()));
+        m.add(u32(KEY_MODEL_HEAD_SIZE, c.modelHeadSize()));
+        m.add(u32(KEY_MODEL_VOCAB, c.modelVocab()));
+        m.add(string(KEY_MODEL_FINGERPRINT, fingerprint.vocabularyHash()));
+        m.add(new MetadataEntry(KEY_MODEL_EMBEDDING_SIGNATURE, GGUFValueType.ARRAY, GGUFValueType.FLOAT32,
+                fingerprint.embeddingSignature().clone()));
+        return m;
+    }
+
+    private static MetadataEntry string(String key, String value) { return new MetadataEntry(key, GGUFValueType.STRING, null, value); }
+    private static MetadataEntry u32(String key, int value) { return new MetadataEntry(key, GGUFValueType.UINT32, null, value); }
+
+    /** A predictor file's config and fingerprint. */
+    public record Header(PredictorConfig config, ModelFingerprint fingerprint, String origin) {}
+
+    /**
+     * Reads and checks the metadata of a predictor file. A file that is not a predictor (another architecture,
+     * e.g. a model given where the predictor was expected), of an unknown format version, or with a key missing
+     * or inconsistent, is a UserError naming the file, the key, what was expected and what was found.
+     */
+    public static Header readHeader(GGUF gguf) {
+        String where = "predictor " + gguf.path();
+        Object arch = gguf.get(KEY_ARCHITECTURE);
+        if (!ARCHITECTURE.equals(arch)) {
+            throw new UserError(where + ": not a TokenButler predictor: " + KEY_ARCHITECTURE + " is "
+                    + (arch == null ? "missing" : "'" + arch + "'") + ", expected '" + ARCHITECTURE + "'"
+                    + (arch != null ? " (was a model file given as the predictor?)" : ""));
+        }
+        int version = requireInt(gguf, where, KEY_FORMAT_VERSION);
+        if (version != FORMAT_VERSION) {
+            throw new UserError(where + ": predictor format version " + version + " is not supported (this build reads version "
+                    + FORMAT_VERSION + ")");
+        }
+        int proj = requireInt(gguf, where, KEY_PROJECTION_LENGTH);
+        int reduction = requireInt(gguf, where, KEY_REDUCTION_FACTOR);
+        int dim = requireInt(gguf, where, KEY_MODEL_DIM);
+        if ((long) proj * reduction != dim) {
+            throw new UserError(where + ": " + KEY_PROJECTION_LENGTH + " " + proj + " times " + KEY_REDUCTION_FACTOR + " " + reduction
+                    + " should equal " + KEY_MODEL_DIM + " " + dim);
+        }
+        float[] signature = requireFloatArray(gguf, where, KEY_MODEL_EMBEDDING_SIGNATURE);
+        String hash = requireString(gguf, where, KEY_MODEL_FINGERPRINT);
+        PredictorConfig c = new PredictorConfig(dim, requireInt(gguf, where, KEY_MODEL_LAYERS),
+                requireInt(gguf, where, KEY_MODEL_HEADS), requireInt(gguf, where, KEY_MODEL_KV_HEADS),
+                requireInt(gguf, where, KEY_MODEL_HEAD_SIZE), requireInt(gguf, where, KEY_MODEL_VOCAB),
+                proj, requireInt(gguf, where, KEY_ATTENTION_HEADS), requireInt(gguf, where, KEY_FFN_LENGTH),
+                requireInt(gguf, where, KEY_IMPORTANCE_HIDDEN), requireInt(gguf, where, KEY_D_PRIME),
+                requireFloat(gguf, where, KEY_ROPE_BASE), requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).validate(where);
+        if (c.ffnDim() != 2 * c.projDim()) {
+            throw new UserError(where + ": " + KEY_FFN_LENGTH + " should be 2 * " + KEY_PROJECTION_LENGTH + " = " + 2 * c.projDim()
+                    + ", got " + c.ffnDim());
+        }
+        String modelName = requireString(gguf, where, KEY_MODEL_NAME);
+        Object origin = gguf.get(KEY_ORIGIN);
+        return new Header(c, new ModelFingerprint(modelName, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(),
+                c.modelHeadSize(), c.modelVocab(), hash, signature), origin instanceof String s ? s : "");
+    }
+
+    private static int requireInt(GGUF g, String where, String key) {
+        if (g.get(key) == null) throw new UserError(where + ": required metadata key '" + key + "' is missing");
+        long v = g.getLong(key, -1);
+        if (v < 0 || v > Integer.MAX_VALUE) throw new UserError(where + ": metadata key '" + key + "' should be a positive 32-bit integer, got " + v);
+        return (int) v;
+    }
+
+    private static float requireFloat(GGUF g, String where, String key) {
+        if (g.get(key) == null) throw new UserError(where + ": required metadata key '" + key + "' is missing");
+        return g.getFloat(key, Float.NaN);
+    }
+
+    private static String requireString(GGUF g, String where, String key) {
+        Object v = g.get(key);
+        if (v == null) throw new UserError(where + ": required metadata key '" + key + "' is missing");
+        if (!(v instanceof String s)) throw new UserError(where + ": metadata key '" + key + "' should be a string, got " + g.valueTypes().get(key));
+        return s;
+    }
+
+    private static float[] requireFloatArray(GGUF g, String where, String key) {
+        Object v = g.get(key);
+        if (v == null) throw new UserError(where + ": required metadata key '" + key + "' is missing");
+        if (!(v instanceof float[] a)) {
+            throw new UserError(where + ": metadata key '" + key + "' should be an array of FLOAT32, got " + g.valueTypes().get(key)
+                    + (g.arrayElementTypes().get(key) != null ? " of " + g.arrayElementTypes().get(key) : ""));
+        }
+        return a.clone();
+    }
+}

@@ -1,0 +1,21 @@
+/**
+ * The TokenButler predictor, inference side (arXiv 2503.07518 v1).
+ *
+ * <p><b>In:</b> a predictor GGUF file ({@link io.github.tokenbutler.plugin.predictor.PredictorFormat}) checked
+ * against the base model it is used with ({@link io.github.tokenbutler.plugin.predictor.ModelFingerprint}), and,
+ * per sequence, the layer-0 attention input (post-RMSNorm hidden state) of every token as the runtime computes it.
+ *
+ * <p><b>Out:</b> for every base-model layer and query head, predicted attention logits of the latest tokens
+ * over all past tokens ({@link io.github.tokenbutler.plugin.predictor.ImportanceState#scores}), which the
+ * selection stage turns into the set of tokens each head attends to.
+ *
+ * <p>Pieces: {@link io.github.tokenbutler.plugin.predictor.PredictorConfig} (hyper-parameters and base-model
+ * shape), {@link io.github.tokenbutler.plugin.predictor.PredictorWeights} (every tensor as floats),
+ * {@link io.github.tokenbutler.plugin.predictor.TokenButlerPredictor} (load and check),
+ * {@link io.github.tokenbutler.plugin.predictor.ImportanceState} (incremental forward and scores, per sequence),
+ * {@link io.github.tokenbutler.plugin.predictor.BlockedVectorStore} (the importance-key cache in F32, F16 or
+ * 8-bit form, laid out for the scoring kernel) and
+ * {@link io.github.tokenbutler.plugin.predictor.ReferencePredictor} (the plain float64 full-sequence forward
+ * every fast path is tested against).
+ */
+package io.github.tokenbutler.plugin.predictor;

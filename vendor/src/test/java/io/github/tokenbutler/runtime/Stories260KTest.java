@@ -1,0 +1,102 @@
+package io.github.tokenbutler.runtime;
+
+import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.Sampler;
+import io.github.tokenbutler.runtime.Llama3.State;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The real stories260K model (shared/models/stories260K), greedy from BOS. Expected ids and text come
+ * from shared/models/README.md and stories260K/REFERENCE.md: llama2.c's run.c output, verified there
+ * token for token against an independent numpy forward pass.
+ */
+class Stories260KTest {
+    static final int[] FIRST_IDS = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+    static Model model;
+
+    @BeforeAll
+    static void load() {
+        model = Model.load(SharedData.require("models/stories260K/stories260K.gguf"), new LoadOptions(512));
+    }
+
+    @AfterAll
+    static void close() {
+        if (model != null) model.close();
+    }
+
+    /** Greedy decoding, one token per forward call after the BOS prefill. */
+    static int[] greedy(Model m, State state, int steps) {
+        int[] out = new int[steps];
+        float[] logits = m.forward(state, new int[] {1}, 0, 1, 0, false);
+        for (int i = 0; i < steps; i++) {
+            out[i] = Sampler.argmax(logits);
+            if (i + 1 < steps) logits = m.forward(state, new int[] {out[i]}, 0, 1, i + 1, false);
+        }
+        return out;
+    }
+
+    @Test
+    void greedyFromBosGivesReferenceIds() {
+        int[] ids = greedy(model, model.newState(null), FIRST_IDS.length);
+        assertArrayEquals(FIRST_IDS, ids);
+    }
+
+    @Test
+    void greedyFromBosGivesReferenceText() throws Exception {
+        // run.c's loop with steps = 256 runs 256 forward passes (BOS at position 0, then each sampled token) and prints
+        // every token it samples, so the block is 256 generated tokens; the first piece after BOS loses its leading space.
+        int[] ids = greedy(model, model.newState(null), 256);
+        Llama3.Tokenizer tok = model.tokenizer();
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        int previous = 1;
+        for (int id : ids) {
+            text.writeBytes(tok.tokenBytes(previous, id));
+            previous = id;
+        }
+        String reference = Files.readString(SharedData.require("models/stories260K/REFERENCE.md"));
+        String block = reference.substring(reference.indexOf("```\n") + 4, reference.lastIndexOf("```"));
+        assertEquals(block.stripTrailing(), text.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void batchedPrefillMatchesTokenByTokenDecode() {
+        int[] prompt = new int[40]; // longer than one batch (32) so the split is exercised too
+        prompt[0] = 1;
+        System.arraycopy(greedy(model, model.newState(null), 39), 0, prompt, 1, 39);
+        float[] batched = model.forward(model.newState(null), prompt, 0, prompt.length, 0, true);
+        State state = model.newState(null);
+        int vocab = model.config().vocabSize();
+        for (int i = 0; i < prompt.length; i++) {
+            float[] one = model.forward(state, prompt, i, 1, i, false);
+            float[] row = Arrays.copyOfRange(batched, i * vocab, (i + 1) * vocab);
+            // Batched matmuls sum in another order than single-token dot products: float rounding only.
+            for (int v = 0; v < vocab; v++) assertEquals(one[v], row[v], 1e-3f * (1 + Math.abs(one[v])), "token " + i + " logit " + v);
+        }
+    }
+
+    @Test
+    void contextComesFromMetadataUnlessOverridden() {
+        Path file = SharedData.require("models/stories260K/stories260K.gguf");
+        try (Model m = Model.load(file, LoadOptions.defaults())) {
+            assertEquals(128, m.config().contextLength());
+            UserError e = assertThrows(UserError.class, () -> m.forward(m.newState(null), new int[] {1, 2}, 0, 2, 127, false));
+            assertTrue(e.getMessage().contains("127..128") && e.getMessage().contains("128 tokens"), e.getMessage());
+        }
+        assertEquals(512, model.config().contextLength());
+    }
+}
