@@ -1695,7 +1695,7 @@ public final class Llama3 {
         private static void startWorkers() {
             workers = new Worker[THREADS - 1];
             for (int i = 0; i < workers.length; i++) {
-                workers[i] = new Worker(i + 1);
+                workers[i] = new Worker(i + 1, generation);
                 workers[i].start();
             }
         }
@@ -1704,15 +1704,19 @@ public final class Llama3 {
             final int index;
             volatile boolean sleeping;
 
-            Worker(int index) {
+            /** The generation before the first job: read at start() it could already be that job's, which would be missed. */
+            private final long initialGeneration;
+
+            Worker(int index, long initialGeneration) {
                 super("tokenbutler-worker-" + index);
                 this.index = index;
+                this.initialGeneration = initialGeneration;
                 setDaemon(true);
             }
 
             @Override public void run() {
                 CURRENT.get()[0] = index;
-                long seen = generation;
+                long seen = initialGeneration;
                 while (true) {
                     long g, idleSince = System.nanoTime();
                     int spins = 0;

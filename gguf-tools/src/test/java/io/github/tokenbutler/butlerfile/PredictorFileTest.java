@@ -204,6 +204,9 @@ class PredictorFileTest {
                     "required metadata key 'tokenbutler.importance.key_length' is missing");
             assertRefused(corrupt("inconsistent", stories, r -> r.extra = w -> w.putU32(PredictorFormat.KEY_REDUCTION_FACTOR, 8)), stories,
                     "tokenbutler.projection_length 16 times tokenbutler.reduction_factor 8 should equal tokenbutler.model.embedding_length 64");
+            assertRefused(corrupt("short-signature", stories, r -> r.extra = w -> w.putArray(PredictorFormat.KEY_MODEL_EMBEDDING_SIGNATURE,
+                    io.github.tokenbutler.runtime.Llama3.GGUFValueType.FLOAT32, new float[3])), stories,
+                    "'tokenbutler.model.embedding_signature' should hold 64 numbers, holds 3");
             assertRefused(corrupt("future-version", stories, r -> r.extra = w -> w.putU32(PredictorFormat.KEY_FORMAT_VERSION, 2)), stories,
                     "format version 2 is not supported");
             assertRefused(corrupt("quantized-tensor", stories, r -> {

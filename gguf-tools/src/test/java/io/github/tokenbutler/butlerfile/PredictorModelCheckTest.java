@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A predictor loads with the model it was made for, in any quantization, and with no other model: the error
- * names both. Also checks the fingerprint's row decoders for every token-embedding type, against the gguf-tools
- * quantizers (Q8_0, Q4_0, Q6_K, F16, BF16) and against small reference quantizers written here (Q4_1, Q4_K, Q5_K).
+ * names both. Also checks the fingerprint for every token-embedding type the runtime reads: rows quantized by
+ * the gguf-tools quantizers (F16, BF16, Q8_0, Q4_0, Q6_K) or by small reference quantizers written here (Q4_1,
+ * Q4_K, Q5_K), dequantized by the runtime, give nearly the signature of the F32 rows.
  */
 class PredictorModelCheckTest {
     @TempDir Path dir;

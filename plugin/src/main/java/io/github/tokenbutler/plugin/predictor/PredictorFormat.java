@@ -151,6 +151,11 @@ public final class PredictorFormat {
                     + " should equal " + KEY_MODEL_DIM + " " + dim);
         }
         float[] signature = requireFloatArray(gguf, where, KEY_MODEL_EMBEDDING_SIGNATURE);
+        int signatureLength = ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS;
+        if (signature.length != signatureLength) {
+            throw new UserError(where + ": metadata key '" + KEY_MODEL_EMBEDDING_SIGNATURE + "' should hold " + signatureLength
+                    + " numbers, holds " + signature.length);
+        }
         String hash = requireString(gguf, where, KEY_MODEL_FINGERPRINT);
         PredictorConfig c = new PredictorConfig(dim, requireInt(gguf, where, KEY_MODEL_LAYERS),
                 requireInt(gguf, where, KEY_MODEL_HEADS), requireInt(gguf, where, KEY_MODEL_KV_HEADS),
