@@ -24,6 +24,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.io.BufferedReader;
@@ -435,24 +436,38 @@ public final class Llama3 {
         /** L shorts and L ints: f16/bf16 loads and their widening. */
         static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, L * 16)));
         static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+        /** The 16-lane kernels' species as JDK constants: C2 intrinsifies casts to a species from VectorSpecies.of less reliably. */
+        static final VectorSpecies<Float> F16L = FloatVector.SPECIES_512;
+        static final VectorSpecies<Integer> I16L = IntVector.SPECIES_512;
+        static final VectorSpecies<Byte> B16L = ByteVector.SPECIES_128;
         static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty("tokenbutler.vector", "true"))
                 && L >= 4 && L <= 16 && S.length() == L;
         static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
         /**
-         * The sum of the lanes, adding halves lanewise down to two lanes. Vector.reduceLanes leaves the
-         * order open (interpreted and compiled code may differ); this order is fixed, so a kernel gives
-         * the same float for the same inputs every time.
+         * The sum of the lanes in a fixed order: lane i is added to lane i^8, then i^4, i^2, i^1 (butterfly).
+         * Vector.reduceLanes leaves the order open (interpreted and compiled code may differ), and splitting
+         * the vector with reinterpretShape is not intrinsified (it goes through memory and cost more than the
+         * dot products it finished); rearrange with a constant shuffle is one permute instruction.
          */
         static float sum(FloatVector v) {
-            if (v.length() == 16) v = half(v, FloatVector.SPECIES_256);
-            if (v.length() == 8) v = half(v, FloatVector.SPECIES_128);
-            if (v.length() == 4) v = half(v, FloatVector.SPECIES_64);
-            return v.lane(0) + v.lane(1);
+            if (v.species() != F) {
+                float s = 0f;
+                for (int i = 0; i < v.length(); i++) s += v.lane(i);
+                return s;
+            }
+            if (L >= 16) v = v.add(v.rearrange(XOR8));
+            if (L >= 8) v = v.add(v.rearrange(XOR4));
+            v = v.add(v.rearrange(XOR2));
+            v = v.add(v.rearrange(XOR1));
+            return v.lane(0);
         }
 
-        private static FloatVector half(FloatVector v, VectorSpecies<Float> h) {
-            return ((FloatVector) v.reinterpretShape(h, 0)).add((FloatVector) v.reinterpretShape(h, 1));
+        private static final VectorShuffle<Float> XOR8 = xor(8), XOR4 = xor(4), XOR2 = xor(2), XOR1 = xor(1);
+
+        /** Lane i takes lane i^k (identity where that is out of range, for shuffles a narrower vector does not use). */
+        private static VectorShuffle<Float> xor(int k) {
+            return VectorShuffle.fromOp(F, i -> (i ^ k) < L ? i ^ k : i);
         }
 
         /** IEEE half-precision bits (in the low 16 bits of each int lane) to float, subnormals, infinities and NaN included. */
@@ -670,9 +685,8 @@ public final class Llama3 {
 
     /**
      * Q8_0, block_q8_0 (34 bytes per 32 elements): f16 d | int8 qs[32]; x[j] = qs[j] * d.
-     * The decode kernels touch one byte PREFETCH bytes ahead of the block being read: a demand load
-     * that starts the next cache lines' trip from memory while this block is computed (Java has no
-     * prefetch instruction), which measurably raises the bandwidth a compute-heavy loop gets.
+     * No software prefetch: touching a byte ahead of the block (Java has no prefetch instruction) made
+     * C2 compile the loop 5x slower; the hardware prefetchers follow these sequential rows well.
      */
     public static final class Q8_0Tensor extends FloatTensor {
         Q8_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
@@ -714,43 +728,43 @@ public final class Llama3 {
         }
         @Override float dotVector(long offset, float[] x, int xOff, int n) {
             var F = Simd.F;
-            long block = offset / 32 * 34, last = data.byteSize() - 1;
+            long block = offset / 32 * 34;
             FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-            int touched = 0, j = 0;
+            int j = 0;
             for (; j + 64 <= n; j += 64, block += 68) {
-                touched += data.get(ValueLayout.JAVA_BYTE, Math.min(block + PREFETCH, last));
-                touched += data.get(ValueLayout.JAVA_BYTE, Math.min(block + PREFETCH + 64, last));
                 acc0 = block(block, x, xOff + j, acc0);
                 acc1 = block(block + 34, x, xOff + j + 32, acc1);
             }
             if (j < n) acc0 = block(block, x, xOff + j, acc0);
-            if (touched == Integer.MIN_VALUE) prefetchSink = touched; // keeps the touches alive
             return Simd.sum(acc0.add(acc1));
         }
-        /** acc + d * (q · x) over one block, for 16-, 8- or 4-lane floats. */
+        /** acc + d * (q · x) over one block. Two small methods, not one: C2 inlines only small callees, and a
+         *  vector passed to a call that is not inlined is boxed, which costs more than the block's arithmetic. */
         private FloatVector block(long block, float[] x, int xi, FloatVector acc) {
+            return Simd.L == 16 ? block16(block, x, xi, acc) : blockAnyWidth(block, x, xi, acc);
+        }
+        private FloatVector block16(long block, float[] x, int xi, FloatVector acc) {
+            var F = Simd.F16L;
+            FloatVector s;
+            FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(Simd.B16L, data, block + 2, Simd.LE).castShape(F, 0);
+            FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(Simd.B16L, data, block + 18, Simd.LE).castShape(F, 0);
+            s = q0.mul(FloatVector.fromArray(F, x, xi)).add(q1.mul(FloatVector.fromArray(F, x, xi + 16)));
+            return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
+        }
+        private FloatVector blockAnyWidth(long block, float[] x, int xi, FloatVector acc) {
             var F = Simd.F;
             FloatVector s;
-            if (Simd.L == 16) {
-                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(Simd.B, data, block + 2, Simd.LE).castShape(F, 0);
-                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(Simd.B, data, block + 18, Simd.LE).castShape(F, 0);
-                s = q0.mul(FloatVector.fromArray(F, x, xi)).add(q1.mul(FloatVector.fromArray(F, x, xi + 16)));
-            } else {
-                s = FloatVector.zero(F);
-                for (int c = 0; c < 32; c += Simd.BL) {
-                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
-                    for (int p = 0; p < Simd.PARTS; p++) {
-                        s = ((FloatVector) q.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + c + p * Simd.L), s);
-                    }
+            s = FloatVector.zero(F);
+            for (int c = 0; c < 32; c += Simd.BL) {
+                ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
+                for (int p = 0; p < Simd.PARTS; p++) {
+                    s = ((FloatVector) q.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + c + p * Simd.L), s);
                 }
             }
             return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
         }
     }
 
-    /** How far ahead (bytes) the Q8_0/Q4_0 decode kernels touch the weights; see {@link Q8_0Tensor}. */
-    static final int PREFETCH = Integer.getInteger("tokenbutler.prefetch", 2048);
-    static volatile int prefetchSink;
 
     /** Q4_0, block_q4_0 (18 bytes per 32 elements): f16 d | u8 qs[16]; x[j] = ((qs[j] & 15) - 8) * d, x[j+16] = ((qs[j] >> 4) - 8) * d. */
     public static final class Q4_0Tensor extends FloatTensor {
@@ -804,35 +818,41 @@ public final class Llama3 {
         }
         @Override float dotVector(long offset, float[] x, int xOff, int n) {
             var F = Simd.F;
-            long block = offset / 32 * 18, last = data.byteSize() - 1;
+            long block = offset / 32 * 18;
             FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-            int touched = 0, j = 0;
+            int j = 0;
             for (; j + 64 <= n; j += 64, block += 36) {
-                touched += data.get(ValueLayout.JAVA_BYTE, Math.min(block + PREFETCH, last));
                 acc0 = block(block, x, xOff + j, acc0);
                 acc1 = block(block + 18, x, xOff + j + 32, acc1);
             }
             if (j < n) acc0 = block(block, x, xOff + j, acc0);
-            if (touched == Integer.MIN_VALUE) prefetchSink = touched;
             return Simd.sum(acc0.add(acc1));
         }
+        /** acc + d * (q · x) over one block. Two small methods, not one: C2 inlines only small callees, and a
+         *  vector passed to a call that is not inlined is boxed, which costs more than the block's arithmetic. */
         private FloatVector block(long block, float[] x, int xi, FloatVector acc) {
+            return Simd.L == 16 ? block16(block, x, xi, acc) : blockAnyWidth(block, x, xi, acc);
+        }
+        private FloatVector block16(long block, float[] x, int xi, FloatVector acc) {
+            var F = Simd.F16L;
+            FloatVector s;
+            // Nibbles are split after widening to ints: x86 has no byte shifts, so byte-lane LSHR is emulated slowly.
+            IntVector q = (IntVector) ByteVector.fromMemorySegment(Simd.B16L, data, block + 2, Simd.LE).castShape(Simd.I16L, 0);
+            FloatVector lo = (FloatVector) q.and(15).sub(8).castShape(Simd.F16L, 0);
+            FloatVector hi = (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(15).sub(8).castShape(Simd.F16L, 0);
+            s = lo.mul(FloatVector.fromArray(F, x, xi)).add(hi.mul(FloatVector.fromArray(F, x, xi + 16)));
+            return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
+        }
+        private FloatVector blockAnyWidth(long block, float[] x, int xi, FloatVector acc) {
             var F = Simd.F;
             FloatVector s;
-            if (Simd.L == 16) {
-                ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2, Simd.LE);
-                FloatVector lo = (FloatVector) q.and((byte) 15).sub((byte) 8).castShape(F, 0);
-                FloatVector hi = (FloatVector) q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8).castShape(F, 0);
-                s = lo.mul(FloatVector.fromArray(F, x, xi)).add(hi.mul(FloatVector.fromArray(F, x, xi + 16)));
-            } else {
-                s = FloatVector.zero(F);
-                for (int c = 0; c < 16; c += Simd.BL) {
-                    ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
-                    ByteVector lo = q.and((byte) 15).sub((byte) 8), hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
-                    for (int p = 0; p < Simd.PARTS; p++) {
-                        s = ((FloatVector) lo.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + c + p * Simd.L), s);
-                        s = ((FloatVector) hi.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + 16 + c + p * Simd.L), s);
-                    }
+            s = FloatVector.zero(F);
+            for (int c = 0; c < 16; c += Simd.BL) {
+                ByteVector q = ByteVector.fromMemorySegment(Simd.B, data, block + 2 + c, Simd.LE);
+                ByteVector lo = q.and((byte) 15).sub((byte) 8), hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
+                for (int p = 0; p < Simd.PARTS; p++) {
+                    s = ((FloatVector) lo.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + c + p * Simd.L), s);
+                    s = ((FloatVector) hi.castShape(F, p)).fma(FloatVector.fromArray(F, x, xi + 16 + c + p * Simd.L), s);
                 }
             }
             return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
@@ -1098,6 +1118,46 @@ public final class Llama3 {
                 }
             }
         }
+        @Override float dotVector(long offset, float[] x, int xOff, int n) {
+            return Simd.L == 16 ? dot16(offset, x, xOff, n) : vectorLoop(offset, x, xOff, null, 0, n);
+        }
+
+        /**
+         * The dot product for 16-lane floats (AVX-512), where it decides a Q4_0 model's speed (its output matrix
+         * is Q6_K). The 6-bit values are assembled in int lanes, which have the shifts byte lanes lack on x86.
+         */
+        private float dot16(long from, float[] x, int xOff, int n) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+            for (int j = 0; j < n; j += 256) {
+                long block = (from + j) / 256 * 210;
+                float d = f16(data, block + 208);
+                for (int half = 0; half < 2; half++) {
+                    long ql = block + 64 * half, qh = block + 128 + 32 * half, sc = block + 192 + 8 * half;
+                    int e = xOff + j + 128 * half;
+                    for (int c = 0; c < 32; c += 16, e += 16) {
+                        IntVector a = (IntVector) ByteVector.fromMemorySegment(Simd.B16L, data, ql + c, Simd.LE).castShape(I, 0);
+                        IntVector b = (IntVector) ByteVector.fromMemorySegment(Simd.B16L, data, ql + 32 + c, Simd.LE).castShape(I, 0);
+                        IntVector h = (IntVector) ByteVector.fromMemorySegment(Simd.B16L, data, qh + c, Simd.LE).castShape(I, 0);
+                        int is = c / 16;
+                        FloatVector q1 = (FloatVector) a.and(15).or(h.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32).castShape(F, 0);
+                        FloatVector q2 = (FloatVector) b.and(15).or(h.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32).castShape(F, 0);
+                        FloatVector q3 = (FloatVector) a.lanewise(VectorOperators.ASHR, 4).and(15).or(h.and(48)).sub(32).castShape(F, 0);
+                        FloatVector q4 = (FloatVector) b.lanewise(VectorOperators.ASHR, 4).and(15)
+                                .or(h.lanewise(VectorOperators.ASHR, 2).and(48)).sub(32).castShape(F, 0);
+                        FloatVector s0 = q1.mul(FloatVector.fromArray(F, x, e)).mul(d * i8(data, sc + is))
+                                .add(q2.mul(FloatVector.fromArray(F, x, e + 32)).mul(d * i8(data, sc + is + 2)));
+                        FloatVector s1 = q3.mul(FloatVector.fromArray(F, x, e + 64)).mul(d * i8(data, sc + is + 4))
+                                .add(q4.mul(FloatVector.fromArray(F, x, e + 96)).mul(d * i8(data, sc + is + 6)));
+                        acc0 = acc0.add(s0);
+                        acc1 = acc1.add(s1);
+                    }
+                }
+            }
+            return Simd.sum(acc0.add(acc1));
+        }
+
         @Override float vectorLoop(long from, float[] x, int xOff, float[] out, int outOff, int n) {
             var F = Simd.F;
             FloatVector acc = FloatVector.zero(F);

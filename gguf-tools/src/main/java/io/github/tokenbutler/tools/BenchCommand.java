@@ -1,11 +1,238 @@
 package io.github.tokenbutler.tools;
 
-import io.github.tokenbutler.runtime.Llama3.UserError;
+import io.github.tokenbutler.runtime.Llama3;
+import io.github.tokenbutler.runtime.Llama3.AttentionHook;
+import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.ModelConfig;
+import io.github.tokenbutler.runtime.Llama3.Parallel;
+import io.github.tokenbutler.runtime.Llama3.State;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
-/** Placeholder until implemented. */
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * `bench`: speed of the runtime and of the attention hooks, reported as ratios measured in one run.
+ * Two modes:
+ * <ul>
+ *   <li>throughput (no --context): prefill and decode tokens/s, and the weight bytes decode reads per
+ *       second next to this machine's memory read bandwidth measured in the same run;</li>
+ *   <li>long context (--context C1,C2,..): decode steps at each context under each attention, with the KV
+ *       cache filled with synthetic keys and values instead of running the prompt through the model (a
+ *       step's cost does not depend on what the cache holds, and a 32K prefill would take an hour here);
+ *       the share of each step spent in the weights, the predictor, the selection and the attention.</li>
+ * </ul>
+ */
 public final class BenchCommand implements Command {
     @Override public String name() { return "bench"; }
-    @Override public String summary() { return "(not implemented yet)"; }
-    @Override public String usage() { return "usage: ./tokenbutler bench"; }
-    @Override public int run(Args args) { throw new UserError("bench is not implemented yet"); }
+
+    @Override public String summary() { return "prefill/decode speed, memory bandwidth, and sparse vs dense decode at long context"; }
+
+    @Override public String usage() {
+        return """
+                usage: ./tokenbutler bench --model M.gguf [--prompt-tokens N] [--gen-tokens N] [--repeat N]
+                       ./tokenbutler bench --model M.gguf --context 1024,8192,32768 [--attention dense,tokenbutler]
+                                           [--attention-opt KEY=VALUE ...] [--steps N] [--warmup N]
+                  Throughput mode (no --context): prefill N prompt tokens (default 128), then decode N tokens
+                  (default 32); prints tokens/s and decode's weight bytes per second next to the memory read
+                  bandwidth measured in the same run. --repeat N runs it N times (default 2) and keeps the best.
+                  Long-context mode: for each context and attention, fills the KV cache with synthetic keys and
+                  values (the hook's per-sequence state too), then times --steps decode steps (default 8, after
+                  --warmup 2) and prints tokens/s, the speed-up over the first attention listed, and where each
+                  step went: weights (everything but attention), predictor, selection, attention.
+                  Attention options (e.g. sparsity=0.75, predictor=P.butler.gguf) apply to every attention but dense.
+                  --seed S    synthetic tokens and cache contents (default 1)
+                """;
+    }
+
+    @Override public int run(Args args) {
+        Path modelPath = args.existingFile("model");
+        long seed = args.longValue("seed", 1);
+        if (args.has("context")) {
+            List<Integer> contexts = new ArrayList<>();
+            for (String s : args.list("context", List.of())) {
+                contexts.add((int) args.parseNumber("context", s, 1, 1 << 24));
+            }
+            List<String> attentions = args.list("attention", List.of("dense", "tokenbutler"));
+            List<String> optionStrings = args.all("attention-opt");
+            int steps = args.integer("steps", 8, 1, 100_000);
+            int warmup = args.integer("warmup", 2, 0, 100_000);
+            args.finish(0);
+            Map<String, String> options = Llama3.attentionOptions(optionStrings);
+            Map<String, AttentionHook> hooks = new LinkedHashMap<>();
+            for (String a : attentions) hooks.put(a, Llama3.findAttentionHook(a));
+            longContext(modelPath, contexts, hooks, options, steps, warmup, seed);
+        } else {
+            int promptTokens = args.integer("prompt-tokens", 128, 1, 1 << 20);
+            int genTokens = args.integer("gen-tokens", 32, 1, 1 << 20);
+            int repeat = args.integer("repeat", 2, 1, 100);
+            args.finish(0);
+            throughput(modelPath, promptTokens, genTokens, repeat, seed);
+        }
+        return 0;
+    }
+
+    // ---- throughput -------------------------------------------------------------------------------
+
+    private static void throughput(Path modelPath, int promptTokens, int genTokens, int repeat, long seed) {
+        try (Model model = Model.load(modelPath, new LoadOptions(promptTokens + genTokens))) {
+            ModelConfig c = model.config();
+            System.out.printf(Locale.ROOT, "model %s: dim %d, %d layers, %d/%d heads, vocab %d; %s of weights read per decoded token; %d threads%n",
+                    modelPath.getFileName(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(),
+                    mib(model.weightBytesPerToken()), Parallel.THREADS);
+            int[] tokens = syntheticTokens(c.vocabSize(), promptTokens + genTokens, seed);
+            State state = model.newState(null);
+            double bestPrefill = 0, bestDecode = 0;
+            for (int r = 0; r < repeat; r++) {
+                long t0 = System.nanoTime();
+                float[] logits = model.forward(state, tokens, 0, promptTokens, 0, false);
+                long t1 = System.nanoTime();
+                int token = Llama3.Sampler.argmax(logits);
+                for (int i = 0; i < genTokens; i++) {
+                    tokens[promptTokens + i] = token;
+                    token = Llama3.Sampler.argmax(model.forward(state, tokens, promptTokens + i, 1, promptTokens + i, false));
+                }
+                long t2 = System.nanoTime();
+                double prefill = promptTokens / ((t1 - t0) / 1e9), decode = genTokens / ((t2 - t1) / 1e9);
+                System.out.printf(Locale.ROOT, "run %d: prefill %d tokens %.1f tokens/s, decode %d tokens %.2f tokens/s%n",
+                        r + 1, promptTokens, prefill, genTokens, decode);
+                bestPrefill = Math.max(bestPrefill, prefill);
+                bestDecode = Math.max(bestDecode, decode);
+            }
+            double bandwidth = MemoryBandwidth.measure();
+            double decodeBytes = bestDecode * model.weightBytesPerToken();
+            System.out.printf(Locale.ROOT, "prefill %.1f tokens/s; decode %.2f tokens/s%n", bestPrefill, bestDecode);
+            System.out.printf(Locale.ROOT, "decode reads %.2f GB/s of weights; this machine reads %.2f GB/s (measured now, %d threads):"
+                            + " %.0f%% of the bandwidth bound of %.1f tokens/s%n",
+                    decodeBytes / 1e9, bandwidth / 1e9, Parallel.THREADS, 100 * decodeBytes / bandwidth,
+                    bandwidth / model.weightBytesPerToken());
+        }
+    }
+
+    /** Token ids drawn uniformly (not BOS-led text): decode speed does not depend on which tokens run. */
+    private static int[] syntheticTokens(int vocab, int n, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) t[i] = rnd.nextInt(vocab);
+        return t;
+    }
+
+    // ---- long context ------------------------------------------------------------------------------
+
+    private static void longContext(Path modelPath, List<Integer> contexts, Map<String, AttentionHook> hooks,
+                                    Map<String, String> options, int steps, int warmup, long seed) {
+        int longest = contexts.stream().mapToInt(Integer::intValue).max().orElseThrow();
+        try (Model model = Model.load(modelPath, new LoadOptions(longest + warmup + steps))) {
+            ModelConfig c = model.config();
+            System.out.printf(Locale.ROOT, "model %s: %d layers, %d/%d heads, head size %d; %d threads; options %s%n",
+                    modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, options);
+            System.out.println("the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
+                    + " then " + warmup + " warm-up and " + steps + " timed decode steps");
+            System.out.printf(Locale.ROOT, "%-8s %-12s %9s %9s %8s %8s %10s %10s %10s%n",
+                    "context", "attention", "tokens/s", "ms/step", "speedup", "weights", "predictor", "selection", "attention");
+            for (int context : contexts) {
+                double baseline = 0;
+                for (Map.Entry<String, AttentionHook> e : hooks.entrySet()) {
+                    Map<String, String> opts = e.getKey().equals("dense") ? Map.of() : options;
+                    StepTimes t = decodeAt(model, e.getValue().open(model.info(), opts), context, steps, warmup, seed);
+                    double tps = steps / (t.total / 1e9);
+                    if (baseline == 0) baseline = tps;
+                    System.out.printf(Locale.ROOT, "%-8d %-12s %9.2f %9.1f %7.2fx %7.1f%% %9.1f%% %9.1f%% %9.1f%%%n",
+                            context, e.getKey(), tps, t.total / 1e6 / steps, tps / baseline,
+                            pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total));
+                    System.out.flush();
+                }
+            }
+        }
+    }
+
+    private record StepTimes(long total, long weights, long predictor, long selection, long attention) {}
+
+    private static StepTimes decodeAt(Model model, AttentionHook.Attention attention, int context, int steps, int warmup, long seed) {
+        try (attention) {
+            State state = model.newState(attention);
+            fillCache(state, context, seed);
+            attention.syntheticPrefill(context, seed);
+            int[] tokens = syntheticTokens(model.config().vocabSize(), warmup + steps, seed + context);
+            int pos = context;
+            for (int i = 0; i < warmup; i++, pos++) model.forward(state, tokens, i, 1, pos, false);
+            long attentionBefore = state.attentionNanos, otherBefore = state.otherNanos;
+            Map<String, Long> hookBefore = attention.timingsNanos();
+            long t0 = System.nanoTime();
+            for (int i = warmup; i < warmup + steps; i++, pos++) model.forward(state, tokens, i, 1, pos, false);
+            long total = System.nanoTime() - t0;
+            Map<String, Long> hook = attention.timingsNanos();
+            long attentionTotal = state.attentionNanos - attentionBefore;
+            long predictor = delta(hook, hookBefore, "predictor"), selection = delta(hook, hookBefore, "selection");
+            // The hook's own attention time excludes layer 0 (dense, computed by the runtime): count the rest here.
+            long kernel = attentionTotal - predictor - selection - delta(hook, hookBefore, "measure");
+            return new StepTimes(total, state.otherNanos - otherBefore, predictor, selection, kernel);
+        } catch (Exception e) {
+            if (e instanceof RuntimeException r) throw r;
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static long delta(Map<String, Long> after, Map<String, Long> before, String key) {
+        return after.getOrDefault(key, 0L) - before.getOrDefault(key, 0L);
+    }
+
+    /** Keys and values of positions 0..n-1 of every layer: uniform in [-1, 1), as if a prompt had run. */
+    private static void fillCache(State state, int n, long seed) {
+        int kvDim = state.model().config().kvDim();
+        float[][] k = state.keyCache, v = state.valueCache;
+        Parallel.forRange(k.length * 2, 1, (from, to, worker) -> {
+            for (int i = from; i < to; i++) {
+                float[] a = (i & 1) == 0 ? k[i >> 1] : v[i >> 1];
+                SplittableRandom rnd = new SplittableRandom(seed * 31 + i);
+                for (int j = 0, end = n * kvDim; j < end; j++) a[j] = (float) (2 * rnd.nextDouble() - 1);
+            }
+        });
+    }
+
+    private static double pct(long part, long total) { return total == 0 ? 0 : 100.0 * part / total; }
+
+    private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
+
+    /** This machine's memory read bandwidth as the runtime's threads see it: a parallel sum over a large array. */
+    static final class MemoryBandwidth {
+        private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+        static double measure() {
+            float[] data = new float[128 << 20]; // 512 MiB: far beyond any cache
+            Parallel.forRange(data.length, 1 << 20, (from, to, worker) -> {
+                for (int i = from; i < to; i++) data[i] = i & 7;
+            });
+            double best = 0;
+            float[] sums = new float[Parallel.THREADS];
+            for (int r = 0; r < 5; r++) {
+                long t0 = System.nanoTime();
+                Parallel.forRange(data.length, 1 << 20, (from, to, worker) -> sums[worker] += sum(data, from, to));
+                long t = System.nanoTime() - t0;
+                best = Math.max(best, 4.0 * data.length / (t / 1e9));
+            }
+            if (sums[0] < 0) throw new IllegalStateException("unreachable: keeps the sums alive");
+            return best;
+        }
+
+        private static float sum(float[] a, int from, int to) {
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+            int i = from, step = F.length();
+            for (; i + 2 * step <= to; i += 2 * step) {
+                acc0 = acc0.add(FloatVector.fromArray(F, a, i));
+                acc1 = acc1.add(FloatVector.fromArray(F, a, i + step));
+            }
+            float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            for (; i < to; i++) s += a[i];
+            return s;
+        }
+    }
 }
