@@ -1576,46 +1576,145 @@ public final class Llama3 {
         private DenseAttention() {}
 
         /**
-         * One query head over the given key positions.
+         * One query head over the given key positions: {@link #attendGroup} with one head.
          * @param q        query buffer; the head's queries at q[qOff .. qOff+headSize)
          * @param keyCache [contextLength][kvDim]; the head's keys at t*kvDim + kvOff
          * @param indices  key positions to attend, ascending; null means 0..count-1
          * @param count    how many entries of indices to use
-         * @param scores   scratch of at least count floats
+         * @param scores   scratch of at least count floats (receives the attention weights)
          * @param out      receives headSize floats at outOff (overwritten)
          */
         public static void attendHead(float[] q, int qOff, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
                                       int headSize, int[] indices, int count, float[] scores, float[] out, int outOff) {
+            attendGroup(q, qOff, 1, keyCache, valueCache, kvDim, kvOff, headSize, indices, count, scores, count, out, outOff);
+        }
+
+        /**
+         * Query heads h = 0..heads-1 of one KV group over the same key positions. Each K and V row is read once
+         * for the whole group (GQA: the heads share it), which is what makes attention memory-friendly; each
+         * head's arithmetic is unchanged, so the result does not depend on how many heads go together.
+         * @param qOff         query of head h at q[qOff + h*headSize ..]
+         * @param kvOff        offset of the group's KV head inside a cache row (kvHead * headSize)
+         * @param indices      key positions, ascending, indices[0..count); null means 0..count-1
+         * @param weights      receives head h's attention weights at weights[h*weightStride + j], j < count
+         * @param weightStride at least count
+         * @param outOff       output of head h at out[outOff + h*headSize ..] (overwritten)
+         */
+        public static void attendGroup(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+                                       int headSize, int[] indices, int count, float[] weights, int weightStride, float[] out, int outOff) {
+            if (count > weightStride) throw new IllegalArgumentException("weightStride " + weightStride + " is below count " + count);
             float scale = (float) (1.0 / Math.sqrt(headSize));
-            float max = Float.NEGATIVE_INFINITY;
-            for (int i = 0; i < count; i++) {
-                int t = indices == null ? i : indices[i];
-                float s = VectorMath.dot(q, qOff, keyCache, t * kvDim + kvOff, headSize) * scale;
-                scores[i] = s;
-                if (s > max) max = s;
+            if (Simd.ENABLED && headSize == 4 * Simd.L) {
+                logitsFourSlices(q, qOff, heads, keyCache, kvDim, kvOff, indices, count, scale, weights, weightStride);
+            } else {
+                for (int j = 0; j < count; j++) {
+                    int kOff = (indices == null ? j : indices[j]) * kvDim + kvOff;
+                    for (int h = 0; h < heads; h++) {
+                        weights[h * weightStride + j] = VectorMath.dot(q, qOff + h * headSize, keyCache, kOff, headSize) * scale;
+                    }
+                }
             }
-            float sum = 0f;
-            for (int i = 0; i < count; i++) {
-                float e = (float) Math.exp(scores[i] - max);
-                scores[i] = e;
-                sum += e;
+            for (int h = 0; h < heads; h++) {
+                int w = h * weightStride;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < count; j++) {
+                    float v = weights[w + j];
+                    if (v > max) max = v;
+                }
+                float sum = 0f;
+                for (int j = 0; j < count; j++) {
+                    float e = (float) Math.exp(weights[w + j] - max);
+                    weights[w + j] = e;
+                    sum += e;
+                }
+                for (int j = 0; j < count; j++) weights[w + j] /= sum;
             }
-            java.util.Arrays.fill(out, outOff, outOff + headSize, 0f);
-            for (int i = 0; i < count; i++) {
-                int t = indices == null ? i : indices[i];
-                VectorMath.axpy(scores[i] / sum, valueCache, t * kvDim + kvOff, out, outOff, headSize);
+            for (int h0 = 0; h0 < heads; h0 += 4) {
+                weightedSum(weights, weightStride, h0, Math.min(4, heads - h0), valueCache, kvDim, kvOff, headSize,
+                        indices, count, out, outOff);
             }
         }
 
-        /** All heads of all current tokens, causal. Shapes as in {@link AttentionHook.Attention#attend}. */
+        /**
+         * The logits when a head is four vectors long (head size 64 with AVX-512, 32 with AVX2: most Llama
+         * models): the key row is loaded once into registers for all the heads of the group, and each head's
+         * dot product is one multiply, three fused multiply-adds and the fixed-order lane sum.
+         */
+        private static void logitsFourSlices(float[] q, int qOff, int heads, float[] keyCache, int kvDim, int kvOff,
+                                             int[] indices, int count, float scale, float[] weights, int weightStride) {
+            var F = Simd.F;
+            int L = Simd.L, hs = 4 * L;
+            for (int j = 0; j < count; j++) {
+                int kOff = (indices == null ? j : indices[j]) * kvDim + kvOff;
+                FloatVector k0 = FloatVector.fromArray(F, keyCache, kOff), k1 = FloatVector.fromArray(F, keyCache, kOff + L);
+                FloatVector k2 = FloatVector.fromArray(F, keyCache, kOff + 2 * L), k3 = FloatVector.fromArray(F, keyCache, kOff + 3 * L);
+                for (int h = 0; h < heads; h++) {
+                    int qh = qOff + h * hs;
+                    FloatVector acc = FloatVector.fromArray(F, q, qh).mul(k0);
+                    acc = FloatVector.fromArray(F, q, qh + L).fma(k1, acc);
+                    acc = FloatVector.fromArray(F, q, qh + 2 * L).fma(k2, acc);
+                    acc = FloatVector.fromArray(F, q, qh + 3 * L).fma(k3, acc);
+                    weights[h * weightStride + j] = Simd.sum(acc) * scale;
+                }
+            }
+        }
+
+        /**
+         * out_h = sum over j in index order of weight_h[j] * v_j, for up to four heads h0..h0+hn-1: element by element
+         * a chain of fused multiply-adds starting from 0, the same whatever the vector width or the loop order.
+         * Four accumulators stay in registers across the keys (accumulating in the output array made every key
+         * wait for the previous key's store); they hold one L-wide slice of four heads, or with fewer heads
+         * several slices of each, so that a lone head (a per-head sparse selection) reads each row in one sweep.
+         */
+        private static void weightedSum(float[] weights, int stride, int h0, int hn, float[] valueCache, int kvDim, int kvOff,
+                                        int headSize, int[] indices, int count, float[] out, int outOff) {
+            int c = 0;
+            if (Simd.ENABLED) {
+                var F = Simd.F;
+                int L = Simd.L, slices = headSize / L, perSweep = Math.max(1, 4 / hn);
+                for (int c0 = 0; c0 < slices; c0 += perSweep) {
+                    int cn = Math.min(perSweep, slices - c0), slots = hn * cn;
+                    // slot k < slots: head h0 + k / cn (weights at wK), slice c0 + k % cn (at vK in the head)
+                    int w0 = h0 * stride, w1 = (h0 + 1 / cn) * stride, w2 = (h0 + 2 / cn) * stride, w3 = (h0 + 3 / cn) * stride;
+                    int v0 = c0 * L, v1 = (c0 + 1 % cn) * L, v2 = (c0 + 2 % cn) * L, v3 = (c0 + 3 % cn) * L;
+                    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+                    for (int j = 0; j < count; j++) {
+                        int row = (indices == null ? j : indices[j]) * kvDim + kvOff;
+                        a0 = FloatVector.fromArray(F, valueCache, row + v0).fma(FloatVector.broadcast(F, weights[w0 + j]), a0);
+                        if (slots > 1) a1 = FloatVector.fromArray(F, valueCache, row + v1).fma(FloatVector.broadcast(F, weights[w1 + j]), a1);
+                        if (slots > 2) a2 = FloatVector.fromArray(F, valueCache, row + v2).fma(FloatVector.broadcast(F, weights[w2 + j]), a2);
+                        if (slots > 3) a3 = FloatVector.fromArray(F, valueCache, row + v3).fma(FloatVector.broadcast(F, weights[w3 + j]), a3);
+                    }
+                            a0.intoArray(out, outOff + h0 * headSize + v0);
+                    if (slots > 1) a1.intoArray(out, outOff + (h0 + 1 / cn) * headSize + v1);
+                    if (slots > 2) a2.intoArray(out, outOff + (h0 + 2 / cn) * headSize + v2);
+                    if (slots > 3) a3.intoArray(out, outOff + (h0 + 3 / cn) * headSize + v3);
+                }
+                c = slices * L;
+            }
+            for (int h = h0; h < h0 + hn; h++) {
+                for (int e = c; e < headSize; e++) {
+                    float acc = 0f;
+                    for (int j = 0; j < count; j++) {
+                        acc = Math.fma(weights[h * stride + j], valueCache[(indices == null ? j : indices[j]) * kvDim + kvOff + e], acc);
+                    }
+                    out[outOff + h * headSize + e] = acc;
+                }
+            }
+        }
+
+        /**
+         * All heads of all current tokens, causal. Shapes as in {@link AttentionHook.Attention#attend};
+         * scores: scratch of at least kvGroup * (startPos + nTokens) floats.
+         */
         public static void attend(ModelConfig c, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache,
                                   float[] out, float[] scores) {
             int hs = c.headSize(), qDim = c.qDim(), kvDim = c.kvDim(), group = c.kvGroup();
             for (int i = 0; i < nTokens; i++) {
                 int visible = startPos + i + 1;
-                for (int h = 0; h < c.nHeads(); h++) {
-                    attendHead(q, i * qDim + h * hs, keyCache, valueCache, kvDim, (h / group) * hs, hs,
-                            null, visible, scores, out, i * qDim + h * hs);
+                for (int kv = 0; kv < c.nKvHeads(); kv++) {
+                    int off = i * qDim + kv * group * hs;
+                    attendGroup(q, off, group, keyCache, valueCache, kvDim, kv * hs, hs, null, visible, scores, visible, out, off);
                 }
             }
         }
@@ -1810,7 +1909,7 @@ public final class Llama3 {
         final Model model;
         /** null: dense attention. */
         final AttentionHook.Attention attention;
-        /** [worker][contextLength] attention scores of the dense fallback. */
+        /** [worker][kvGroup * contextLength] attention weights of the dense fallback (one row per head of a KV group). */
         final float[][] scores;
         /** [worker][max(dim, qDim, hidden)] one dequantized weight row, for batched matmuls. */
         final float[][] rowScratch;
@@ -1822,7 +1921,7 @@ public final class Llama3 {
             this.valueCache = valueCache;
             this.attention = attention;
             ModelConfig c = model.config();
-            this.scores = new float[Parallel.THREADS][c.contextLength()];
+            this.scores = new float[Parallel.THREADS][c.kvGroup() * c.contextLength()];
             this.rowScratch = new float[Parallel.THREADS][Math.max(Math.max(c.dim(), c.qDim()), c.hiddenDim())];
         }
 
@@ -2094,11 +2193,9 @@ public final class Llama3 {
             Parallel.Body body = (start, end, worker) -> {
                 float[] scores = s.scores[worker];
                 for (int u = start; u < end; u++) {
-                    int t = u / kvHeads, kvHead = u % kvHeads;
-                    for (int h = kvHead * group; h < (kvHead + 1) * group; h++) {
-                        DenseAttention.attendHead(b.q, t * qDim + h * hs, keys, values, kvDim, kvHead * hs, hs,
-                                null, pos + t + 1, scores, b.att, t * qDim + h * hs);
-                    }
+                    int t = u / kvHeads, kvHead = u % kvHeads, off = t * qDim + kvHead * group * hs, visible = pos + t + 1;
+                    DenseAttention.attendGroup(b.q, off, group, keys, values, kvDim, kvHead * hs, hs, null, visible,
+                            scores, visible, b.att, off);
                 }
             };
             int units = n * kvHeads;

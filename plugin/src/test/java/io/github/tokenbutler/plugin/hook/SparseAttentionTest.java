@@ -114,7 +114,7 @@ class SparseAttentionTest {
                 float[] out = new float[n * Q_DIM];
                 boolean handled = attention.attend(layer, start, n, q, keys, values, out);
                 assertEquals(layer != 0, handled, "layer 0 goes back to the runtime's dense attention");
-                if (!handled) DenseAttention.attend(CONFIG, start, n, q, keys, values, out, new float[CTX]);
+                if (!handled) DenseAttention.attend(CONFIG, start, n, q, keys, values, out, new float[CONFIG.kvGroup() * CTX]);
                 System.arraycopy(out, 0, outs[layer], start * Q_DIM, n * Q_DIM);
             }
             start = end;
@@ -130,7 +130,7 @@ class SparseAttentionTest {
             for (int layer = 0; layer < LAYERS; layer++) {
                 float[] q = Arrays.copyOfRange(s.q[layer], start * Q_DIM, end * Q_DIM);
                 float[] out = new float[n * Q_DIM];
-                DenseAttention.attend(CONFIG, start, n, q, s.keys[layer], s.values[layer], out, new float[CTX]);
+                DenseAttention.attend(CONFIG, start, n, q, s.keys[layer], s.values[layer], out, new float[CONFIG.kvGroup() * CTX]);
                 System.arraycopy(out, 0, outs[layer], start * Q_DIM, n * Q_DIM);
             }
             start = end;
