@@ -10,8 +10,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,21 +24,8 @@ import static org.junit.jupiter.api.Assertions.*;
 class ConvertTiktokenCommandTest {
     @TempDir Path dir;
 
-    /**
-     * The runtime's tokenizer factory, Tokenizers.fromGGUF, is package-private (it becomes part of Llama3.java);
-     * tests outside the runtime package reach it by reflection.
-     */
     static Llama3.Tokenizer tokenizer(GGUF gguf) {
-        try {
-            Method m = Class.forName("io.github.tokenbutler.runtime.Tokenizers").getDeclaredMethod("fromGGUF", GGUF.class);
-            m.setAccessible(true);
-            return (Llama3.Tokenizer) m.invoke(null, gguf);
-        } catch (InvocationTargetException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new AssertionError(e.getCause());
-        } catch (ReflectiveOperationException e) {
-            throw new AssertionError("cannot reach Tokenizers.fromGGUF", e);
-        }
+        return Llama3.tokenizerFromGGUF(gguf);
     }
 
     static String line(byte[] token, int rank) { return Base64.getEncoder().encodeToString(token) + " " + rank; }

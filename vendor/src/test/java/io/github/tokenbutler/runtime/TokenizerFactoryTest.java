@@ -1,5 +1,8 @@
 package io.github.tokenbutler.runtime;
 
+import io.github.tokenbutler.runtime.Llama3.Tokenizers;
+import io.github.tokenbutler.runtime.Llama3.SentencePieceTokenizer;
+import io.github.tokenbutler.runtime.Llama3.ByteLevelBpeTokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

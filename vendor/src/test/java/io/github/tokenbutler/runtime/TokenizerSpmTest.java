@@ -1,5 +1,8 @@
 package io.github.tokenbutler.runtime;
 
+import io.github.tokenbutler.runtime.Llama3.Tokenizers;
+import io.github.tokenbutler.runtime.Llama3.SentencePieceTokenizer;
+import io.github.tokenbutler.runtime.Llama3.ByteLevelBpeTokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
