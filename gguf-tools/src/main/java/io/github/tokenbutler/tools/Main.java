@@ -21,7 +21,8 @@ public final class Main {
                 new SynthPredictorCommand(),
                 new EvalCommand(),
                 new CorefCommand(),
-                new BenchCommand())) {
+                new BenchCommand(),
+                new DevicesCommand())) {
             m.put(c.name(), c);
         }
         return m;

@@ -20,17 +20,19 @@ import java.util.Map;
  * @param recordLayer -1 when nothing is recorded
  * @param keyPrecision null for the predictor's default
  * @param threads 0: the runtime's thread pool (the default); 1: the calling thread only; N: a pool of N threads of our own
+ * @param backend auto, cpu or opencl; null: the system property tokenbutler.backend, else cpu (see {@link AttentionBackends})
+ * @param device  the offload device, an index or a name substring; null: the backend's choice
  */
 public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolean perKvHead, long seed, Path predictor,
                                KeyPrecision keyPrecision, boolean measure, int recordLayer, int recordHead, int threads,
-                               double recent, int pageSize) {
+                               double recent, int pageSize, String backend, String device) {
 
     public static final double DEFAULT_SPARSITY = 0.5;
     public static final int DEFAULT_SINKS = 4, DEFAULT_WINDOW = 0;
     public static final double DEFAULT_RECENT = 0.5;
     /** Keys in the order POLICIES.md lists them. */
     public static final List<String> KEYS = List.of("sparsity", "budget", "sinks", "window", "gqa", "predictor", "keys",
-            "seed", "recent", "page", "measure", "record", "threads");
+            "seed", "recent", "page", "measure", "record", "threads", "backend", "device");
     // Large enough for any context, small enough that arithmetic on positions cannot overflow.
     private static final int MAX_COUNT = 1 << 28;
 
@@ -117,8 +119,21 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
 
         int threads = options.containsKey("threads") ? integer(hook, "threads", options.get("threads"), 1, 256) : 0;
 
+        String backend = null;
+        if (options.containsKey("backend")) {
+            backend = options.get("backend").trim().toLowerCase(Locale.ROOT);
+            if (!List.of("auto", "cpu", "opencl").contains(backend)) {
+                throw expected(hook, "backend", "auto (a GPU if there is one, else the CPU), cpu or opencl", options.get("backend"));
+            }
+        }
+        String device = null;
+        if (options.containsKey("device")) {
+            device = options.get("device").trim();
+            if (device.isEmpty()) throw expected(hook, "device", "a device index or a part of its name (./tokenbutler devices lists them)", options.get("device"));
+        }
+
         return new AttentionOptions(policy, new BudgetRule(sparsity, budget, sinks, window), perKvHead, seed, predictor,
-                keyPrecision, measure, recordLayer, recordHead, threads, recent, pageSize);
+                keyPrecision, measure, recordLayer, recordHead, threads, recent, pageSize, backend, device);
     }
 
     private static UserError expected(String hook, String key, String expected, String actual) {

@@ -46,6 +46,8 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
     private final HeadWorkerPool pool;
     private final Worker[] workers;
     private final SelectionStatistics statistics = new SelectionStatistics();
+    /** The offload backend's attention (e.g. OpenCL), or null: the Vector API path of this class does the work. */
+    private final DeviceAttention device;
     private final HeadWorkerPool.UnitTask unitTask = this::attendUnit;
     private final int headSize, qDim, kvDim, headsPerUnit;
     private final float scale;
@@ -77,6 +79,14 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
      * @param predicted the predictor's logits for the tokenbutler policy, else null
      */
     public SparseAttention(ModelConfig config, AttentionOptions options, PredictedScores predicted) {
+        this(config, options, predicted, null);
+    }
+
+    /**
+     * @param device the chosen backend's offloaded attention ({@link AttentionBackend#open}), or null for the CPU
+     */
+    public SparseAttention(ModelConfig config, AttentionOptions options, PredictedScores predicted, DeviceAttention device) {
+        this.device = device;
         this.config = config;
         this.options = options;
         this.predicted = predicted;
@@ -108,6 +118,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
         if (predicted != null) predicted.reset();
         if (heavyHitters != null) heavyHitters.reset();
         if (pages != null) pages.reset();
+        if (device != null) device.reset();
         appendStart = -1;
         appendCount = 0;
         predictorNanos = selectionNanos = attentionNanos = measureNanos = 0;
@@ -118,6 +129,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
         if (predicted == null) return;
         long t0 = System.nanoTime();
         predicted.append(startPos, nTokens, x);
+        if (device != null) device.predictorAppended(startPos, nTokens);
         predictorNanos += System.nanoTime() - t0;
         appendStart = startPos;
         appendCount = nTokens;
@@ -140,6 +152,14 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
             }
             callPredictedRow = startPos - appendStart;
         }
+        if (device != null) {
+            long attended = device.attend(layer, startPos, nTokens, callPredictedRow, q, keyCache, valueCache, out);
+            if (attended >= 0) {
+                countOffloaded(startPos, nTokens, attended);
+                attentionNanos += System.nanoTime() - start;
+                return true;
+            }
+        }
         long pagesNanos = 0;
         if (pages != null) {
             pages.update(layer, keyCache, end);
@@ -161,6 +181,15 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
         mergeWorkers(System.nanoTime() - start - pagesNanos);
         selectionNanos += pagesNanos;
         return true;
+    }
+
+    /** Statistics of a call the device attended: all its time counts as attention. */
+    private void countOffloaded(int startPos, int nTokens, long attended) {
+        long visible = (long) config.nHeads() * ((long) nTokens * startPos + (long) nTokens * (nTokens + 1) / 2);
+        statistics.visiblePairsSparseLayers += visible;
+        statistics.visiblePairsAllLayers += visible;
+        statistics.attendedPairsSparseLayers += attended;
+        statistics.attendedPairsAllLayers += attended;
     }
 
     /** Layer 0 attends everything: it counts as fully attended in the all-layers statistics. */
@@ -305,5 +334,8 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
     }
 
     @Override
-    public void close() { pool.close(); }
+    public void close() {
+        if (device != null) device.close();
+        pool.close();
+    }
 }

@@ -28,15 +28,18 @@ public abstract class SparseAttentionHook implements AttentionHook {
     @Override
     public SparseAttention open(ModelInfo model, Map<String, String> options) {
         AttentionOptions parsed = AttentionOptions.parse(policy, options, model.config());
+        // Chosen before the predictor loads, so that an unusable backend=opencl fails fast.
+        AttentionBackend backend = AttentionBackends.choose(parsed.backend(), parsed.device());
         PredictedScores predicted = null;
+        ImportanceState state = null;
         if (policy == SelectionPolicy.TOKENBUTLER) {
             TokenButlerPredictor predictor = TokenButlerPredictor.load(parsed.predictor(), model);
             int context = model.config().contextLength();
-            ImportanceState state = parsed.keyPrecision() == null
+            state = parsed.keyPrecision() == null
                     ? predictor.newState(context) : predictor.newState(context, parsed.keyPrecision());
             predicted = PredictedScores.of(state);
         }
-        return new SparseAttention(model.config(), parsed, predicted);
+        return new SparseAttention(model.config(), parsed, predicted, backend.open(model.config(), parsed, state));
     }
 
     /** {@code tokenbutler}: the learned predictor's logits. */

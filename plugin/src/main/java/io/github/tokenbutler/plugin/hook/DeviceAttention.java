@@ -1,0 +1,25 @@
+package io.github.tokenbutler.plugin.hook;
+
+/**
+ * Sparse attention of one model state done by an offload backend (e.g. OpenCL): the selection (scoring and
+ * top-k) and the attention of layers 1..L-1, on state the backend keeps itself (a mirror of the KV cache, the
+ * predictor's importance keys). {@link SparseAttention} calls it in the runtime's order: {@link #predictorAppended}
+ * after the predictor ran on new tokens, then {@link #attend} for each layer.
+ */
+public interface DeviceAttention extends AutoCloseable {
+    /** The predictor appended positions startPos..startPos+n-1: its importance queries and keys changed. */
+    void predictorAppended(int startPos, int n);
+
+    /**
+     * Selection and attention of one layer's call, output written to out as the runtime lays it out.
+     * @param predictedRow the first query token's row in the predictor's last append
+     * @return the number of attended (query head, key) pairs; -1 when the backend gave up (it said why, once)
+     *         and the caller must compute this call itself
+     */
+    long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache, float[] out);
+
+    /** A new sequence starts at position 0. */
+    void reset();
+
+    @Override void close();
+}

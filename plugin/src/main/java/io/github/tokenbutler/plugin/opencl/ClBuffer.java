@@ -1,0 +1,103 @@
+package io.github.tokenbutler.plugin.opencl;
+
+import org.lwjgl.opencl.CL10;
+import org.lwjgl.system.MemoryStack;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.IntBuffer;
+
+/**
+ * A device buffer. Transfers go through the context's host staging area: Java arrays live on the heap, which
+ * the driver cannot read, so each write copies into pinned-free native memory first (a memcpy, far cheaper
+ * than the bus). Writes are blocking so the staging area can be reused at once; reads are blocking too.
+ */
+public final class ClBuffer implements AutoCloseable {
+    private final ClContext ctx;
+    private final long mem, bytes;
+    private final String what;
+    private boolean closed;
+
+    ClBuffer(ClContext ctx, long bytes, String what) {
+        this.ctx = ctx;
+        this.bytes = bytes;
+        this.what = what;
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            long m = CL10.clCreateBuffer(ctx.context(), CL10.CL_MEM_READ_WRITE, bytes, err);
+            if (err.get(0) != CL10.CL_SUCCESS) {
+                throw new ClException("clCreateBuffer failed for " + what + " (" + bytes + " bytes): " + Cl.errorName(err.get(0)), err.get(0));
+            }
+            this.mem = m;
+        }
+    }
+
+    long handle() { return mem; }
+
+    public long bytes() { return bytes; }
+
+    public void write(float[] src, int srcOff, int count, long dstElement) {
+        long n = (long) count * 4;
+        MemorySegment s = ctx.staging(n);
+        MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_FLOAT, 0, count);
+        writeStaged(dstElement * 4, n, s);
+    }
+
+    public void write(int[] src, int srcOff, int count, long dstElement) {
+        long n = (long) count * 4;
+        MemorySegment s = ctx.staging(n);
+        MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_INT, 0, count);
+        writeStaged(dstElement * 4, n, s);
+    }
+
+    public void write(short[] src, int srcOff, int count, long dstElement) {
+        long n = (long) count * 2;
+        MemorySegment s = ctx.staging(n);
+        MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_SHORT, 0, count);
+        writeStaged(dstElement * 2, n, s);
+    }
+
+    public void write(byte[] src, int srcOff, int count, long dstElement) {
+        MemorySegment s = ctx.staging(count);
+        MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_BYTE, 0, count);
+        writeStaged(dstElement, count, s);
+    }
+
+    private void writeStaged(long offset, long n, MemorySegment s) {
+        if (n == 0) return;
+        checkRange(offset, n);
+        Cl.check(CL10.nclEnqueueWriteBuffer(ctx.queue(), mem, 1, offset, n, s.address(), 0, 0L, 0L), "clEnqueueWriteBuffer(" + what + ")");
+    }
+
+    public void read(long srcElement, float[] dst, int dstOff, int count) {
+        long n = (long) count * 4;
+        if (n == 0) return;
+        checkRange(srcElement * 4, n);
+        MemorySegment s = ctx.staging(n);
+        Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
+        MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, dst, dstOff, count);
+    }
+
+    public void read(long srcElement, int[] dst, int dstOff, int count) {
+        long n = (long) count * 4;
+        if (n == 0) return;
+        checkRange(srcElement * 4, n);
+        MemorySegment s = ctx.staging(n);
+        Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
+        MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, dst, dstOff, count);
+    }
+
+    private void checkRange(long offset, long n) {
+        if (offset < 0 || offset + n > bytes) {
+            throw new IllegalArgumentException(what + ": transfer of bytes " + offset + ".." + (offset + n) + " is outside the buffer's " + bytes);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        ctx.forget(this);
+        Cl.check(CL10.clReleaseMemObject(mem), "clReleaseMemObject(" + what + ")");
+    }
+}

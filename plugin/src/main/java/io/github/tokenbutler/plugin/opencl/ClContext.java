@@ -1,0 +1,122 @@
+package io.github.tokenbutler.plugin.opencl;
+
+import org.lwjgl.opencl.CL10;
+import org.lwjgl.system.MemoryStack;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.IntBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * An OpenCL context and one in-order command queue on one device, plus a host staging area for transfers.
+ * Buffers and programs are made here and owned here: {@link #close} releases whatever is still open in the
+ * reverse order of creation, then the queue, then the context (each object may also be closed earlier).
+ *
+ * <p>Not thread-safe: one thread uses a context at a time (the hook's calls come one after the other).
+ */
+public final class ClContext implements AutoCloseable {
+    private final ClDevice device;
+    private final long context, queue;
+    private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+    private final Arena stagingArena = Arena.ofShared();
+    private MemorySegment staging = MemorySegment.NULL;
+    private boolean closed;
+
+    public ClContext(ClDevice device) {
+        Cl.configureLibrary();
+        this.device = device;
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            long ctx = CL10.clCreateContext(null, device.id(), null, 0L, err);
+            Cl.check(err.get(0), "clCreateContext");
+            long q = CL10.clCreateCommandQueue(ctx, device.id(), 0L, err);
+            if (err.get(0) != CL10.CL_SUCCESS) {
+                CL10.clReleaseContext(ctx);
+                Cl.check(err.get(0), "clCreateCommandQueue");
+            }
+            this.context = ctx;
+            this.queue = q;
+        }
+    }
+
+    public ClDevice device() { return device; }
+
+    // A released handle reaches the ICD loader as a dangling dispatch table and crashes the JVM: refuse instead.
+    long queue() {
+        requireOpen();
+        return queue;
+    }
+
+    long context() {
+        requireOpen();
+        return context;
+    }
+
+    private void requireOpen() {
+        if (closed) throw new IllegalStateException("OpenCL context on '" + device.name() + "' is closed");
+    }
+
+    /** A device buffer of {@code bytes} bytes (read-write). */
+    public ClBuffer buffer(long bytes, String what) {
+        ClBuffer b = new ClBuffer(this, Math.max(4, bytes), what);
+        owned.push(b);
+        return b;
+    }
+
+    /** Builds the program in resource {@code name} (next to this class) with the given build options. */
+    public ClProgram program(String name, String options) {
+        requireOpen();
+        String source;
+        try (InputStream in = ClContext.class.getResourceAsStream(name)) {
+            if (in == null) throw new IllegalStateException("OpenCL source " + name + " is missing from the classpath");
+            source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read OpenCL source " + name + ": " + e.getMessage(), e);
+        }
+        ClProgram p = new ClProgram(this, name, source, options);
+        owned.push(p);
+        return p;
+    }
+
+    void forget(AutoCloseable resource) { owned.remove(resource); }
+
+    /** Buffers and programs made here and not yet closed (leak checks). */
+    int openResources() { return owned.size(); }
+
+    /** Host memory of at least {@code bytes} bytes for staging transfers; valid until the next call. */
+    MemorySegment staging(long bytes) {
+        if (staging.byteSize() < bytes) {
+            // The old block stays in the arena until close: growth is rare (doubling) and bounded by the largest transfer.
+            staging = stagingArena.allocate(Math.max(bytes, 2 * staging.byteSize()), 64);
+        }
+        return staging;
+    }
+
+    /** Waits for every queued command. */
+    public void finish() { Cl.check(CL10.clFinish(queue), "clFinish"); }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        RuntimeException first = null;
+        while (!owned.isEmpty()) {
+            try {
+                owned.pop().close();
+            } catch (Exception e) {
+                if (first == null) first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
+            }
+        }
+        int qErr = CL10.clReleaseCommandQueue(queue);
+        int cErr = CL10.clReleaseContext(context);
+        stagingArena.close();
+        if (first != null) throw first;
+        Cl.check(qErr, "clReleaseCommandQueue");
+        Cl.check(cErr, "clReleaseContext");
+    }
+}

@@ -1,0 +1,56 @@
+package io.github.tokenbutler.plugin.opencl;
+
+import io.github.tokenbutler.plugin.hook.AttentionBackend;
+import io.github.tokenbutler.plugin.hook.AttentionOptions;
+import io.github.tokenbutler.plugin.hook.DeviceAttention;
+import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.selection.SelectionPolicy;
+import io.github.tokenbutler.runtime.Llama3.ModelConfig;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+
+import java.util.Locale;
+
+/**
+ * The OpenCL backend on one device: its built kernels, shared by every hook opened with it (calls are
+ * serialized on the kernels' lock). What it offloads: the tokenbutler policy (scoring, top-k, attention).
+ * The other policies, and tokenbutler with measure=true or record=..., run on the CPU (one line says so).
+ */
+final class OpenClBackend implements AttentionBackend {
+    private final OpenClKernels kernels;
+    private final boolean explicit;
+    private boolean toldCpuPolicies;
+
+    OpenClBackend(OpenClKernels kernels, boolean explicit) {
+        this.kernels = kernels;
+        this.explicit = explicit;
+    }
+
+    @Override
+    public String description() {
+        ClDevice d = kernels.context().device();
+        return String.format(Locale.ROOT, "opencl, platform '%s', device #%d '%s' (%s, %d compute units, %.1f GiB)", d.platformName(),
+                d.index(), d.name(), d.type(), d.computeUnits(), d.globalMemBytes() / (double) (1L << 30));
+    }
+
+    @Override
+    public synchronized DeviceAttention open(ModelConfig config, AttentionOptions options, ImportanceState state) {
+        if (options.policy() != SelectionPolicy.TOKENBUTLER || options.measure() || options.recordLayer() >= 0) {
+            if (!toldCpuPolicies) {
+                toldCpuPolicies = true;
+                System.err.println("tokenbutler: attention backend opencl offloads the tokenbutler policy without measure/record;"
+                        + " " + options.policy().hookName + (options.measure() || options.recordLayer() >= 0 ? " with measure/record" : "")
+                        + " runs on the CPU (Vector API)");
+            }
+            return null;
+        }
+        try {
+            return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state);
+        } catch (ClException e) {
+            if (explicit) throw new UserError("attention: backend=opencl cannot hold this model's state on device '"
+                    + kernels.context().device().name() + "': " + e.getMessage());
+            System.err.println("tokenbutler: attention backend opencl cannot hold this model's state on device '"
+                    + kernels.context().device().name() + "' (" + e.getMessage() + "); using the CPU (Vector API)");
+            return null;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+package io.github.tokenbutler.plugin.opencl;
+
+import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
+import io.github.tokenbutler.plugin.predictor.KeyPrecision;
+
+import java.util.EnumMap;
+import java.util.Map;
+
+/**
+ * The three OpenCL programs (importance_scores.cl, top_k_select.cl, sparse_attention.cl) built for one
+ * device, with the launch geometry each needs. {@link OpenClSparseAttention} chains them on device-resident
+ * buffers; the {@link TokenKernels} methods here run one kernel each on fresh buffers (tests, leak checks).
+ */
+public final class OpenClKernels implements TokenKernels {
+    /** Positions per work-item row of the scoring NDRange are rounded up to this. */
+    static final int SCORE_GROUP = 64;
+    private static final int TOP_K_GROUP = 256, ATTENTION_GROUP = 128;
+
+    private final ClContext ctx;
+    private final boolean ownsContext;
+    private final Map<KeyPrecision, ClKernel> scoring = new EnumMap<>(KeyPrecision.class);
+    private final ClKernel topK, attention;
+    final int topKGroup;
+
+    /** Builds the programs on a new context for {@code device}; closing this closes the context. */
+    public OpenClKernels(ClDevice device) {
+        this(new ClContext(device), true);
+    }
+
+    OpenClKernels(ClContext ctx, boolean ownsContext) {
+        this.ctx = ctx;
+        this.ownsContext = ownsContext;
+        try {
+            // Built eagerly, all of them: a device that cannot compile a kernel is found out when the backend is chosen.
+            for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
+            this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
+            this.attention = ctx.program("sparse_attention.cl", "-DKV_HALF=0").kernel("sparse_attention");
+            this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
+        } catch (RuntimeException e) {
+            if (ownsContext) ctx.close();
+            throw e;
+        }
+    }
+
+    public ClContext context() { return ctx; }
+
+    @Override
+    public String name() { return "opencl " + ctx.device().name(); }
+
+    ClKernel scoringKernel(KeyPrecision precision) {
+        return scoring.computeIfAbsent(precision, p -> ctx.program("importance_scores.cl", "-DKEY_FORMAT=" + switch (p) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q8 -> 2;
+        }).kernel("importance_scores"));
+    }
+
+    ClKernel topKKernel() { return topK; }
+
+    ClKernel attentionKernel() { return attention; }
+
+    /** Work-group size of the attention kernel for a head size: headSize times as many slices as fit. */
+    int attentionGroup(int headSize) {
+        long max = attention.maxWorkGroupSize();
+        if (headSize > max) {
+            throw new ClException("sparse_attention: head size " + headSize + " exceeds the device's largest work-group for this kernel ("
+                    + max + ")", -54);
+        }
+        return headSize * (int) Math.max(1, Math.min(ATTENTION_GROUP, max) / headSize);
+    }
+
+    static long roundUp(long n, long multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+    /** Elements of one group's array in a store (all groups are the same length). */
+    static int groupLength(BlockedVectorStore keys) { return keys.capacity() * keys.dim(); }
+
+    /** Copies positions [from, to) of every group of {@code keys} to {@code dst} (+ Q8 scales to {@code scales}). */
+    static void uploadKeys(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride, int scaleStride) {
+        if (to <= from) return;
+        int dim = keys.dim(), block = BlockedVectorStore.BLOCK;
+        int first = (from / block) * block * dim, last = ((to - 1) / block + 1) * block * dim;
+        for (int g = 0; g < keys.groups(); g++) {
+            long base = (long) g * groupStride;
+            switch (keys) {
+                case BlockedVectorStore.F32 f -> dst.write(f.array(g), first, last - first, base + first);
+                case BlockedVectorStore.F16 h -> dst.write(h.array(g), first, last - first, base + first);
+                case BlockedVectorStore.Q8 q -> {
+                    dst.write(q.array(g), first, last - first, base + first);
+                    scales.write(q.scales(g), from, to - from, (long) g * scaleStride + from);
+                }
+            }
+        }
+    }
+
+    static long keyBytes(KeyPrecision p) {
+        return switch (p) {
+            case F32 -> 4;
+            case F16 -> 2;
+            case Q8 -> 1;
+        };
+    }
+
+    @Override
+    public void importanceScores(BlockedVectorStore keys, int g0, int nGroups, float[] q, int qOff, int count, float scale, float[] out) {
+        if (count == 0) return;
+        int groupStride = groupLength(keys), dim = keys.dim(), groups = keys.groups();
+        try (ClBuffer keyBuf = ctx.buffer((long) groups * groupStride * keyBytes(keys.precision()), "importance keys");
+             ClBuffer scaleBuf = ctx.buffer((long) groups * keys.capacity() * 4, "key scales");
+             ClBuffer queryBuf = ctx.buffer((long) (g0 + nGroups) * dim * 4, "importance query");
+             ClBuffer scoreBuf = ctx.buffer((long) count * 4, "scores")) {
+            uploadKeys(keys, 0, count, keyBuf, scaleBuf, groupStride, keys.capacity());
+            queryBuf.write(q, qOff, nGroups * dim, (long) g0 * dim);
+            scoringKernel(keys.precision())
+                    .arg(0, keyBuf).arg(1, scaleBuf).arg(2, groupStride).arg(3, keys.capacity()).arg(4, dim)
+                    .arg(5, queryBuf).arg(6, 0).arg(7, 0).arg(8, g0).arg(9, nGroups).arg(10, scale)
+                    .arg(11, count - 1).arg(12, 1).arg(13, count).arg(14, scoreBuf)
+                    .run(new long[]{roundUp(count, SCORE_GROUP), 1, 1}, null);
+            scoreBuf.read(0, out, 0, count);
+        }
+    }
+
+    @Override
+    public int topK(float[] scores, int from, int to, int k, int[] out, int outOff) {
+        int n = to - from;
+        if (k <= 0 || n <= 0) return 0;
+        if (k >= n) {
+            for (int i = 0; i < n; i++) out[outOff + i] = from + i;
+            return n;
+        }
+        try (ClBuffer scoreBuf = ctx.buffer((long) to * 4, "scores");
+             ClBuffer budgetBuf = ctx.buffer(16, "budgets");
+             ClBuffer indexBuf = ctx.buffer((long) to * 4, "indices");
+             ClBuffer countBuf = ctx.buffer(4, "counts")) {
+            scoreBuf.write(scores, 0, to, 0);
+            // Candidates from..to-1, no recent positions: recentStart = to = p + 1.
+            budgetBuf.write(new int[]{from, to, k, to - 1}, 0, 4, 0);
+            runTopK(scoreBuf, to, 1, budgetBuf, indexBuf, to, countBuf, 1);
+            indexBuf.read(from, out, outOff, k);
+            return k;
+        }
+    }
+
+    void runTopK(ClBuffer scores, int scoreStride, int units, ClBuffer budgets, ClBuffer indices, int indexStride, ClBuffer counts, int tokens) {
+        topK.arg(0, scores).arg(1, scoreStride).arg(2, units).arg(3, budgets).arg(4, indices).arg(5, indexStride).arg(6, counts)
+                .local(7, 256L * 4).local(8, (long) topKGroup * 4).local(9, (long) topKGroup * 4)
+                .run(new long[]{(long) units * topKGroup, tokens}, new long[]{topKGroup, 1});
+    }
+
+    @Override
+    public void sparseAttention(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+                                int headSize, int[] indices, int count, float[] out, int outOff) {
+        int rows = 0;
+        for (int j = 0; j < count; j++) rows = Math.max(rows, indices[j] + 1);
+        // The caches are uploaded from kvOff on, so that the kernel's KV head 0 is the caller's (kvOff / headSize).
+        int kvElements = Math.max(0, Math.min(keyCache.length - kvOff, (rows - 1) * kvDim + headSize));
+        int qDim = heads * headSize;
+        try (ClBuffer qBuf = ctx.buffer((long) qDim * 4, "queries");
+             ClBuffer kBuf = ctx.buffer((long) kvElements * 4, "keys");
+             ClBuffer vBuf = ctx.buffer((long) kvElements * 4, "values");
+             ClBuffer indexBuf = ctx.buffer((long) count * 4, "indices");
+             ClBuffer countBuf = ctx.buffer(4, "counts");
+             ClBuffer weightBuf = ctx.buffer((long) heads * count * 4, "weights");
+             ClBuffer outBuf = ctx.buffer((long) qDim * 4, "output")) {
+            qBuf.write(q, qOff, qDim, 0);
+            kBuf.write(keyCache, kvOff, kvElements, 0);
+            vBuf.write(valueCache, kvOff, kvElements, 0);
+            indexBuf.write(indices, 0, count, 0);
+            countBuf.write(new int[]{count}, 0, 1, 0);
+            runAttention(qBuf, qDim, kBuf, vBuf, kvDim, headSize, heads, heads, 1, indexBuf, count, countBuf, weightBuf, count,
+                    (float) (1.0 / Math.sqrt(headSize)), outBuf, heads, 1);
+            outBuf.read(0, out, outOff, qDim);
+        }
+    }
+
+    void runAttention(ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, int kvDim, int headSize, int kvGroup, int headsPerUnit,
+                      int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride, float scale,
+                      ClBuffer out, int heads, int tokens) {
+        int group = attentionGroup(headSize);
+        attention.arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
+                .arg(7, headsPerUnit).arg(8, units).arg(9, indices).arg(10, indexStride).arg(11, counts).arg(12, weights)
+                .arg(13, weightStride).arg(14, scale).arg(15, out).local(16, (long) group * 4)
+                .run(new long[]{(long) heads * group, tokens}, new long[]{group, 1});
+    }
+
+    @Override
+    public void close() {
+        // Kernels and programs belong to the context, which releases them in reverse order.
+        if (ownsContext) ctx.close();
+    }
+}

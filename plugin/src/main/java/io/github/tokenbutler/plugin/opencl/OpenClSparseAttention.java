@@ -1,0 +1,227 @@
+package io.github.tokenbutler.plugin.opencl;
+
+import io.github.tokenbutler.plugin.hook.DeviceAttention;
+import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
+import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.plugin.selection.BudgetRule;
+import io.github.tokenbutler.runtime.Llama3.ModelConfig;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+
+/**
+ * The tokenbutler policy's per-token work on an OpenCL device, for one model state: importance scoring, top-k
+ * selection and sparse attention of layers 1..L-1, chained on the device, one launch of each kernel per layer
+ * and call (all units and query tokens of the call at once; long prefills in chunks).
+ *
+ * <p>Device-resident state, appended as the sequence grows so that only new rows cross the bus:
+ * <ul>
+ *   <li>the predictor's importance keys, in the CPU store's blocked layout and precision (F32, F16 or Q8 +
+ *       scales), every (layer, head) group at a fixed stride of the whole context;</li>
+ *   <li>a mirror of the runtime's K and V caches of layers 1..L-1 (F32, [position][kvDim]).</li>
+ * </ul>
+ * Per layer, the call's queries go up and the attention output comes back for the output projection.
+ * The predictor's forward pass itself stays on the CPU (its importance queries go up after each append).
+ *
+ * <p>Failures: a ClException (e.g. out of device memory) makes this backend give up: with backend=opencl
+ * asked for explicitly it is a UserError; under auto one log line, and every later call returns -1 so the hook's
+ * CPU path takes over (the CPU keeps the complete state, so nothing is lost).
+ */
+final class OpenClSparseAttention implements DeviceAttention {
+    // Scores, indices and weights of one launch hold tokens * units * positions values: long prefills go in
+    // chunks of tokens that keep each buffer under this many values.
+    private static final long MAX_CALL_VALUES = 1L << 24;
+
+    private final OpenClKernels kernels;
+    private final ClContext ctx;
+    private final boolean explicit;
+    private final String deviceName;
+    private final ImportanceState state;
+    private final BudgetRule budget;
+    private final int layers, nHeads, qDim, kvDim, headSize, kvGroup, units, headsPerUnit, context, positionsPadded;
+    private final int groupStride, importanceDim, modelHeads;
+    private final float attentionScale, scoreScale;
+
+    private final ClBuffer[] keyMirror, valueMirror;
+    private final int[] mirrored;
+    private ClBuffer importanceKeys, importanceScales;
+    private ClBuffer queries, callQ, scores, indices, counts, budgets, weights, out;
+    private int queryRows, callTokensCapacity;
+    private boolean failed;
+
+    OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
+                          ImportanceState state) {
+        this.kernels = kernels;
+        this.ctx = kernels.context();
+        this.explicit = explicit;
+        this.deviceName = ctx.device().name();
+        this.state = state;
+        this.budget = budget;
+        this.layers = config.nLayers();
+        this.nHeads = config.nHeads();
+        this.qDim = config.qDim();
+        this.kvDim = config.kvDim();
+        this.headSize = config.headSize();
+        this.kvGroup = config.kvGroup();
+        this.units = perKvHead ? config.nKvHeads() : nHeads;
+        this.headsPerUnit = perKvHead ? kvGroup : 1;
+        this.context = config.contextLength();
+        this.positionsPadded = (int) OpenClKernels.roundUp(context, BlockedVectorStore.BLOCK);
+        this.attentionScale = (float) (1.0 / Math.sqrt(headSize));
+        PredictorConfig pc = state.config();
+        this.importanceDim = pc.importanceDim();
+        this.modelHeads = pc.modelHeads();
+        this.groupStride = positionsPadded * pc.dPrime();
+        this.scoreScale = state.scoreScale() / headsPerUnit;
+        this.keyMirror = new ClBuffer[layers];
+        this.valueMirror = new ClBuffer[layers];
+        this.mirrored = new int[layers];
+        synchronized (kernels) {
+            try {
+                for (int l = 1; l < layers; l++) {
+                    keyMirror[l] = ctx.buffer((long) context * kvDim * 4, "K cache mirror of layer " + l);
+                    valueMirror[l] = ctx.buffer((long) context * kvDim * 4, "V cache mirror of layer " + l);
+                }
+                int groups = pc.modelLayers() * pc.modelHeads();
+                importanceKeys = ctx.buffer((long) groups * groupStride * OpenClKernels.keyBytes(state.precision()), "importance keys");
+                importanceScales = ctx.buffer((long) groups * positionsPadded * 4, "importance key scales");
+                // Drivers may allocate lazily: touch every buffer now so that "out of device memory" shows here.
+                ctx.finish();
+            } catch (ClException e) {
+                releaseBuffers();
+                throw e;
+            }
+        }
+    }
+
+    @Override
+    public void predictorAppended(int startPos, int n) {
+        if (failed) return;
+        synchronized (kernels) {
+            try {
+                OpenClKernels.uploadKeys(state.keys(), startPos, startPos + n, importanceKeys, importanceScales, groupStride, positionsPadded);
+                int rows = state.queryCount();
+                if (rows > queryRows) {
+                    if (queries != null) queries.close();
+                    queries = null;
+                    queries = ctx.buffer((long) Math.max(rows, 2 * queryRows) * importanceDim * 4, "importance queries");
+                    queryRows = Math.max(rows, 2 * queryRows);
+                }
+                queries.write(state.queries(), 0, rows * importanceDim, 0);
+            } catch (ClException e) {
+                fail(e);
+            }
+        }
+    }
+
+    @Override
+    public long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+        if (failed) return -1;
+        synchronized (kernels) {
+            try {
+                return attendOnDevice(layer, startPos, nTokens, predictedRow, q, keyCache, valueCache, out);
+            } catch (ClException e) {
+                fail(e);
+                return -1;
+            }
+        }
+    }
+
+    private long attendOnDevice(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache,
+                                float[] result) {
+        int end = startPos + nTokens;
+        if (end > context) throw new IllegalArgumentException("positions up to " + (end - 1) + " exceed the context of " + context);
+        // Only the rows the device has not seen cross the bus (a rewind re-sends from the rewound position).
+        int from = Math.min(mirrored[layer], startPos);
+        keyMirror[layer].write(keyCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim);
+        valueMirror[layer].write(valueCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim);
+        mirrored[layer] = end;
+
+        int stride = (int) OpenClKernels.roundUp(end, OpenClKernels.SCORE_GROUP);
+        int chunk = (int) Math.max(1, Math.min(nTokens, MAX_CALL_VALUES / ((long) Math.max(units, nHeads) * stride)));
+        ensureCallBuffers(chunk, stride);
+        long attended = 0;
+        int[] budgetValues = new int[4 * chunk];
+        for (int i0 = 0; i0 < nTokens; i0 += chunk) {
+            int tokens = Math.min(chunk, nTokens - i0), first = startPos + i0;
+            for (int i = 0; i < tokens; i++) {
+                int p = first + i;
+                int sinkEnd = budget.sinkEnd(p), recentStart = budget.recentStart(p), slots = budget.policySlots(p);
+                budgetValues[4 * i] = sinkEnd;
+                budgetValues[4 * i + 1] = recentStart;
+                budgetValues[4 * i + 2] = slots;
+                budgetValues[4 * i + 3] = p;
+                int count = slots >= recentStart - sinkEnd ? p + 1 : sinkEnd + slots + (p + 1 - recentStart);
+                attended += (long) count * nHeads;
+            }
+            budgets.write(budgetValues, 0, 4 * tokens, 0);
+            callQ.write(q, i0 * qDim, tokens * qDim, 0);
+            kernels.scoringKernel(state.precision())
+                    .arg(0, importanceKeys).arg(1, importanceScales).arg(2, groupStride).arg(3, positionsPadded)
+                    .arg(4, state.config().dPrime()).arg(5, queries).arg(6, importanceDim).arg(7, predictedRow + i0)
+                    .arg(8, layer * modelHeads).arg(9, headsPerUnit).arg(10, scoreScale).arg(11, first).arg(12, units)
+                    .arg(13, stride).arg(14, scores)
+                    .run(new long[]{OpenClKernels.roundUp(first + tokens, OpenClKernels.SCORE_GROUP), units, tokens}, null);
+            kernels.runTopK(scores, stride, units, budgets, indices, stride, counts, tokens);
+            kernels.runAttention(callQ, qDim, keyMirror[layer], valueMirror[layer], kvDim, headSize, kvGroup, headsPerUnit, units,
+                    indices, stride, counts, weights, stride, attentionScale, out, nHeads, tokens);
+            out.read(0, result, i0 * qDim, tokens * qDim);
+        }
+        return attended;
+    }
+
+    private void ensureCallBuffers(int tokens, int stride) {
+        long values = (long) tokens * Math.max(units, nHeads) * stride;
+        if (callQ != null && tokens <= callTokensCapacity && scores.bytes() >= values * 4) return;
+        closeCallBuffers();
+        callTokensCapacity = tokens;
+        // Grown with headroom so that a decode step at a time does not reallocate every 64 positions.
+        long grown = Math.min((long) tokens * Math.max(units, nHeads) * positionsPadded, Math.max(values, values * 2));
+        callQ = ctx.buffer((long) tokens * qDim * 4, "queries of a call");
+        out = ctx.buffer((long) tokens * qDim * 4, "attention output");
+        budgets = ctx.buffer((long) tokens * 16, "budgets");
+        counts = ctx.buffer((long) tokens * units * 4, "selection counts");
+        scores = ctx.buffer(grown * 4, "importance scores");
+        indices = ctx.buffer(grown * 4, "selected positions");
+        weights = ctx.buffer(grown * 4, "attention weights");
+    }
+
+    private void closeCallBuffers() {
+        // Reverse order of creation.
+        for (ClBuffer b : new ClBuffer[]{weights, indices, scores, counts, budgets, out, callQ}) if (b != null) b.close();
+        weights = indices = scores = counts = budgets = out = callQ = null;
+    }
+
+    private void fail(ClException e) {
+        failed = true;
+        releaseBuffers();
+        if (explicit) {
+            throw new UserError("attention: backend=opencl failed on device '" + deviceName + "': " + e.getMessage());
+        }
+        System.err.println("tokenbutler: attention backend opencl failed on device '" + deviceName + "' (" + e.getMessage()
+                + "); continuing on the CPU (Vector API)");
+    }
+
+    @Override
+    public void reset() {
+        java.util.Arrays.fill(mirrored, 0);
+    }
+
+    private void releaseBuffers() {
+        closeCallBuffers();
+        if (queries != null) queries.close();
+        queries = null;
+        if (importanceScales != null) importanceScales.close();
+        if (importanceKeys != null) importanceKeys.close();
+        for (int l = layers - 1; l >= 1; l--) {
+            if (valueMirror[l] != null) valueMirror[l].close();
+            if (keyMirror[l] != null) keyMirror[l].close();
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (kernels) {
+            releaseBuffers();
+        }
+    }
+}

@@ -1,0 +1,22 @@
+/**
+ * The OpenCL backend (LWJGL 3 over the system's ICD loader, libOpenCL.so.1) of the tokenbutler policy's
+ * per-token work: importance scoring, top-k selection and sparse attention, one kernel per {@code .cl} resource
+ * next to these classes. Chosen with {@code --attention-opt backend=opencl|auto} ({@link
+ * io.github.tokenbutler.plugin.hook.AttentionBackends}); found by ServiceLoader through {@link
+ * io.github.tokenbutler.plugin.opencl.OpenClBackendProvider}.
+ *
+ * <p><b>In:</b> per sequence, the predictor's importance queries and new importance keys after each append
+ * (from the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}); per layer 1..L-1 and call,
+ * the queries and the runtime's K/V caches, of which only the rows the device has not seen are sent (the
+ * device keeps a mirror).
+ *
+ * <p><b>Out:</b> the attention output of every query head of the call, in the runtime's layout, for the
+ * output projection; the attended-pair count for the statistics.
+ *
+ * <p>The small wrapper ({@link io.github.tokenbutler.plugin.opencl.Cl}, {@link
+ * io.github.tokenbutler.plugin.opencl.ClContext}, {@link io.github.tokenbutler.plugin.opencl.ClProgram},
+ * {@link io.github.tokenbutler.plugin.opencl.ClKernel}, {@link io.github.tokenbutler.plugin.opencl.ClBuffer})
+ * checks every call's error code (the message names the call and the error), surfaces build logs and
+ * releases resources in reverse order of creation.
+ */
+package io.github.tokenbutler.plugin.opencl;

@@ -1,0 +1,178 @@
+package io.github.tokenbutler.plugin.opencl;
+
+import io.github.tokenbutler.plugin.hook.AttentionOptions;
+import io.github.tokenbutler.plugin.hook.SparseAttention;
+import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.KeyPrecision;
+import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
+import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
+import io.github.tokenbutler.plugin.selection.PredictedScores;
+import io.github.tokenbutler.plugin.selection.SelectionPolicy;
+import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.State;
+import io.github.tokenbutler.runtime.SharedData;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The OpenCL backend inside stories260K's real forward pass (tokenbutler policy, random-weight predictor, real
+ * TinyStories text), against the CPU path: the same perplexity to 4 significant digits, in one batched call
+ * (prefill-style, every position a query) and token by token (decode steps, the device mirror appended one row
+ * at a time). Then the leak check: 10 000 decode-sized steps with stable handles and resident memory.
+ */
+class OpenClEndToEndTest {
+    static final int CONTEXT = 512, LENGTH = 300;
+    static Model model;
+    static int[] tokens;
+    static OpenClKernels kernels;
+
+    @BeforeAll
+    static void load() throws IOException {
+        ClDevice device = OpenClBackends.requireOpenCl();
+        kernels = new OpenClKernels(device);
+        model = Model.load(SharedData.require("models/stories260K/stories260K.gguf"), new LoadOptions(CONTEXT));
+        String text = Files.readString(SharedData.require("data/tinystories/valid.txt"), StandardCharsets.UTF_8);
+        int[] body = model.tokenizer().encode(text.substring(0, 4000));
+        tokens = new int[LENGTH];
+        tokens[0] = model.tokenizer().bosId();
+        System.arraycopy(body, 0, tokens, 1, LENGTH - 1);
+    }
+
+    @AfterAll
+    static void close() {
+        if (model != null) model.close();
+        if (kernels != null) kernels.close();
+    }
+
+    static ImportanceState newPredictorState(KeyPrecision keys) {
+        ModelFingerprint fp = ModelFingerprint.of(model.config(), model.gguf());
+        PredictorConfig pc = PredictorConfig.forModel(model.config(), fp.vocabularyHash(), 0, 0, 0, 0);
+        return TokenButlerPredictor.of(pc, PredictorWeights.random(pc, 1), fp).newState(CONTEXT, keys);
+    }
+
+    static SparseAttention open(Map<String, String> options, KeyPrecision keys, boolean onDevice) {
+        Map<String, String> o = new HashMap<>(options);
+        o.put("predictor", "in-memory");
+        AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, o, model.config());
+        ImportanceState state = newPredictorState(keys);
+        OpenClSparseAttention device = onDevice
+                ? new OpenClSparseAttention(kernels, true, model.config(), parsed.budget(), parsed.perKvHead(), state) : null;
+        return new SparseAttention(model.config(), parsed, PredictedScores.of(state), device);
+    }
+
+    static double perplexity(float[] logits, int rows) {
+        int vocab = model.config().vocabSize();
+        double sum = 0;
+        for (int i = 0; i + 1 < rows; i++) {
+            double max = Double.NEGATIVE_INFINITY, z = 0;
+            for (int v = 0; v < vocab; v++) max = Math.max(max, logits[i * vocab + v]);
+            for (int v = 0; v < vocab; v++) z += Math.exp(logits[i * vocab + v] - max);
+            sum += -(logits[i * vocab + tokens[i + 1]] - max - Math.log(z));
+        }
+        return Math.exp(sum / (rows - 1));
+    }
+
+    static float[] batched(SparseAttention a) {
+        State state = model.newState(a);
+        return model.forward(state, tokens, 0, LENGTH, 0, true);
+    }
+
+    static float[] stepByStep(SparseAttention a, int n) {
+        State state = model.newState(a);
+        int vocab = model.config().vocabSize();
+        float[] all = new float[n * vocab];
+        for (int i = 0; i < n; i++) System.arraycopy(model.forward(state, tokens, i, 1, i, false), 0, all, i * vocab, vocab);
+        return all;
+    }
+
+    static String fourDigits(double x) { return String.format(Locale.ROOT, "%.4g", x); }
+
+    @Test
+    void perplexityOnTheDeviceEqualsTheCpuToFourSignificantDigits() {
+        for (String gqa : new String[]{"head", "kv"}) {
+            for (KeyPrecision keys : KeyPrecision.values()) {
+                for (String sparsity : new String[]{"0.5", "0.75"}) {
+                    Map<String, String> o = Map.of("sparsity", sparsity, "gqa", gqa);
+                    double cpu, cl;
+                    try (SparseAttention a = open(o, keys, false)) { cpu = perplexity(batched(a), LENGTH); }
+                    try (SparseAttention a = open(o, keys, true)) { cl = perplexity(batched(a), LENGTH); }
+                    System.out.printf(Locale.ROOT, "stories260K %s keys %s sparsity %s: perplexity cpu %.6f opencl %.6f%n", gqa, keys, sparsity, cpu, cl);
+                    assertEquals(fourDigits(cpu), fourDigits(cl), "gqa " + gqa + " keys " + keys + " sparsity " + sparsity);
+                }
+            }
+        }
+    }
+
+    @Test
+    void decodeStepsOnTheDeviceEqualTheCpu() {
+        int n = 200;
+        Map<String, String> o = Map.of("sparsity", "0.5");
+        float[] cpu, cl;
+        try (SparseAttention a = open(o, KeyPrecision.Q8, false)) { cpu = stepByStep(a, n); }
+        try (SparseAttention a = open(o, KeyPrecision.Q8, true)) { cl = stepByStep(a, n); }
+        double pc = perplexity(cpu, n), po = perplexity(cl, n);
+        System.out.printf(Locale.ROOT, "stories260K decode %d steps: perplexity cpu %.6f opencl %.6f%n", n, pc, po);
+        assertEquals(fourDigits(pc), fourDigits(po));
+    }
+
+    @Test
+    void tenThousandDecodeStepsLeakNothing() {
+        var config = model.config();
+        ImportanceState state = newPredictorState(KeyPrecision.Q8);
+        AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("predictor", "x", "sparsity", "0.5"), config);
+        Random r = new Random(2);
+        float[] x = OpenClKernelsTest.random(r, config.dim());
+        float[] keys = OpenClKernelsTest.random(r, CONTEXT * config.kvDim()), values = OpenClKernelsTest.random(r, CONTEXT * config.kvDim());
+        float[] q = OpenClKernelsTest.random(r, config.qDim()), out = new float[config.qDim()];
+        int resourcesBefore = kernels.context().openResources();
+        long rssWarm = 0;
+        int steps = 10_000, cycle = 256;
+        long t0 = System.nanoTime();
+        try (OpenClSparseAttention device = new OpenClSparseAttention(kernels, true, config, parsed.budget(), false, state)) {
+            for (int step = 0; step < steps; step++) {
+                int p = step % cycle;
+                if (p == 0) {
+                    state.reset();
+                    device.reset();
+                }
+                state.append(p, 1, x);
+                device.predictorAppended(p, 1);
+                assertTrue(device.attend(1 + step % (config.nLayers() - 1), p, 1, 0, q, keys, values, out) > 0);
+                if (step == 999) rssWarm = residentBytes();
+            }
+        }
+        long rssEnd = residentBytes();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        System.out.printf(Locale.ROOT, "leak check: %d decode steps (3 kernels each) in %.1f s; resident memory after 1000 steps %d MiB,"
+                + " after %d steps %d MiB; open OpenCL resources before %d, after %d%n", steps, seconds, rssWarm >> 20, steps,
+                rssEnd >> 20, resourcesBefore, kernels.context().openResources());
+        assertEquals(resourcesBefore, kernels.context().openResources(), "every buffer of the session is released");
+        assertTrue(rssEnd - rssWarm < 64L << 20, "resident memory grew by " + ((rssEnd - rssWarm) >> 20) + " MiB over 9000 steps");
+    }
+
+    /** VmRSS of this process (Linux); 0 elsewhere. */
+    static long residentBytes() {
+        try {
+            for (String line : Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+        return 0;
+    }
+}
