@@ -1,0 +1,79 @@
+package io.github.tokenbutler.train;
+
+import io.github.tokenbutler.runtime.Llama3.AttentionHook;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.ModelConfig;
+import io.github.tokenbutler.runtime.Llama3.State;
+
+/**
+ * Runs the base model densely over one sequence (one batched prefill from position 0, the true tokens as
+ * history) and records what training needs: the layer-0 attention inputs and, for layers 1..L-1, the queries
+ * and keys after RoPE, from which the true logits q·k/sqrt(headSize) are computed pair by pair in the loss.
+ * Nothing is kept beyond the sequence: the corpus' logits are never stored.
+ *
+ * <p>The recording uses the runtime's attention hook: layer0Input copies x, attend copies the queries and the
+ * new keys and returns false, so the runtime's own dense kernel computes the attention as usual.
+ */
+public final class TeacherForcing {
+    private final Model model;
+    private final Recorder recorder;
+    private final State state;
+
+    public TeacherForcing(Model model) {
+        this.model = model;
+        this.recorder = new Recorder(model.config());
+        this.state = model.newState(recorder);
+    }
+
+    /** Runs tokens (BOS first) densely and returns the recorded sample; one sequence at a time. */
+    public synchronized TeacherSample run(int[] tokens) {
+        int n = tokens.length;
+        if (n > model.config().contextLength()) {
+            throw new IllegalArgumentException("sequence of " + n + " tokens, the model was loaded with a context of " + model.config().contextLength());
+        }
+        recorder.begin(n);
+        model.forward(state, tokens, 0, n, 0, false);
+        return recorder.finish();
+    }
+
+    private static final class Recorder implements AttentionHook.Attention {
+        private final ModelConfig c;
+        private int n;
+        private float[] x;
+        private float[][] queries, keys;
+
+        Recorder(ModelConfig c) { this.c = c; }
+
+        void begin(int n) {
+            this.n = n;
+            x = new float[n * c.dim()];
+            queries = new float[c.nLayers()][];
+            keys = new float[c.nLayers()][];
+            for (int l = 1; l < c.nLayers(); l++) {
+                queries[l] = new float[n * c.nHeads() * c.headSize()];
+                keys[l] = new float[n * c.nKvHeads() * c.headSize()];
+            }
+        }
+
+        TeacherSample finish() {
+            TeacherSample s = new TeacherSample(n, x, queries, keys);
+            x = null;
+            queries = keys = null;
+            return s;
+        }
+
+        @Override public void resetSequence() {}
+
+        @Override public void layer0Input(int startPos, int nTokens, float[] in) {
+            System.arraycopy(in, 0, x, startPos * c.dim(), nTokens * c.dim());
+        }
+
+        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+            if (layer == 0) return false;
+            int qDim = c.nHeads() * c.headSize(), kvDim = c.nKvHeads() * c.headSize();
+            System.arraycopy(q, 0, queries[layer], startPos * qDim, nTokens * qDim);
+            System.arraycopy(keyCache, startPos * kvDim, keys[layer], startPos * kvDim, nTokens * kvDim);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+package io.github.tokenbutler.train;
+
+/**
+ * What the base model yields for one sequence under dense attention with teacher forcing: the predictor's
+ * input and what it must predict.
+ *
+ * @param n       tokens in the sequence (BOS first)
+ * @param x       [n][dim] layer-0 attention inputs (hidden state after the layer-0 attention RMSNorm)
+ * @param queries per layer, [n][heads * headSize] queries after RoPE; null for layer 0 (always dense, never predicted)
+ * @param keys    per layer, [n][kvHeads * headSize] keys after RoPE; null for layer 0
+ */
+public record TeacherSample(int n, float[] x, float[][] queries, float[][] keys) {}

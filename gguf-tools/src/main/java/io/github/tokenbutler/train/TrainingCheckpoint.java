@@ -1,0 +1,92 @@
+package io.github.tokenbutler.train;
+
+import io.github.tokenbutler.eval.AtomicFiles;
+import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Everything a run needs to continue bit for bit: the predictor shape, the training options, the number of
+ * steps done (which fixes the data position, see {@link TrainingData}), the weights and both Adam moments in
+ * float64, and the model the run belongs to (its vocabulary fingerprint and name). The file is written to a
+ * temporary file and renamed over the target, so an interrupted write leaves the previous checkpoint intact.
+ *
+ * <p>Format (big-endian, java.io.DataOutput): magic "TBTRAIN1"; model fingerprint and name (UTF);
+ * config: 11 ints, 2 floats; options: seqLen, steps, batch (int), lr (double), warmup (int), weight decay,
+ * clip (double), seed (long); step (int); parameter count (int); params, m, v (doubles).
+ */
+public record TrainingCheckpoint(PredictorConfig config, String modelName, TrainingOptions options, int step,
+                                 double[] params, double[] m, double[] v) {
+    private static final String MAGIC = "TBTRAIN1";
+
+    public void write(Path target) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(24 * params.length + 512);
+        try (DataOutputStream out = new DataOutputStream(bytes)) {
+            out.writeBytes(MAGIC);
+            out.writeUTF(config.fingerprint());
+            out.writeUTF(modelName);
+            PredictorConfig c = config;
+            for (int x : new int[]{c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab(),
+                    c.projDim(), c.attnHeads(), c.ffnDim(), c.importanceHidden(), c.dPrime()}) out.writeInt(x);
+            out.writeFloat(c.ropeTheta());
+            out.writeFloat(c.layerNormEps());
+            TrainingOptions o = options;
+            out.writeInt(o.seqLen());
+            out.writeInt(o.steps());
+            out.writeInt(o.batch());
+            out.writeDouble(o.lr());
+            out.writeInt(o.warmup());
+            out.writeDouble(o.weightDecay());
+            out.writeDouble(o.clip());
+            out.writeLong(o.seed());
+            out.writeInt(step);
+            out.writeInt(params.length);
+            for (double[] a : new double[][]{params, m, v}) for (double d : a) out.writeDouble(d);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        AtomicFiles.write(target, bytes.toByteArray());
+    }
+
+    public static TrainingCheckpoint read(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new UserError("train: --resume " + file + " cannot be read (" + e.getMessage() + ")", e);
+        }
+        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
+            byte[] magic = new byte[MAGIC.length()];
+            in.readFully(magic);
+            if (!MAGIC.equals(new String(magic, java.nio.charset.StandardCharsets.ISO_8859_1))) {
+                throw new UserError("train: --resume " + file + " is not a training checkpoint (expected a file written by train --checkpoint)");
+            }
+            String fingerprint = in.readUTF(), modelName = in.readUTF();
+            int[] x = new int[11];
+            for (int i = 0; i < x.length; i++) x[i] = in.readInt();
+            float rope = in.readFloat(), eps = in.readFloat();
+            PredictorConfig c = new PredictorConfig(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10], rope, eps, fingerprint)
+                    .validate("checkpoint " + file);
+            TrainingOptions o = new TrainingOptions(in.readInt(), in.readInt(), in.readInt(), in.readDouble(), in.readInt(),
+                    in.readDouble(), in.readDouble(), in.readLong());
+            int step = in.readInt(), n = in.readInt();
+            if (n != c.parameterCount()) throw new UserError("train: checkpoint " + file + " holds " + n + " parameters, its predictor shape needs " + c.parameterCount());
+            double[][] arrays = new double[3][n];
+            for (double[] a : arrays) for (int i = 0; i < n; i++) a[i] = in.readDouble();
+            if (in.available() != 0) throw new UserError("train: checkpoint " + file + " has " + in.available() + " unexpected trailing bytes");
+            return new TrainingCheckpoint(c, modelName, o, step, arrays[0], arrays[1], arrays[2]);
+        } catch (java.io.EOFException e) {
+            throw new UserError("train: checkpoint " + file + " is truncated");
+        } catch (IOException e) {
+            throw new UserError("train: checkpoint " + file + " cannot be read (" + e.getMessage() + ")", e);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package io.github.tokenbutler.train;
+
+import io.github.tokenbutler.eval.CommandRunner;
+import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
+import io.github.tokenbutler.runtime.Llama3.GGUF;
+import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.Model;
+import io.github.tokenbutler.runtime.Llama3.UserError;
+import io.github.tokenbutler.runtime.SharedData;
+import io.github.tokenbutler.tools.TrainCommand;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The train command end to end: learning on a real model, determinism, resume, and its user errors. */
+class TrainCommandTest {
+    @TempDir Path dir;
+
+    /** Some English for the tiny random model (its vocabulary spells anything). */
+    private Path tinyText() throws Exception {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 60; i++) {
+            sb.append("Once upon a time there was a little cat named Tom number ").append(i).append(". He liked to play in the sun.\n<|endoftext|>\n");
+        }
+        Path p = dir.resolve("tiny.txt");
+        Files.writeString(p, sb.toString());
+        return p;
+    }
+
+    private static CommandRunner.Output train(String... argv) throws Exception {
+        return CommandRunner.run((o, e) -> new TrainCommand(o, e, false), argv);
+    }
+
+    @Test
+    void lossGoesDownAndHitRateUpOnStories260K() throws Exception {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Path text = SharedData.require("data/tinystories/train.txt");
+        Path valid = SharedData.require("data/tinystories/valid.txt");
+        try (Model m = Model.load(model, new LoadOptions(128))) {
+            TeacherForcing teacher = new TeacherForcing(m);
+            TrainingData data = TrainingData.read(text, "--text", m.tokenizer(), 128, 64, 1);
+            TrainingData v = TrainingData.read(valid, "--valid", m.tokenizer(), 128, 8, 0);
+            List<TeacherSample> validSamples = new ArrayList<>();
+            for (int i = 0; i < v.count(); i++) validSamples.add(teacher.run(v.sequence(i)));
+            var fp = io.github.tokenbutler.plugin.predictor.ModelFingerprint.of(m.config(), m.gguf());
+            var config = io.github.tokenbutler.plugin.predictor.PredictorConfig.forModel(m.config(), fp.vocabularyHash(), 0, 0, 0, 0);
+            TrainingOptions options = new TrainingOptions(128, 25, 4, 1e-2, 3, 0.01, 1.0, 1);
+            try (Trainer trainer = new Trainer(config, options, 2)) {
+                double[] params = trainer.layout().flatten(io.github.tokenbutler.plugin.predictor.PredictorWeights.random(config, 1));
+                Trainer.State state = new Trainer.State(params, new AdamW(trainer.layout(), 0.01), 0);
+                Trainer.Measure before = trainer.evaluate(state.params, validSamples);
+                trainer.run(state, data, teacher::run, (s, meas, lr, norm) -> {});
+                Trainer.Measure after = trainer.evaluate(state.params, validSamples);
+                assertTrue(after.loss() < 0.7 * before.loss(), "validation loss " + before.loss() + " -> " + after.loss());
+                assertTrue(after.hitRate() > before.hitRate() + 0.08, "validation hit-rate " + before.hitRate() + " -> " + after.hitRate());
+            }
+        }
+    }
+
+    @Test
+    void writesALoadablePredictorWithItsParameterCount() throws Exception {
+        Path model = SharedData.testModel("tiny-f32.gguf"), out = dir.resolve("p.gguf");
+        CommandRunner.Output r = train("--model", model.toString(), "--text", tinyText().toString(), "--valid", tinyText().toString(),
+                "--out", out.toString(), "--seq-len", "32", "--steps", "4", "--batch", "2", "--valid-sequences", "2");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("parameters ("), r.out());
+        assertTrue(r.out().contains("wrote " + out), r.out());
+        try (GGUF g = GGUF.read(out)) {
+            assertTrue(g.getLong("tokenbutler.training.parameter_count", -1) > 0);
+            assertTrue(g.getFloat("tokenbutler.training.parameter_ratio", -1f) > 0);
+        }
+        try (Model m = Model.load(model, LoadOptions.defaults())) {
+            TokenButlerPredictor.load(out, m.info()); // refuses a broken file or another model
+        }
+    }
+
+    @Test
+    void sameBitsOnAnyThreadCountAndAfterResume() throws Exception {
+        Path model = SharedData.testModel("tiny-f32.gguf"), text = tinyText();
+        Path straight = dir.resolve("a.ckpt"), oneThread = dir.resolve("b.ckpt"), resumed = dir.resolve("c.ckpt");
+        String[] common = {"--model", model.toString(), "--text", text.toString(), "--seq-len", "24", "--batch", "3", "--steps", "6", "--seed", "5"};
+        assertEquals(0, train(concat(common, "--out", dir.resolve("a.gguf").toString(), "--checkpoint", straight.toString(), "--threads", "2")).exitCode());
+        assertEquals(0, train(concat(common, "--out", dir.resolve("b.gguf").toString(), "--checkpoint", oneThread.toString(), "--threads", "1")).exitCode());
+        // stop after 3 steps: a run of 6 steps interrupted is what --steps 6 with a checkpoint at step 3 leaves
+        TrainingCheckpoint a = TrainingCheckpoint.read(straight);
+        assertEquals(6, a.step());
+        assertArrayEquals(a.params(), TrainingCheckpoint.read(oneThread).params());
+        // first half, stopped by a checkpoint-every 3 run killed after step 3: emulate with the Trainer directly
+        try (Model m = Model.load(model, LoadOptions.defaults()); Trainer trainer = new Trainer(a.config(), a.options(), 2)) {
+            TeacherForcing teacher = new TeacherForcing(m);
+            TrainingData data = TrainingData.read(text, "--text", m.tokenizer(), 24, 0, 5);
+            Trainer.State s = new Trainer.State(trainer.layout().flatten(io.github.tokenbutler.plugin.predictor.PredictorWeights.random(a.config(), 5)),
+                    new AdamW(trainer.layout(), a.options().weightDecay()), 0);
+            trainer.run(s, data, teacher::run, (st, meas, lr, norm) -> { if (st.step == 3) trainer.requestStop(); });
+            assertEquals(3, s.step);
+            trainer.checkpoint(s, "tiny").write(resumed);
+        }
+        assertEquals(0, train("--model", model.toString(), "--text", text.toString(), "--out", dir.resolve("c.gguf").toString(),
+                "--resume", resumed.toString(), "--checkpoint", resumed.toString()).exitCode());
+        TrainingCheckpoint c = TrainingCheckpoint.read(resumed);
+        assertEquals(6, c.step());
+        assertArrayEquals(a.params(), c.params());
+        assertArrayEquals(a.m(), c.m());
+        assertArrayEquals(Files.readAllBytes(dir.resolve("a.gguf")), Files.readAllBytes(dir.resolve("c.gguf")));
+    }
+
+    @Test
+    void clearErrors() throws Exception {
+        Path model = SharedData.testModel("tiny-f32.gguf"), other = SharedData.testModel("tiny-mha-f32.gguf");
+        Path empty = dir.resolve("empty.txt"), shortText = dir.resolve("short.txt");
+        Files.writeString(empty, "\n<|endoftext|>\n");
+        Files.writeString(shortText, "Hi.");
+        String out = dir.resolve("p.gguf").toString();
+        assertMessage("holds no text", "--model", model.toString(), "--text", empty.toString(), "--out", out);
+        assertMessage("too short", "--model", model.toString(), "--text", shortText.toString(), "--out", out, "--seq-len", "64");
+        assertMessage("larger than the model's context", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "512");
+        assertMessage("does not exist", "--model", model.toString(), "--text", tinyText().toString(), "--out", dir.resolve("no/such/p.gguf").toString());
+        assertMessage("--steps must be in", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--steps", "0");
+        Path ckpt = dir.resolve("x.ckpt");
+        assertEquals(0, train("--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "16", "--steps", "1",
+                "--batch", "1", "--checkpoint", ckpt.toString()).exitCode());
+        assertMessage("is a checkpoint for model", "--model", other.toString(), "--text", tinyText().toString(), "--out", out, "--resume", ckpt.toString());
+        assertMessage("hyper-parameters come from the checkpoint", "--model", model.toString(), "--text", tinyText().toString(), "--out", out,
+                "--resume", ckpt.toString(), "--lr", "0.1");
+        assertMessage("not a training checkpoint", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--resume", model.toString());
+    }
+
+    private void assertMessage(String expected, String... argv) {
+        UserError e = assertThrows(UserError.class, () -> train(argv));
+        assertTrue(e.getMessage().contains(expected), "expected '" + expected + "' in: " + e.getMessage());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
