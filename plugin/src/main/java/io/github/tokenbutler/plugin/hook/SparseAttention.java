@@ -316,6 +316,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
     public void syntheticPrefill(int nTokens, long seed) {
         resetSequence();
         if (predicted != null) predicted.syntheticFill(nTokens, seed);
+        if (device != null) device.predictorAppended(0, nTokens);
         if (heavyHitters != null) {
             workers[0].selection.topK.ensureCapacity(nTokens);
             heavyHitters.syntheticFill(1, config.nLayers(), nTokens, seed, workers[0].selection.topK);

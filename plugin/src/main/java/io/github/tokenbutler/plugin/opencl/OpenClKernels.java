@@ -19,7 +19,9 @@ public final class OpenClKernels implements TokenKernels {
     private final ClContext ctx;
     private final boolean ownsContext;
     private final Map<KeyPrecision, ClKernel> scoring = new EnumMap<>(KeyPrecision.class);
-    private final ClKernel topK, attention;
+    private final ClKernel topK;
+    /** sparse_attention.cl built for each channel run length VEC (1, 2, 4, 8, 16). */
+    private final Map<Integer, ClKernel> attention = new java.util.HashMap<>();
     final int topKGroup;
 
     /** Builds the programs on a new context for {@code device}; closing this closes the context. */
@@ -34,7 +36,9 @@ public final class OpenClKernels implements TokenKernels {
             // Built eagerly, all of them: a device that cannot compile a kernel is found out when the backend is chosen.
             for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
-            this.attention = ctx.program("sparse_attention.cl", "-DKV_HALF=0").kernel("sparse_attention");
+            for (int vec = 1; vec <= 16; vec *= 2) {
+                attention.put(vec, ctx.program("sparse_attention.cl", "-DVEC=" + vec).kernel("sparse_attention"));
+            }
             this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
         } catch (RuntimeException e) {
             if (ownsContext) ctx.close();
@@ -57,16 +61,22 @@ public final class OpenClKernels implements TokenKernels {
 
     ClKernel topKKernel() { return topK; }
 
-    ClKernel attentionKernel() { return attention; }
+    /** The largest of 16, 8, 4, 2, 1 that divides the head size: channels per vector load in the attention kernel. */
+    static int channelRun(int headSize) {
+        int vec = 16;
+        while (headSize % vec != 0) vec /= 2;
+        return vec;
+    }
 
-    /** Work-group size of the attention kernel for a head size: headSize times as many slices as fit. */
-    int attentionGroup(int headSize) {
-        long max = attention.maxWorkGroupSize();
-        if (headSize > max) {
-            throw new ClException("sparse_attention: head size " + headSize + " exceeds the device's largest work-group for this kernel ("
-                    + max + ")", -54);
+    /** Slices of the selected positions per attention work-group: about ATTENTION_GROUP work-items in all. */
+    int attentionSlices(int headSize) {
+        int vec = channelRun(headSize), channelGroups = headSize / vec;
+        long max = attention.get(vec).maxWorkGroupSize();
+        if (channelGroups > max) {
+            throw new ClException("sparse_attention: head size " + headSize + " needs work-groups of " + channelGroups
+                    + " work-items, above the device's largest for this kernel (" + max + ")", -54);
         }
-        return headSize * (int) Math.max(1, Math.min(ATTENTION_GROUP, max) / headSize);
+        return (int) Math.max(1, Math.min(ATTENTION_GROUP, max) / channelGroups);
     }
 
     static long roundUp(long n, long multiple) { return (n + multiple - 1) / multiple * multiple; }
@@ -175,11 +185,11 @@ public final class OpenClKernels implements TokenKernels {
     void runAttention(ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, int kvDim, int headSize, int kvGroup, int headsPerUnit,
                       int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride, float scale,
                       ClBuffer out, int heads, int tokens) {
-        int group = attentionGroup(headSize);
-        attention.arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
+        int vec = channelRun(headSize), slices = attentionSlices(headSize);
+        attention.get(vec).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
                 .arg(7, headsPerUnit).arg(8, units).arg(9, indices).arg(10, indexStride).arg(11, counts).arg(12, weights)
-                .arg(13, weightStride).arg(14, scale).arg(15, out).local(16, (long) group * 4)
-                .run(new long[]{(long) heads * group, tokens}, new long[]{group, 1});
+                .arg(13, weightStride).arg(14, scale).arg(15, out).local(16, (long) slices * headSize * 4).arg(17, heads)
+                .run(new long[]{headSize / vec, slices, (long) heads * tokens}, new long[]{headSize / vec, slices, 1});
     }
 
     @Override

@@ -100,6 +100,7 @@ final class OpenClSparseAttention implements DeviceAttention {
             try {
                 OpenClKernels.uploadKeys(state.keys(), startPos, startPos + n, importanceKeys, importanceScales, groupStride, positionsPadded);
                 int rows = state.queryCount();
+                if (rows == 0) return; // a synthetic fill: keys only, the next append brings queries
                 if (rows > queryRows) {
                     if (queries != null) queries.close();
                     queries = null;
@@ -174,8 +175,11 @@ final class OpenClSparseAttention implements DeviceAttention {
         if (callQ != null && tokens <= callTokensCapacity && scores.bytes() >= values * 4) return;
         closeCallBuffers();
         callTokensCapacity = tokens;
-        // Grown with headroom so that a decode step at a time does not reallocate every 64 positions.
-        long grown = Math.min((long) tokens * Math.max(units, nHeads) * positionsPadded, Math.max(values, values * 2));
+        // Grown with headroom so that a decode step at a time does not reallocate every 64 positions, up to what
+        // the whole context needs (rows are SCORE_GROUP-aligned, so the cap uses the same rounding), never below
+        // what this call needs: PoCL's buffers are host memory, and a kernel writing past one corrupts the JVM's heap.
+        long cap = (long) tokens * Math.max(units, nHeads) * OpenClKernels.roundUp(context, OpenClKernels.SCORE_GROUP);
+        long grown = Math.max(values, Math.min(cap, 2 * values));
         callQ = ctx.buffer((long) tokens * qDim * 4, "queries of a call");
         out = ctx.buffer((long) tokens * qDim * 4, "attention output");
         budgets = ctx.buffer((long) tokens * 16, "budgets");

@@ -1,28 +1,58 @@
 // Sparse attention over an index set: one work-group per (query head, query token) gathers the K rows of the
 // selected positions, takes the scaled dot products, a softmax, and the weighted sum of the gathered V rows.
 // The selection of head h is the one of its unit (h / headsPerUnit); its K/V head is h / kvGroup.
-// K/V caches are the runtime's layout, [position][kvDim]; KV_HALF=1 (build option) reads them as half.
+// K/V caches are the runtime's layout, [position][kvDim], float.
 //
-// Work-group size = headSize * S: the logits and exponentials are split over all work-items; in the weighted
-// sum, work-item (c, s) = (lid % headSize, lid / headSize) adds up dimension c over every S-th selected position
-// (so neighbouring work-items read neighbouring V values), and the S partial sums are reduced in local memory.
-// The weights pass through `weights` (global; one row per (token, head)), which also keeps them for the caller.
+// VEC (build option, the largest of 16, 8, 4, 2, 1 dividing headSize): channels are handled VEC at a time with
+// vloadVEC, so every work-item reads whole runs of a row. NDRange (headSize / VEC, S, heads * tokens), work-group
+// (headSize / VEC, S, 1): work-item (g, s) of group (head, token).
+//  - logits and exponentials: split over all work-items, each takes whole rows (a VEC-wide dot product);
+//  - weighted sum: work-item (g, s) adds up channels g*VEC .. g*VEC+VEC-1 over every S-th selected position,
+//    and the S partial sums are reduced in local memory.
+// Why channels in runs: a CPU driver (PoCL) runs a work-group's work-items one after another; with one channel
+// per work-item each of them walked every gathered V row again (measured 4x slower at 16K selected positions).
+// The weights pass through `weights` (global; one row per (token, head)) and are left normalized there.
 
-#if KV_HALF
-typedef half kv_t;
-#define LOAD_KV(ptr, i) vload_half((i), (ptr))
+#if VEC == 16
+typedef float16 vec_t;
+#define VLOAD(p) vload16(0, (p))
+#define VSTORE(v, p) vstore16((v), 0, (p))
+#define HSUM(v) (hsum8((v).lo) + hsum8((v).hi))
+#elif VEC == 8
+typedef float8 vec_t;
+#define VLOAD(p) vload8(0, (p))
+#define VSTORE(v, p) vstore8((v), 0, (p))
+#define HSUM(v) hsum8(v)
+#elif VEC == 4
+typedef float4 vec_t;
+#define VLOAD(p) vload4(0, (p))
+#define VSTORE(v, p) vstore4((v), 0, (p))
+#define HSUM(v) hsum4(v)
+#elif VEC == 2
+typedef float2 vec_t;
+#define VLOAD(p) vload2(0, (p))
+#define VSTORE(v, p) vstore2((v), 0, (p))
+#define HSUM(v) ((v).x + (v).y)
+#elif VEC == 1
+typedef float vec_t;
+#define VLOAD(p) (*(p))
+#define VSTORE(v, p) (*(p) = (v))
+#define HSUM(v) (v)
 #else
-typedef float kv_t;
-#define LOAD_KV(ptr, i) ((ptr)[i])
+#error "VEC must be 1, 2, 4, 8 or 16"
 #endif
 
-__kernel void sparse_attention(__global const float* q, int qDim, __global const kv_t* keyCache,
-                               __global const kv_t* valueCache, int kvDim, int headSize, int kvGroup, int headsPerUnit,
+inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+inline float hsum8(float8 v) { return hsum4(v.lo) + hsum4(v.hi); }
+
+__kernel void sparse_attention(__global const float* q, int qDim, __global const float* keyCache,
+                               __global const float* valueCache, int kvDim, int headSize, int kvGroup, int headsPerUnit,
                                int units, __global const int* indices, int indexStride, __global const int* counts,
                                __global float* weights, int weightStride, float scale, __global float* out,
-                               __local float* reduce) {
-    int head = get_group_id(0), token = get_group_id(1), nHeads = get_num_groups(0);
-    int lid = get_local_id(0), wg = get_local_size(0);
+                               __local float* reduce, int nHeads) {
+    int head = get_group_id(2) % nHeads, token = get_group_id(2) / nHeads;
+    int g = get_local_id(0), channelGroups = get_local_size(0), slice = get_local_id(1), slices = get_local_size(1);
+    int lid = slice * channelGroups + g, wg = channelGroups * slices;
     long row = (long) token * units + head / headsPerUnit;
     __global const int* idx = indices + row * indexStride;
     int count = counts[row];
@@ -32,10 +62,10 @@ __kernel void sparse_attention(__global const float* q, int qDim, __global const
 
     float localMax = -INFINITY;
     for (int j = lid; j < count; j += wg) {
-        __global const kv_t* k = keyCache + (long) idx[j] * kvDim + kvOff;
-        float dot = 0.0f;
-        for (int c = 0; c < headSize; c++) dot = fma(qh[c], LOAD_KV(k, c), dot);
-        dot *= scale;
+        __global const float* k = keyCache + (long) idx[j] * kvDim + kvOff;
+        vec_t acc = (vec_t) (0.0f);
+        for (int c = 0; c < headSize; c += VEC) acc = fma(VLOAD(qh + c), VLOAD(k + c), acc);
+        float dot = HSUM(acc) * scale;
         w[j] = dot;
         localMax = fmax(localMax, dot);
     }
@@ -68,20 +98,16 @@ __kernel void sparse_attention(__global const float* q, int qDim, __global const
     float sum = reduce[0];
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    int slices = wg / headSize, c = lid % headSize, slice = lid / headSize;
-    float acc = 0.0f;
-    if (slice < slices) {
-        for (int j = slice; j < count; j += slices) {
-            acc = fma(w[j], LOAD_KV(valueCache + (long) idx[j] * kvDim + kvOff, c), acc);
-        }
-    }
-    reduce[lid] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid < headSize) {
+    vec_t acc = (vec_t) (0.0f);
+    __global const float* v0 = valueCache + kvOff + g * VEC;
+    for (int j = slice; j < count; j += slices) acc = fma((vec_t) (w[j]), VLOAD(v0 + (long) idx[j] * kvDim), acc);
+    // reduce holds slices * headSize floats: the partial sums of slice s at [s * headSize, (s+1) * headSize).
+    VSTORE(acc, reduce + slice * headSize + g * VEC);
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    for (int c = lid; c < headSize; c += wg) {
         float total = 0.0f;
-        for (int s2 = 0; s2 < slices; s2++) total += reduce[s2 * headSize + lid];
-        out[(long) token * qDim + head * headSize + lid] = total / sum;
+        for (int s2 = 0; s2 < slices; s2++) total += reduce[s2 * headSize + c];
+        out[(long) token * qDim + head * headSize + c] = total / sum;
     }
-    // The normalized weights, for callers that keep them (H2O-style accumulation, tests).
     for (int j = lid; j < count; j += wg) w[j] = w[j] / sum;
 }

@@ -11,6 +11,7 @@ import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionPolicy;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.State;
 import io.github.tokenbutler.runtime.SharedData;
@@ -162,6 +163,46 @@ class OpenClEndToEndTest {
                 rssEnd >> 20, resourcesBefore, kernels.context().openResources());
         assertEquals(resourcesBefore, kernels.context().openResources(), "every buffer of the session is released");
         assertTrue(rssEnd - rssWarm < 64L << 20, "resident memory grew by " + ((rssEnd - rssWarm) >> 20) + " MiB over 9000 steps");
+    }
+
+    /**
+     * A Llama-1B-shaped layer (32 heads / 8 KV heads of 64, d' 16) at a context that is not a multiple of the
+     * work-group rounding (1028): the device's decode steps after a synthetic prefill give the CPU's output.
+     * (Buffers sized by the padded context instead of the rounded row stride once wrote past their end.)
+     */
+    @Test
+    void unalignedContextOnALlamaShapedLayerMatchesTheCpu() {
+        int context = 1000, steps = 27;
+        ModelConfig config = new ModelConfig(2048, 8192, 2, 32, 8, 64, 1000, context + steps + 1, 1e-5f, 500000f);
+        PredictorConfig pc = PredictorConfig.forModel(config, "test", 16, 8, 512, 0);
+        TokenButlerPredictor predictor = TokenButlerPredictor.of(pc, PredictorWeights.random(pc, 1), new ModelFingerprint("test",
+                pc.modelDim(), pc.modelLayers(), pc.modelHeads(), pc.modelKvHeads(), pc.modelHeadSize(), pc.modelVocab(), pc.fingerprint(),
+                new float[ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS]));
+        Random r = new Random(4);
+        float[] keys = OpenClKernelsTest.random(r, config.contextLength() * config.kvDim());
+        float[] values = OpenClKernelsTest.random(r, config.contextLength() * config.kvDim());
+        float[] x = OpenClKernelsTest.random(r, config.dim());
+        AttentionOptions options = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("predictor", "x", "sparsity", "0.5"), config);
+        ImportanceState cpuState = predictor.newState(config.contextLength()), clState = predictor.newState(config.contextLength());
+        double worst = 0;
+        try (SparseAttention cpu = new SparseAttention(config, options, PredictedScores.of(cpuState));
+             SparseAttention cl = new SparseAttention(config, options, PredictedScores.of(clState),
+                     new OpenClSparseAttention(kernels, true, config, options.budget(), false, clState))) {
+            cpu.syntheticPrefill(context, 3);
+            cl.syntheticPrefill(context, 3);
+            for (int p = context; p < context + steps; p++) {
+                float[] q = OpenClKernelsTest.random(r, config.qDim()), a = new float[config.qDim()], b = new float[config.qDim()];
+                cpu.layer0Input(p, 1, x);
+                cl.layer0Input(p, 1, x);
+                assertTrue(cpu.attend(1, p, 1, q, keys, values, a));
+                assertTrue(cl.attend(1, p, 1, q, keys, values, b));
+                double[] ref = new double[a.length];
+                for (int i = 0; i < a.length; i++) ref[i] = a[i];
+                worst = Math.max(worst, OpenClKernelsTest.normalizedError(b, ref, a.length));
+            }
+        }
+        System.out.printf(Locale.ROOT, "Llama-shaped layer, context %d, %d decode steps: worst normalized error opencl vs cpu %.2e%n", context, steps, worst);
+        assertTrue(worst <= OpenClKernelsTest.TOLERANCE, "normalized error " + worst);
     }
 
     /** VmRSS of this process (Linux); 0 elsewhere. */
