@@ -18,6 +18,12 @@ public interface DeviceAttention extends AutoCloseable {
      */
     long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache, float[] out);
 
+    /**
+     * The positions unit {@code unit} attended for query token {@code token} of the last {@link #attend} call,
+     * ascending, into out; their number is returned. Only when the backend was opened with measure or record.
+     */
+    int selection(int token, int unit, int[] out);
+
     /** A new sequence starts at position 0. */
     void reset();
 

@@ -156,7 +156,11 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
             long attended = device.attend(layer, startPos, nTokens, callPredictedRow, q, keyCache, valueCache, out);
             if (attended >= 0) {
                 countOffloaded(startPos, nTokens, attended);
-                attentionNanos += System.nanoTime() - start;
+                long t0 = System.nanoTime();
+                if (options.measure() || layer == options.recordLayer()) measureOffloaded(layer, startPos, nTokens, q, keyCache);
+                long t1 = System.nanoTime();
+                measureNanos += t1 - t0;
+                attentionNanos += t0 - start;
                 return true;
             }
         }
@@ -190,6 +194,34 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
         statistics.visiblePairsAllLayers += visible;
         statistics.attendedPairsSparseLayers += attended;
         statistics.attendedPairsAllLayers += attended;
+    }
+
+    /** Hit-rate and recording of a call the device attended, from the selections it kept (on the calling thread). */
+    private void measureOffloaded(int layer, int startPos, int nTokens, float[] q, float[] keyCache) {
+        Worker w = workers[0];
+        int rh = options.recordHead();
+        callKeys = keyCache;
+        try {
+            for (int i = 0; i < nTokens; i++) {
+                int p = startPos + i;
+                for (int unit = 0; unit < selector.units(); unit++) {
+                    int count = device.selection(i, unit, w.indices);
+                    int firstHead = selector.firstHead(unit), kvOff = selector.kvHead(unit) * headSize;
+                    if (options.measure()) {
+                        for (int h = 0; h < headsPerUnit; h++) measureHitRate(w, q, i * qDim + (firstHead + h) * headSize, kvOff, p, count);
+                    }
+                    if (layer == options.recordLayer() && rh >= firstHead && rh < firstHead + headsPerUnit) {
+                        statistics.recorded.add(Arrays.copyOf(w.indices, count));
+                    }
+                }
+            }
+        } finally {
+            callKeys = null;
+        }
+        statistics.hitRateSum += w.hitSum;
+        statistics.hitRateCount += w.hitCount;
+        w.hitSum = 0;
+        w.hitCount = 0;
     }
 
     /** Layer 0 attends everything: it counts as fully attended in the all-layers statistics. */

@@ -13,7 +13,8 @@ import java.util.Locale;
 /**
  * The OpenCL backend on one device: its built kernels, shared by every hook opened with it (calls are
  * serialized on the kernels' lock). What it offloads: the tokenbutler policy (scoring, top-k, attention).
- * The other policies, and tokenbutler with measure=true or record=..., run on the CPU (one line says so).
+ * The other policies run on the CPU (one line says so). With measure or record the selections come back to
+ * the host after each call (the hit-rate's oracle runs on the CPU).
  */
 final class OpenClBackend implements AttentionBackend {
     private final OpenClKernels kernels;
@@ -34,17 +35,17 @@ final class OpenClBackend implements AttentionBackend {
 
     @Override
     public synchronized DeviceAttention open(ModelConfig config, AttentionOptions options, ImportanceState state) {
-        if (options.policy() != SelectionPolicy.TOKENBUTLER || options.measure() || options.recordLayer() >= 0) {
+        if (options.policy() != SelectionPolicy.TOKENBUTLER) {
             if (!toldCpuPolicies) {
                 toldCpuPolicies = true;
-                System.err.println("tokenbutler: attention backend opencl offloads the tokenbutler policy without measure/record;"
-                        + " " + options.policy().hookName + (options.measure() || options.recordLayer() >= 0 ? " with measure/record" : "")
-                        + " runs on the CPU (Vector API)");
+                System.err.println("tokenbutler: attention backend opencl offloads the tokenbutler policy; "
+                        + options.policy().hookName + " (and any other policy) runs on the CPU (Vector API)");
             }
             return null;
         }
         try {
-            return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state);
+            return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state,
+                    options.measure() || options.recordLayer() >= 0);
         } catch (ClException e) {
             if (explicit) throw new UserError("attention: backend=opencl cannot hold this model's state on device '"
                     + kernels.context().device().name() + "': " + e.getMessage());

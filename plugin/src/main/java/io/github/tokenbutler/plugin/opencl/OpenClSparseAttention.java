@@ -47,9 +47,20 @@ final class OpenClSparseAttention implements DeviceAttention {
     private ClBuffer queries, callQ, scores, indices, counts, budgets, weights, out;
     private int queryRows, callTokensCapacity;
     private boolean failed;
+    /** measure/record: the selections of the last call come back to the host, [token][unit][keptStride]. */
+    private final boolean keepSelections;
+    private int[] keptIndices = new int[0], keptCounts = new int[0];
+    private int keptStride;
 
     OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
                           ImportanceState state) {
+        this(kernels, explicit, config, budget, perKvHead, state, false);
+    }
+
+    /** @param keepSelections read each call's selections back for {@link #selection} (hit-rate, recording) */
+    OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
+                          ImportanceState state, boolean keepSelections) {
+        this.keepSelections = keepSelections;
         this.kernels = kernels;
         this.ctx = kernels.context();
         this.explicit = explicit;
@@ -142,6 +153,13 @@ final class OpenClSparseAttention implements DeviceAttention {
         ensureCallBuffers(chunk, stride);
         long attended = 0;
         int[] budgetValues = new int[4 * chunk];
+        if (keepSelections) {
+            keptStride = stride;
+            long need = (long) nTokens * units * stride;
+            if (need > Integer.MAX_VALUE - 8) throw new IllegalStateException("measure/record: " + need + " selected positions do not fit one array");
+            if (keptIndices.length < need) keptIndices = new int[(int) need];
+            if (keptCounts.length < nTokens * units) keptCounts = new int[nTokens * units];
+        }
         for (int i0 = 0; i0 < nTokens; i0 += chunk) {
             int tokens = Math.min(chunk, nTokens - i0), first = startPos + i0;
             for (int i = 0; i < tokens; i++) {
@@ -163,6 +181,10 @@ final class OpenClSparseAttention implements DeviceAttention {
                     .arg(13, stride).arg(14, scores)
                     .run(new long[]{OpenClKernels.roundUp(first + tokens, OpenClKernels.SCORE_GROUP), units, tokens}, null);
             kernels.runTopK(scores, stride, units, budgets, indices, stride, counts, tokens);
+            if (keepSelections) {
+                counts.read(0, keptCounts, i0 * units, tokens * units);
+                indices.read(0, keptIndices, i0 * units * stride, tokens * units * stride);
+            }
             kernels.runAttention(callQ, qDim, keyMirror[layer], valueMirror[layer], kvDim, headSize, kvGroup, headsPerUnit, units,
                     indices, stride, counts, weights, stride, attentionScale, out, nHeads, tokens);
             out.read(0, result, i0 * qDim, tokens * qDim);
@@ -203,6 +225,14 @@ final class OpenClSparseAttention implements DeviceAttention {
         }
         System.err.println("tokenbutler: attention backend opencl failed on device '" + deviceName + "' (" + e.getMessage()
                 + "); continuing on the CPU (Vector API)");
+    }
+
+    @Override
+    public int selection(int token, int unit, int[] out) {
+        if (!keepSelections) throw new IllegalStateException("selections are kept only when opened for measure or record");
+        int row = token * units + unit, count = keptCounts[row];
+        System.arraycopy(keptIndices, row * keptStride, out, 0, count);
+        return count;
     }
 
     @Override
