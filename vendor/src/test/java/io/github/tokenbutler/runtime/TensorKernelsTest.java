@@ -1,0 +1,215 @@
+package io.github.tokenbutler.runtime;
+
+import io.github.tokenbutler.runtime.Llama3.FloatTensor;
+import io.github.tokenbutler.runtime.Llama3.GGMLType;
+import io.github.tokenbutler.runtime.Llama3.TensorInfo;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Every tensor type the runtime computes with, on random blocks, against a float64 decoder written here
+ * from the block layouts of ggml-common.h (and ggml-quants.c's dequantize_row_* for the K-quants'
+ * packing), independent of the runtime's code. Tolerances: a dequantized element within 1e-6 of the
+ * block's largest magnitude (float rounding of d*sc*q - dmin*m); a dot product within 1e-5 of
+ * sum |w_i x_i| (float accumulation in another order); the Vector API path likewise against the scalar
+ * path; dotRows4 equal to four dotRow calls bit for bit.
+ */
+class TensorKernelsTest {
+    static final int ROW = 1024, ROWS = 6;
+
+    static GGMLType[] types() { return FloatTensor.SUPPORTED.toArray(GGMLType[]::new); }
+
+    @ParameterizedTest
+    @MethodSource("types")
+    void dequantizeMatchesTheFloat64Decoder(GGMLType type) {
+        byte[] bytes = randomBlocks(type, ROW * ROWS, new Random(type.id));
+        FloatTensor t = tensor(type, bytes);
+        double[] ref = decode(type, bytes, ROW * ROWS);
+        float[] scalar = new float[ROW * ROWS];
+        t.dequantizeScalar(0, scalar, 0, scalar.length);
+        assertClose(ref, scalar, type.blockSize, type + " scalar");
+        if (Llama3.Simd.ENABLED) {
+            float[] vector = new float[ROW * ROWS];
+            t.dequantizeVector(0, vector, 0, vector.length);
+            assertClose(ref, vector, type.blockSize, type + " vector");
+        }
+        for (long i : new long[] {0, 1, 31, 255, ROW * ROWS - 1}) assertEquals(ref[(int) i], t.getFloat(i), 1e-6 * maxAbs(ref), type + " getFloat(" + i + ")");
+    }
+
+    @ParameterizedTest
+    @MethodSource("types")
+    void dotProductsMatchTheFloat64Decoder(GGMLType type) {
+        Random random = new Random(100 + type.id);
+        byte[] bytes = randomBlocks(type, ROW * ROWS, random);
+        FloatTensor t = tensor(type, bytes);
+        double[] w = decode(type, bytes, ROW * ROWS);
+        float[] x = new float[ROW + 64];
+        for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+        for (int r = 0; r < ROWS; r++) {
+            for (int xOff : new int[] {0, 64}) {
+                double ref = 0, mag = 0;
+                for (int i = 0; i < ROW; i++) {
+                    ref += w[r * ROW + i] * x[xOff + i];
+                    mag += Math.abs(w[r * ROW + i] * x[xOff + i]);
+                }
+                long off = (long) r * ROW;
+                assertEquals(ref, t.dotScalar(off, x, xOff, ROW), 1e-5 * mag, type + " scalar row " + r);
+                if (Llama3.Simd.ENABLED) {
+                    assertEquals(ref, t.dotVector(off, x, xOff, ROW), 1e-5 * mag, type + " vector row " + r);
+                    assertEquals(t.dotScalar(off, x, xOff, ROW), t.dotVector(off, x, xOff, ROW), 1e-5 * mag, type + " vector vs scalar row " + r);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("types")
+    void fourRowsAtOnceEqualOneRowAtATime(GGMLType type) {
+        Random random = new Random(200 + type.id);
+        FloatTensor t = tensor(type, randomBlocks(type, ROW * ROWS, random));
+        float[] x = new float[ROW];
+        for (int i = 0; i < ROW; i++) x[i] = (float) random.nextGaussian();
+        float[] four = new float[4];
+        t.dotRows4(0, 3L * ROW, 4L * ROW, 1L * ROW, x, ROW, four);
+        long[] rows = {0, 3, 4, 1};
+        for (int k = 0; k < 4; k++) {
+            float one = t.dotRow(rows[k] * ROW, x, 0, ROW);
+            assertEquals(Float.floatToIntBits(one), Float.floatToIntBits(four[k]), type + " row " + rows[k] + ": " + one + " vs " + four[k]);
+        }
+    }
+
+    // ---- helpers ----
+
+    static FloatTensor tensor(GGMLType type, byte[] bytes) {
+        MemorySegment seg = Arena.ofAuto().allocate(bytes.length, 64);
+        seg.copyFrom(MemorySegment.ofArray(bytes));
+        return FloatTensor.of(new TensorInfo("w", type, new long[] {ROW, bytes.length / type.typeSize * type.blockSize / ROW}, 0), seg);
+    }
+
+    /** Random bytes, with every f16/bf16/f32 field set to a finite value of a realistic size. */
+    static byte[] randomBlocks(GGMLType type, int n, Random random) {
+        ByteBuffer b = ByteBuffer.allocate((int) type.byteSize(n)).order(ByteOrder.LITTLE_ENDIAN);
+        random.nextBytes(b.array());
+        int blocks = n / type.blockSize, size = type.typeSize;
+        for (int k = 0; k < blocks; k++) {
+            int o = k * size;
+            switch (type) {
+                case F32 -> b.putFloat(o, (float) random.nextGaussian());
+                case F16 -> b.putShort(o, Float.floatToFloat16((float) random.nextGaussian()));
+                case BF16 -> b.putShort(o, (short) (Float.floatToIntBits((float) random.nextGaussian()) >>> 16));
+                case Q8_0, Q4_0 -> b.putShort(o, half(random, 0.05));
+                case Q4_1, Q4_K, Q5_K -> {
+                    b.putShort(o, half(random, 0.05));
+                    b.putShort(o + 2, half(random, 0.05));
+                }
+                case Q6_K -> b.putShort(o + 208, half(random, 0.01));
+                default -> throw new IllegalArgumentException("no random blocks for " + type);
+            }
+        }
+        return b.array();
+    }
+
+    private static short half(Random random, double scale) { return Float.floatToFloat16((float) (random.nextGaussian() * scale)); }
+
+    /** The float64 decoder: one block at a time, straight from the block layouts. */
+    static double[] decode(GGMLType type, byte[] bytes, int n) {
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        double[] y = new double[n];
+        int size = type.typeSize, bs = type.blockSize;
+        for (int k = 0; k < n / bs; k++) {
+            int o = k * size, e = k * bs;
+            switch (type) {
+                case F32 -> y[e] = b.getFloat(o);
+                case F16 -> y[e] = Float.float16ToFloat(b.getShort(o));
+                case BF16 -> y[e] = Float.intBitsToFloat((b.getShort(o) & 0xFFFF) << 16);
+                case Q8_0 -> { // half d; int8 qs[32]
+                    double d = h(b, o);
+                    for (int j = 0; j < 32; j++) y[e + j] = d * b.get(o + 2 + j);
+                }
+                case Q4_0 -> { // half d; u8 qs[16]: low nibbles are elements 0..15, high nibbles 16..31, offset 8
+                    double d = h(b, o);
+                    for (int j = 0; j < 16; j++) {
+                        int q = u(b, o + 2 + j);
+                        y[e + j] = d * ((q & 15) - 8);
+                        y[e + j + 16] = d * ((q >> 4) - 8);
+                    }
+                }
+                case Q4_1 -> { // half d, m; u8 qs[16]
+                    double d = h(b, o), m = h(b, o + 2);
+                    for (int j = 0; j < 16; j++) {
+                        int q = u(b, o + 4 + j);
+                        y[e + j] = d * (q & 15) + m;
+                        y[e + j + 16] = d * (q >> 4) + m;
+                    }
+                }
+                case Q4_K, Q5_K -> { // half d, dmin; u8 scales[12] (6-bit scale and min per 32); [Q5_K: u8 qh[32]]; u8 qs[128]
+                    boolean five = type == GGMLType.Q5_K;
+                    double d = h(b, o), dmin = h(b, o + 2);
+                    int scales = o + 4, qh = o + 16, qs = five ? o + 48 : o + 16;
+                    for (int c = 0; c < 4; c++) { // 64 elements: sub-blocks 2c (low nibbles) and 2c+1 (high nibbles)
+                        for (int half = 0; half < 2; half++) {
+                            int sub = 2 * c + half;
+                            int[] sm = scaleMin(b, scales, sub);
+                            for (int l = 0; l < 32; l++) {
+                                int q = u(b, qs + 32 * c + l);
+                                int v = half == 0 ? q & 15 : q >> 4;
+                                if (five && (u(b, qh + l) & (1 << sub)) != 0) v += 16;
+                                y[e + 64 * c + 32 * half + l] = d * sm[0] * v - dmin * sm[1];
+                            }
+                        }
+                    }
+                }
+                case Q6_K -> { // u8 ql[128] (low 4 bits), u8 qh[64] (high 2 bits), int8 scales[16], half d
+                    double d = h(b, o + 208);
+                    for (int i = 0; i < 256; i++) {
+                        int half = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
+                        int ql = u(b, o + 64 * half + l + (quarter % 2) * 32);
+                        int low = quarter < 2 ? ql & 15 : ql >> 4;
+                        int high = (u(b, o + 128 + 32 * half + l) >> (2 * quarter)) & 3;
+                        int scale = b.get(o + 192 + 8 * half + l / 16 + 2 * quarter);
+                        y[e + i] = d * scale * ((low | high << 4) - 32);
+                    }
+                }
+                default -> throw new IllegalArgumentException("no decoder for " + type);
+            }
+        }
+        return y;
+    }
+
+    /** The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes: j < 4 in the low 6 bits of bytes j and j+4; j >= 4 split over nibbles of byte j+4 and the top 2 bits of bytes j-4 and j. */
+    private static int[] scaleMin(ByteBuffer b, int at, int j) {
+        if (j < 4) return new int[] {u(b, at + j) & 63, u(b, at + j + 4) & 63};
+        return new int[] {(u(b, at + j + 4) & 15) | (u(b, at + j - 4) >> 6) << 4, (u(b, at + j + 4) >> 4) | (u(b, at + j) >> 6) << 4};
+    }
+
+    private static double h(ByteBuffer b, int at) { return Float.float16ToFloat(b.getShort(at)); }
+    private static int u(ByteBuffer b, int at) { return b.get(at) & 0xFF; }
+
+    private static double maxAbs(double[] v) {
+        double m = 0;
+        for (double x : v) m = Math.max(m, Math.abs(x));
+        return m;
+    }
+
+    private static void assertClose(double[] ref, float[] got, int blockSize, String what) {
+        for (int k = 0; k < ref.length; k += Math.max(blockSize, 256)) {
+            int end = Math.min(ref.length, k + Math.max(blockSize, 256));
+            double scale = 0;
+            for (int i = k; i < end; i++) scale = Math.max(scale, Math.abs(ref[i]));
+            for (int i = k; i < end; i++) {
+                double err = Math.abs(ref[i] - got[i]);
+                assertTrue(err <= 1e-6 * scale + 1e-30, what + ": element " + i + " is " + got[i] + ", float64 decoder says " + ref[i]);
+            }
+        }
+    }
+}
