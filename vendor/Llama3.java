@@ -607,6 +607,17 @@ public final class Llama3 {
             res[3] = dotRow(o3, x, 0, n);
         }
 
+        /**
+         * x as {@link #dotRowPrepared} and {@link #dotRows4Prepared} read it: x itself, except where a type's
+         * kernel decodes a block in another element order (Q6_K with 16 float lanes) and x is reordered to
+         * match, once per matmul chunk instead of shuffling every weight block. scratch holds at least n floats.
+         */
+        float[] prepare(float[] x, int n, float[] scratch) { return x; }
+        /** {@link #dotRow} with an input made by {@link #prepare}. */
+        float dotRowPrepared(long offset, float[] px, int n) { return dotRow(offset, px, 0, n); }
+        /** {@link #dotRows4} with an input made by {@link #prepare}. */
+        void dotRows4Prepared(long o0, long o1, long o2, long o3, float[] px, int n, float[] res) { dotRows4(o0, o1, o2, o3, px, n, res); }
+
         private void checkRange(long from, int n) {
             int bs = type().blockSize;
             if (from < 0 || n < 0 || from + n > size || from % bs != 0 || n % bs != 0) {
@@ -1213,6 +1224,86 @@ public final class Llama3 {
                 }
             }
             return Simd.sum(acc0.add(acc1));
+        }
+
+        // ---- the matmul kernel for 16 float lanes: int lanes over whole 4-byte words, x reordered to match ----
+        //
+        // One 64-byte load of ql gives 16 int lanes of 4 bytes each; byte k of lane i is ql[4i + k]. Taking
+        // byte k of every lane (a shift and a mask) gives 16 values whose elements are 4i + k (lanes 0-7, from
+        // ql[0..31]) and 32 + 4(i-8) + k (lanes 8-15, from ql[32..63]); their high nibbles are the elements
+        // 64 higher. The 2-bit high parts come from one 64-byte load of both halves' qh, duplicated per half;
+        // lanes 0-7 take bits 0-1 (4-5 for high nibbles), lanes 8-15 bits 2-3 (6-7): a per-lane shift. Scales
+        // are per 16 elements, so per lane too, and constant over k: they multiply the sum over k once.
+        // No byte lanes and no byte-to-int casts, which C2 compiles poorly on x86 (1.8 GB/s on one core).
+
+        private static final boolean PERMUTED = Simd.ENABLED && Simd.L == 16;
+        private static final VectorShuffle<Integer> QH_HALF0 = VectorShuffle.fromOp(IntVector.SPECIES_512, i -> i & 7);
+        private static final VectorShuffle<Integer> QH_HALF1 = VectorShuffle.fromOp(IntVector.SPECIES_512, i -> 8 + (i & 7));
+        /** Scale index of each lane: low nibbles of half 0 use scales 0-3 (4 lanes each), high nibbles 4-7, half 1 8-11 and 12-15. */
+        private static final VectorShuffle<Float> SC_LOW0 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> i / 4);
+        private static final VectorShuffle<Float> SC_HIGH0 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> 4 + i / 4);
+        private static final VectorShuffle<Float> SC_LOW1 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> 8 + i / 4);
+        private static final VectorShuffle<Float> SC_HIGH1 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> 12 + i / 4);
+        private static final IntVector QH_SHIFT_LOW = IntVector.fromArray(IntVector.SPECIES_512, new int[] {0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2}, 0);
+        private static final IntVector QH_SHIFT_HIGH = IntVector.fromArray(IntVector.SPECIES_512, new int[] {4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6}, 0);
+
+        /** Element (within a block) read by lane i of the kernel's vector number v (0..15): half v/8, byte k=(v/2)%4, low nibble when v is even. */
+        static int permutedElement(int v, int i) {
+            int half = v / 8, k = (v / 2) % 4, high = v % 2;
+            return 128 * half + 64 * high + (i < 8 ? 4 * i + k : 32 + 4 * (i - 8) + k);
+        }
+        private static final int[] PERMUTATION = new int[256];
+        static {
+            for (int v = 0; v < 16; v++) for (int i = 0; i < 16; i++) PERMUTATION[16 * v + i] = permutedElement(v, i);
+        }
+
+        @Override float[] prepare(float[] x, int n, float[] scratch) {
+            if (!PERMUTED) return x;
+            for (int b = 0; b < n; b += 256) {
+                for (int i = 0; i < 256; i++) scratch[b + i] = x[b + PERMUTATION[i]];
+            }
+            return scratch;
+        }
+        @Override float dotRowPrepared(long offset, float[] px, int n) {
+            return PERMUTED ? dotPermuted(offset / 256 * 210, px, n) : super.dotRowPrepared(offset, px, n);
+        }
+        @Override void dotRows4Prepared(long o0, long o1, long o2, long o3, float[] px, int n, float[] res) {
+            if (!PERMUTED) {
+                super.dotRows4Prepared(o0, o1, o2, o3, px, n, res);
+                return;
+            }
+            // One row per call: this kernel is bound by arithmetic, not by memory latency.
+            res[0] = dotPermuted(o0 / 256 * 210, px, n);
+            res[1] = dotPermuted(o1 / 256 * 210, px, n);
+            res[2] = dotPermuted(o2 / 256 * 210, px, n);
+            res[3] = dotPermuted(o3 / 256 * 210, px, n);
+        }
+        private float dotPermuted(long block, float[] px, int n) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            FloatVector acc = FloatVector.zero(F);
+            for (int j = 0; j < n; j += 256, block += 210) {
+                FloatVector scales = ((FloatVector) ByteVector.fromMemorySegment(Simd.B16L, data, block + 192, Simd.LE).castShape(F, 0))
+                        .mul(f16(data, block + 208));
+                IntVector qhBoth = IntVector.fromMemorySegment(I, data, block + 128, Simd.LE);
+                for (int half = 0; half < 2; half++) {
+                    IntVector ql = IntVector.fromMemorySegment(I, data, block + 64 * half, Simd.LE);
+                    IntVector qh = qhBoth.rearrange(half == 0 ? QH_HALF0 : QH_HALF1);
+                    FloatVector low = FloatVector.zero(F), high = low;
+                    int e = j + 128 * half;
+                    for (int k = 0; k < 4; k++, e += 32) {
+                        IntVector qlk = ql.lanewise(VectorOperators.LSHR, 8 * k), qhk = qh.lanewise(VectorOperators.LSHR, 8 * k);
+                        IntVector lo = qlk.and(15).or(qhk.lanewise(VectorOperators.LSHR, QH_SHIFT_LOW).and(3).lanewise(VectorOperators.LSHL, 4));
+                        IntVector hi = qlk.lanewise(VectorOperators.LSHR, 4).and(15)
+                                .or(qhk.lanewise(VectorOperators.LSHR, QH_SHIFT_HIGH).and(3).lanewise(VectorOperators.LSHL, 4));
+                        low = ((FloatVector) lo.sub(32).castShape(F, 0)).fma(FloatVector.fromArray(F, px, e), low);
+                        high = ((FloatVector) hi.sub(32).castShape(F, 0)).fma(FloatVector.fromArray(F, px, e + 16), high);
+                    }
+                    acc = low.fma(scales.rearrange(half == 0 ? SC_LOW0 : SC_LOW1), acc);
+                    acc = high.fma(scales.rearrange(half == 0 ? SC_HIGH0 : SC_HIGH1), acc);
+                }
+            }
+            return Simd.sum(acc);
         }
 
         @Override float vectorLoop(long from, float[] x, int xOff, float[] out, int outOff, int n) {
@@ -2149,17 +2240,18 @@ public final class Llama3 {
         private static void rows(Matmul mm, int r0, int r1, float[] x, int cols, int n, float[] scratch) {
             float[] out = mm.out;
             if (n == 1) {
+                float[] px = mm.w.prepare(x, cols, scratch);
                 int q = (r1 - r0) / 4;
                 float[] d4 = new float[4];
                 for (int i = r0; i < r0 + q; i++) {
-                    mm.w.dotRows4((long) i * cols, (long) (i + q) * cols, (long) (i + 2 * q) * cols, (long) (i + 3 * q) * cols, x, cols, d4);
+                    mm.w.dotRows4Prepared((long) i * cols, (long) (i + q) * cols, (long) (i + 2 * q) * cols, (long) (i + 3 * q) * cols, px, cols, d4);
                     for (int k = 0; k < 4; k++) {
                         int o = mm.outOff + i + k * q;
                         out[o] = mm.accumulate ? out[o] + d4[k] : d4[k];
                     }
                 }
                 for (int r = r0 + 4 * q; r < r1; r++) {
-                    float d = mm.w.dotRow((long) r * cols, x, 0, cols);
+                    float d = mm.w.dotRowPrepared((long) r * cols, px, cols);
                     out[mm.outOff + r] = mm.accumulate ? out[mm.outOff + r] + d : d;
                 }
                 return;

@@ -129,6 +129,14 @@ public final class BenchCommand implements Command {
 
     private static void longContext(Path modelPath, List<Integer> contexts, Map<String, AttentionHook> hooks,
                                     Map<String, String> options, int steps, int warmup, long seed) {
+        // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included): run them once at
+        // a short context before timing anything, or the first rows of the table measure the JIT.
+        try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1))) {
+            for (Map.Entry<String, AttentionHook> e : hooks.entrySet()) {
+                Map<String, String> opts = e.getKey().equals("dense") ? Map.of() : options;
+                decodeAt(model, e.getValue().open(model.info(), opts), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
+            }
+        }
         boolean header = true;
         for (int context : contexts) {
             // One load per context: the KV cache is sized by the model's context, and a 32K cache for a 1K run
@@ -139,7 +147,8 @@ public final class BenchCommand implements Command {
                     System.out.printf(Locale.ROOT, "model %s: %d layers, %d/%d heads, head size %d; %d threads; options %s%n",
                             modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, options);
                     System.out.println("the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
-                            + " then " + warmup + " warm-up and " + steps + " timed decode steps");
+                            + " then " + warmup + " warm-up and " + steps + " timed decode steps (after " + JIT_WARMUP_STEPS
+                            + " untimed steps per attention at context " + JIT_WARMUP_CONTEXT + " to let the JIT compile)");
                     System.out.printf(Locale.ROOT, "%-8s %-12s %9s %9s %8s %8s %10s %10s %10s%n",
                             "context", "attention", "tokens/s", "ms/step", "speedup", "weights", "predictor", "selection", "attention");
                     header = false;
@@ -159,6 +168,8 @@ public final class BenchCommand implements Command {
             }
         }
     }
+
+    private static final int JIT_WARMUP_CONTEXT = 256, JIT_WARMUP_STEPS = 48;
 
     private record StepTimes(long total, long weights, long predictor, long selection, long attention) {}
 

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * packing), independent of the runtime's code. Tolerances: a dequantized element within 1e-6 of the
  * block's largest magnitude (float rounding of d*sc*q - dmin*m); a dot product within 1e-5 of
  * sum |w_i x_i| (float accumulation in another order); the Vector API path likewise against the scalar
- * path; dotRows4 equal to four dotRow calls bit for bit.
+ * path; dotRows4 equal to four dotRow calls bit for bit, and likewise on an input reordered by prepare.
  */
 class TensorKernelsTest {
     static final int ROW = 1024, ROWS = 6;
@@ -85,6 +85,33 @@ class TensorKernelsTest {
         for (int k = 0; k < 4; k++) {
             float one = t.dotRow(rows[k] * ROW, x, 0, ROW);
             assertEquals(Float.floatToIntBits(one), Float.floatToIntBits(four[k]), type + " row " + rows[k] + ": " + one + " vs " + four[k]);
+        }
+    }
+
+    /** The matmul's path: x reordered by prepare (Q6_K with 16 lanes), then rows one or four at a time. */
+    @ParameterizedTest
+    @MethodSource("types")
+    void preparedInputGivesTheSameDotProducts(GGMLType type) {
+        Random random = new Random(300 + type.id);
+        byte[] bytes = randomBlocks(type, ROW * ROWS, random);
+        FloatTensor t = tensor(type, bytes);
+        double[] w = decode(type, bytes, ROW * ROWS);
+        float[] x = new float[ROW];
+        for (int i = 0; i < ROW; i++) x[i] = (float) random.nextGaussian();
+        float[] px = t.prepare(x, ROW, new float[ROW]);
+        float[] four = new float[4];
+        t.dotRows4Prepared(2L * ROW, 5L * ROW, 0, 1L * ROW, px, ROW, four);
+        long[] rows = {2, 5, 0, 1};
+        for (int k = 0; k < 4; k++) {
+            int r = (int) rows[k];
+            double ref = 0, mag = 0;
+            for (int i = 0; i < ROW; i++) {
+                ref += w[r * ROW + i] * x[i];
+                mag += Math.abs(w[r * ROW + i] * x[i]);
+            }
+            float one = t.dotRowPrepared(rows[k] * ROW, px, ROW);
+            assertEquals(ref, one, 1e-5 * mag, type + " prepared row " + r);
+            assertEquals(Float.floatToIntBits(one), Float.floatToIntBits(four[k]), type + " prepared row " + r + ": " + one + " vs " + four[k]);
         }
     }
 
