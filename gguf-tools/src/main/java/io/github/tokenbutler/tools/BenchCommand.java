@@ -7,6 +7,7 @@ import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.Parallel;
 import io.github.tokenbutler.runtime.Llama3.State;
+import io.github.tokenbutler.runtime.Llama3.UserError;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -40,7 +41,7 @@ public final class BenchCommand implements Command {
         return """
                 usage: ./tokenbutler bench --model M.gguf [--prompt-tokens N] [--gen-tokens N] [--repeat N]
                        ./tokenbutler bench --model M.gguf --context 1024,8192,32768 [--attention dense,tokenbutler]
-                                           [--attention-opt KEY=VALUE ...] [--steps N] [--warmup N]
+                                           [--attention-opt KEY=VALUE ...] [--backends cpu,opencl] [--steps N] [--warmup N]
                   Throughput mode (no --context): prefill N prompt tokens (default 128), then decode N tokens
                   (default 32); prints tokens/s and decode's weight bytes per second next to the memory read
                   bandwidth measured in the same run. --repeat N runs it N times (default 2) and keeps the best.
@@ -49,6 +50,8 @@ public final class BenchCommand implements Command {
                   --warmup 2) and prints tokens/s, the speed-up over the first attention listed, and where each
                   step went: weights (everything but attention), predictor, selection, attention.
                   Attention options (e.g. sparsity=0.75, predictor=P.butler.gguf) apply to every attention but dense.
+                  --backends B1,B2  runs every attention but dense once per attention backend (backend=B), side by
+                                    side in one table (e.g. tokenbutler/cpu and tokenbutler/opencl)
                   --seed S    synthetic tokens and cache contents (default 1)
                 """;
     }
@@ -65,11 +68,28 @@ public final class BenchCommand implements Command {
             List<String> optionStrings = args.all("attention-opt");
             int steps = args.integer("steps", 8, 1, 100_000);
             int warmup = args.integer("warmup", 2, 0, 100_000);
+            List<String> backends = args.list("backends", List.of());
             args.finish(0);
             Map<String, String> options = Llama3.attentionOptions(optionStrings);
-            Map<String, AttentionHook> hooks = new LinkedHashMap<>();
-            for (String a : attentions) hooks.put(a, Llama3.findAttentionHook(a));
-            longContext(modelPath, contexts, hooks, options, steps, warmup, seed);
+            if (!backends.isEmpty() && options.containsKey("backend")) {
+                throw new UserError("bench: give the backend either as --backends or as --attention-opt backend=..., not both");
+            }
+            List<Variant> variants = new ArrayList<>();
+            for (String a : attentions) {
+                AttentionHook hook = Llama3.findAttentionHook(a);
+                if (a.equals("dense")) {
+                    variants.add(new Variant(a, hook, Map.of()));
+                } else if (backends.isEmpty()) {
+                    variants.add(new Variant(a, hook, options));
+                } else {
+                    for (String b : backends) {
+                        Map<String, String> withBackend = new LinkedHashMap<>(options);
+                        withBackend.put("backend", b);
+                        variants.add(new Variant(a + "/" + b, hook, withBackend));
+                    }
+                }
+            }
+            longContext(modelPath, contexts, variants, options, steps, warmup, seed);
         } else {
             int promptTokens = args.integer("prompt-tokens", 128, 1, 1 << 20);
             int genTokens = args.integer("gen-tokens", 32, 1, 1 << 20);
@@ -127,14 +147,16 @@ public final class BenchCommand implements Command {
 
     // ---- long context ------------------------------------------------------------------------------
 
-    private static void longContext(Path modelPath, List<Integer> contexts, Map<String, AttentionHook> hooks,
+    /** One column of the long-context table: an attention hook with its options (label "name" or "name/backend"). */
+    private record Variant(String label, AttentionHook hook, Map<String, String> options) {}
+
+    private static void longContext(Path modelPath, List<Integer> contexts, List<Variant> variants,
                                     Map<String, String> options, int steps, int warmup, long seed) {
         // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included): run them once at
         // a short context before timing anything, or the first rows of the table measure the JIT.
         try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1))) {
-            for (Map.Entry<String, AttentionHook> e : hooks.entrySet()) {
-                Map<String, String> opts = e.getKey().equals("dense") ? Map.of() : options;
-                decodeAt(model, e.getValue().open(model.info(), opts), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
+            for (Variant v : variants) {
+                decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
             }
         }
         boolean header = true;
@@ -149,19 +171,18 @@ public final class BenchCommand implements Command {
                     System.out.println("the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
                             + " then " + warmup + " warm-up and " + steps + " timed decode steps (after " + JIT_WARMUP_STEPS
                             + " untimed steps per attention at context " + JIT_WARMUP_CONTEXT + " to let the JIT compile)");
-                    System.out.printf(Locale.ROOT, "%-8s %-12s %9s %9s %8s %8s %10s %10s %10s%n",
+                    System.out.printf(Locale.ROOT, "%-8s %-18s %9s %9s %8s %8s %10s %10s %10s%n",
                             "context", "attention", "tokens/s", "ms/step", "speedup", "weights", "predictor", "selection", "attention");
                     header = false;
                 }
                 double baseline = 0;
-                for (Map.Entry<String, AttentionHook> e : hooks.entrySet()) {
-                    Map<String, String> opts = e.getKey().equals("dense") ? Map.of() : options;
+                for (Variant v : variants) {
                     System.gc(); // the previous state's cache is garbage now; the runtime checks the free heap before allocating
-                    StepTimes t = decodeAt(model, e.getValue().open(model.info(), opts), context, steps, warmup, seed);
+                    StepTimes t = decodeAt(model, v.hook().open(model.info(), v.options()), context, steps, warmup, seed);
                     double tps = steps / (t.total / 1e9);
                     if (baseline == 0) baseline = tps;
-                    System.out.printf(Locale.ROOT, "%-8d %-12s %9.2f %9.1f %7.2fx %7.1f%% %9.1f%% %9.1f%% %9.1f%%%n",
-                            context, e.getKey(), tps, t.total / 1e6 / steps, tps / baseline,
+                    System.out.printf(Locale.ROOT, "%-8d %-18s %9.2f %9.1f %7.2fx %7.1f%% %9.1f%% %9.1f%% %9.1f%%%n",
+                            context, v.label(), tps, t.total / 1e6 / steps, tps / baseline,
                             pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total));
                     System.out.flush();
                 }
