@@ -152,8 +152,10 @@ public final class BenchCommand implements Command {
 
     private static void longContext(Path modelPath, List<Integer> contexts, List<Variant> variants,
                                     Map<String, String> options, int steps, int warmup, long seed) {
-        // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included): run them once at
-        // a short context before timing anything, or the first rows of the table measure the JIT.
+        // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included), and a context long
+        // enough for the selection's long-row paths: run them once before timing anything. Without this, C2
+        // compiles during the timed steps of the first long context, its thread takes one of the cores, and that
+        // row of the table measures the JIT (seen as +100 ms steps at 8K on 2 cores).
         try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1))) {
             for (Variant v : variants) {
                 decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
@@ -170,7 +172,7 @@ public final class BenchCommand implements Command {
                             modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, options);
                     System.out.println("the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
                             + " then " + warmup + " warm-up and " + steps + " timed decode steps (after " + JIT_WARMUP_STEPS
-                            + " untimed steps per attention at context " + JIT_WARMUP_CONTEXT + " to let the JIT compile)");
+                            + " untimed steps per attention at context " + JIT_WARMUP_CONTEXT + ", for the JIT)");
                     System.out.printf(Locale.ROOT, "%-8s %-18s %9s %9s %8s %8s %10s %10s %10s%n",
                             "context", "attention", "tokens/s", "ms/step", "speedup", "weights", "predictor", "selection", "attention");
                     header = false;
@@ -190,7 +192,7 @@ public final class BenchCommand implements Command {
         }
     }
 
-    private static final int JIT_WARMUP_CONTEXT = 256, JIT_WARMUP_STEPS = 48;
+    private static final int JIT_WARMUP_CONTEXT = 4096, JIT_WARMUP_STEPS = 32;
 
     private record StepTimes(long total, long weights, long predictor, long selection, long attention) {}
 
