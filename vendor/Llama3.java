@@ -587,8 +587,7 @@ public final class Llama3 {
 
         /**
          * {@link #dot} without the range check, for the forward pass, whose ranges are whole rows of tensors
-         * whose shapes were checked at load: the check's two long divisions by the block size cost about a
-         * tenth of a 2048-wide Q8_0 row.
+         * whose shapes were checked at load (the check's long divisions would otherwise run once per row).
          */
         final float dotRow(long offset, float[] x, int xOff, int n) {
             return Simd.ENABLED ? dotVector(offset, x, xOff, n) : dotScalar(offset, x, xOff, n);

@@ -155,9 +155,8 @@ public final class BenchCommand implements Command {
     private static void longContext(Path modelPath, List<Integer> contexts, List<Variant> variants,
                                     Map<String, String> options, int steps, int warmup, int rounds, long seed) {
         // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included), and a context long
-        // enough for the selection's long-row paths: run them once before timing anything. Without this, C2
-        // compiles during the timed steps of the first long context, its thread takes one of the cores, and that
-        // row of the table measures the JIT (seen as +100 ms steps at 8K on 2 cores).
+        // enough for the selection's long-row paths: run them once, untimed, before the table. Otherwise the
+        // first rows time interpreted and C1 code, and a compiler thread that competes for the two cores.
         try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1))) {
             for (Variant v : variants) {
                 decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
