@@ -83,6 +83,16 @@ public final class Cl {
      */
     public static List<ClDevice> devices() {
         configureLibrary();
+        // Loading the ICD and enumerating devices is where a driver initializes (PoCL: its LLVM installs signal handlers).
+        SignalHandlerGuard.Snapshot handlers = SignalHandlerGuard.before();
+        try {
+            return listDevices();
+        } finally {
+            handlers.restoreChanged();
+        }
+    }
+
+    private static List<ClDevice> listDevices() {
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer count = stack.mallocInt(1);
             int err;

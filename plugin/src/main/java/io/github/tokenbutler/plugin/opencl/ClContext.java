@@ -30,6 +30,7 @@ public final class ClContext implements AutoCloseable {
     public ClContext(ClDevice device) {
         Cl.configureLibrary();
         this.device = device;
+        SignalHandlerGuard.Snapshot handlers = SignalHandlerGuard.before(); // drivers may initialize lazily, here
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer err = stack.mallocInt(1);
             long ctx = CL10.clCreateContext(null, device.id(), null, 0L, err);
@@ -41,6 +42,8 @@ public final class ClContext implements AutoCloseable {
             }
             this.context = ctx;
             this.queue = q;
+        } finally {
+            handlers.restoreChanged();
         }
     }
 

@@ -28,7 +28,14 @@ public final class ClProgram implements AutoCloseable {
             IntBuffer err = stack.mallocInt(1);
             long p = CL10.clCreateProgramWithSource(ctx.context(), source, err);
             Cl.check(err.get(0), "clCreateProgramWithSource(" + name + ")");
-            int buildErr = CL10.clBuildProgram(p, ctx.device().id(), options, null, 0L);
+            // The compiler may be loaded on the first build (PoCL's LLVM, with its signal handlers).
+            SignalHandlerGuard.Snapshot handlers = SignalHandlerGuard.before();
+            int buildErr;
+            try {
+                buildErr = CL10.clBuildProgram(p, ctx.device().id(), options, null, 0L);
+            } finally {
+                handlers.restoreChanged();
+            }
             if (buildErr != CL10.CL_SUCCESS) {
                 String log = buildLog(p, ctx.device().id());
                 CL10.clReleaseProgram(p);
