@@ -22,17 +22,19 @@ import java.util.Map;
  * @param threads 0: the runtime's thread pool (the default); 1: the calling thread only; N: a pool of N threads of our own
  * @param backend auto, cpu or opencl; null: the system property tokenbutler.backend, else cpu (see {@link AttentionBackends})
  * @param device  the offload device, an index or a name substring; null: the backend's choice
+ * @param mirror  how an offload device stores its copy of the K/V caches: F32 (default; results match the CPU to
+ *                float rounding) or F16 (half the device memory, upload and gather traffic)
  */
 public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolean perKvHead, long seed, Path predictor,
                                KeyPrecision keyPrecision, boolean measure, int recordLayer, int recordHead, int threads,
-                               double recent, int pageSize, String backend, String device) {
+                               double recent, int pageSize, String backend, String device, KeyPrecision mirror) {
 
     public static final double DEFAULT_SPARSITY = 0.5;
     public static final int DEFAULT_SINKS = 4, DEFAULT_WINDOW = 0;
     public static final double DEFAULT_RECENT = 0.5;
     /** Keys in the order POLICIES.md lists them. */
     public static final List<String> KEYS = List.of("sparsity", "budget", "sinks", "window", "gqa", "predictor", "keys",
-            "seed", "recent", "page", "measure", "record", "threads", "backend", "device");
+            "seed", "recent", "page", "measure", "record", "threads", "backend", "device", "mirror");
     // Large enough for any context, small enough that arithmetic on positions cannot overflow.
     private static final int MAX_COUNT = 1 << 28;
 
@@ -132,8 +134,15 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
             if (device.isEmpty()) throw expected(hook, "device", "a device index or a part of its name (./tokenbutler devices lists them)", options.get("device"));
         }
 
+        KeyPrecision mirror = KeyPrecision.F32;
+        if (options.containsKey("mirror")) {
+            String v = options.get("mirror").trim().toLowerCase(Locale.ROOT);
+            if (v.equals("f16")) mirror = KeyPrecision.F16;
+            else if (!v.equals("f32")) throw expected(hook, "mirror", "f32 or f16 (how an OpenCL device stores its copy of the K/V caches)", options.get("mirror"));
+        }
+
         return new AttentionOptions(policy, new BudgetRule(sparsity, budget, sinks, window), perKvHead, seed, predictor,
-                keyPrecision, measure, recordLayer, recordHead, threads, recent, pageSize, backend, device);
+                keyPrecision, measure, recordLayer, recordHead, threads, recent, pageSize, backend, device, mirror);
     }
 
     private static UserError expected(String hook, String key, String expected, String actual) {

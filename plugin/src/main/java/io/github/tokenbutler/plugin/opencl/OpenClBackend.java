@@ -45,7 +45,7 @@ final class OpenClBackend implements AttentionBackend {
         }
         try {
             return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state,
-                    options.measure() || options.recordLayer() >= 0);
+                    options.measure() || options.recordLayer() >= 0, options.mirror());
         } catch (ClException e) {
             if (explicit) throw new UserError("attention: backend=opencl cannot hold this model's state on device '"
                     + kernels.context().device().name() + "': " + e.getMessage());

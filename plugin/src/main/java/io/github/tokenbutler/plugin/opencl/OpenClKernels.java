@@ -20,8 +20,8 @@ public final class OpenClKernels implements TokenKernels {
     private final boolean ownsContext;
     private final Map<KeyPrecision, ClKernel> scoring = new EnumMap<>(KeyPrecision.class);
     private final ClKernel topK;
-    /** sparse_attention.cl built for each channel run length VEC (1, 2, 4, 8, 16). */
-    private final Map<Integer, ClKernel> attention = new java.util.HashMap<>();
+    /** sparse_attention.cl built per K/V mirror precision (F32, F16) and channel run length VEC (1, 2, 4, 8, 16). */
+    private final Map<String, ClKernel> attention = new java.util.HashMap<>();
     final int topKGroup;
 
     /** Builds the programs on a new context for {@code device}; closing this closes the context. */
@@ -36,9 +36,8 @@ public final class OpenClKernels implements TokenKernels {
             // Built eagerly, all of them: a device that cannot compile a kernel is found out when the backend is chosen.
             for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
-            for (int vec = 1; vec <= 16; vec *= 2) {
-                attention.put(vec, ctx.program("sparse_attention.cl", "-DVEC=" + vec).kernel("sparse_attention"));
-            }
+            // The F16-mirror variants are built when a session asks for them (OpenClSparseAttention's constructor).
+            for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(vec, KeyPrecision.F32);
             this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
         } catch (RuntimeException e) {
             if (ownsContext) ctx.close();
@@ -61,6 +60,20 @@ public final class OpenClKernels implements TokenKernels {
 
     ClKernel topKKernel() { return topK; }
 
+    /** sparse_attention.cl for channel runs of {@code vec} over a K/V mirror stored as {@code kv} (F32 or F16). */
+    ClKernel attentionKernel(int vec, KeyPrecision kv) {
+        int format = switch (kv) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q8 -> throw new IllegalArgumentException("the K/V mirror is F32 or F16, not " + kv);
+        };
+        return attention.computeIfAbsent(kv.optionName + "/" + vec, key -> ctx.program("sparse_attention.cl",
+                "-DVEC=" + vec + " -DKV_FORMAT=" + format).kernel("sparse_attention"));
+    }
+
+    /** Bytes per value of a K/V mirror stored as {@code kv}. */
+    static int mirrorBytes(KeyPrecision kv) { return kv == KeyPrecision.F16 ? 2 : 4; }
+
     /** The largest of 16, 8, 4, 2, 1 that divides the head size: channels per vector load in the attention kernel. */
     static int channelRun(int headSize) {
         int vec = 16;
@@ -69,9 +82,9 @@ public final class OpenClKernels implements TokenKernels {
     }
 
     /** Slices of the selected positions per attention work-group: about ATTENTION_GROUP work-items in all. */
-    int attentionSlices(int headSize) {
+    int attentionSlices(int headSize, KeyPrecision kv) {
         int vec = channelRun(headSize), channelGroups = headSize / vec;
-        long max = attention.get(vec).maxWorkGroupSize();
+        long max = attentionKernel(vec, kv).maxWorkGroupSize();
         if (channelGroups > max) {
             throw new ClException("sparse_attention: head size " + headSize + " needs work-groups of " + channelGroups
                     + " work-items, above the device's largest for this kernel (" + max + ")", -54);
@@ -159,34 +172,60 @@ public final class OpenClKernels implements TokenKernels {
     @Override
     public void sparseAttention(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
                                 int headSize, int[] indices, int count, float[] out, int outOff) {
+        sparseAttention(q, qOff, heads, keyCache, valueCache, kvDim, kvOff, headSize, indices, count, out, outOff, KeyPrecision.F32);
+    }
+
+    /** {@link #sparseAttention} with the caches stored on the device as {@code kv} (F16: each value rounded to half). */
+    void sparseAttention(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+                         int headSize, int[] indices, int count, float[] out, int outOff, KeyPrecision kv) {
         int rows = 0;
         for (int j = 0; j < count; j++) rows = Math.max(rows, indices[j] + 1);
         // The caches are uploaded from kvOff on, so that the kernel's KV head 0 is the caller's (kvOff / headSize).
         int kvElements = Math.max(0, Math.min(keyCache.length - kvOff, (rows - 1) * kvDim + headSize));
         int qDim = heads * headSize;
         try (ClBuffer qBuf = ctx.buffer((long) qDim * 4, "queries");
-             ClBuffer kBuf = ctx.buffer((long) kvElements * 4, "keys");
-             ClBuffer vBuf = ctx.buffer((long) kvElements * 4, "values");
+             ClBuffer kBuf = ctx.buffer((long) kvElements * mirrorBytes(kv), "keys");
+             ClBuffer vBuf = ctx.buffer((long) kvElements * mirrorBytes(kv), "values");
              ClBuffer indexBuf = ctx.buffer((long) count * 4, "indices");
              ClBuffer countBuf = ctx.buffer(4, "counts");
              ClBuffer weightBuf = ctx.buffer((long) heads * count * 4, "weights");
              ClBuffer outBuf = ctx.buffer((long) qDim * 4, "output")) {
             qBuf.write(q, qOff, qDim, 0);
-            kBuf.write(keyCache, kvOff, kvElements, 0);
-            vBuf.write(valueCache, kvOff, kvElements, 0);
+            short[] scratch = kv == KeyPrecision.F16 ? new short[HALF_CHUNK] : null;
+            writeMirror(kBuf, kv, keyCache, kvOff, kvElements, 0, scratch);
+            writeMirror(vBuf, kv, valueCache, kvOff, kvElements, 0, scratch);
             indexBuf.write(indices, 0, count, 0);
             countBuf.write(new int[]{count}, 0, 1, 0);
-            runAttention(qBuf, qDim, kBuf, vBuf, kvDim, headSize, heads, heads, 1, indexBuf, count, countBuf, weightBuf, count,
+            runAttention(qBuf, qDim, kBuf, vBuf, kv, kvDim, headSize, heads, heads, 1, indexBuf, count, countBuf, weightBuf, count,
                     (float) (1.0 / Math.sqrt(headSize)), outBuf, heads, 1);
             outBuf.read(0, out, outOff, qDim);
         }
     }
 
-    void runAttention(ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, int kvDim, int headSize, int kvGroup, int headsPerUnit,
-                      int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride, float scale,
-                      ClBuffer out, int heads, int tokens) {
-        int vec = channelRun(headSize), slices = attentionSlices(headSize);
-        attention.get(vec).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
+    /** Values per piece when a mirror is converted to half on the host (the scratch array's length). */
+    static final int HALF_CHUNK = 1 << 16;
+
+    /**
+     * Writes src[srcOff, srcOff+count) to mirror elements [dstElement, ...) stored as {@code kv}; F16 rounds to
+     * nearest (Float.floatToFloat16) piece by piece through {@code scratch}.
+     */
+    static void writeMirror(ClBuffer dst, KeyPrecision kv, float[] src, int srcOff, int count, long dstElement, short[] scratch) {
+        if (kv == KeyPrecision.F32) {
+            dst.write(src, srcOff, count, dstElement);
+            return;
+        }
+        for (int done = 0; done < count; done += scratch.length) {
+            int n = Math.min(scratch.length, count - done);
+            for (int i = 0; i < n; i++) scratch[i] = Float.floatToFloat16(src[srcOff + done + i]);
+            dst.write(scratch, 0, n, dstElement + done);
+        }
+    }
+
+    void runAttention(ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, KeyPrecision kv, int kvDim, int headSize, int kvGroup,
+                      int headsPerUnit, int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride,
+                      float scale, ClBuffer out, int heads, int tokens) {
+        int vec = channelRun(headSize), slices = attentionSlices(headSize, kv);
+        attentionKernel(vec, kv).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
                 .arg(7, headsPerUnit).arg(8, units).arg(9, indices).arg(10, indexStride).arg(11, counts).arg(12, weights)
                 .arg(13, weightStride).arg(14, scale).arg(15, out).local(16, (long) slices * headSize * 4).arg(17, heads)
                 .run(new long[]{headSize / vec, slices, (long) heads * tokens}, new long[]{headSize / vec, slices, 1});

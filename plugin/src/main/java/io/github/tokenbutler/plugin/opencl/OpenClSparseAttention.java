@@ -3,6 +3,7 @@ package io.github.tokenbutler.plugin.opencl;
 import io.github.tokenbutler.plugin.hook.DeviceAttention;
 import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.selection.BudgetRule;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
@@ -17,7 +18,8 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  * <ul>
  *   <li>the predictor's importance keys, in the CPU store's blocked layout and precision (F32, F16 or Q8 +
  *       scales), every (layer, head) group at a fixed stride of the whole context;</li>
- *   <li>a mirror of the runtime's K and V caches of layers 1..L-1 (F32, [position][kvDim]).</li>
+ *   <li>a mirror of the runtime's K and V caches of layers 1..L-1 ([position][kvDim], F32, or F16 with
+ *       {@code mirror=f16}: half the memory, upload and gather traffic, values rounded to half).</li>
  * </ul>
  * Per layer, the call's queries go up and the attention output comes back for the output projection.
  * The predictor's forward pass itself stays on the CPU (its importance queries go up after each append).
@@ -37,6 +39,8 @@ final class OpenClSparseAttention implements DeviceAttention {
     private final String deviceName;
     private final ImportanceState state;
     private final BudgetRule budget;
+    private final KeyPrecision mirror;
+    private final short[] halfScratch;
     private final int layers, nHeads, qDim, kvDim, headSize, kvGroup, units, headsPerUnit, context, positionsPadded;
     private final int groupStride, importanceDim, modelHeads;
     private final float attentionScale, scoreScale;
@@ -54,13 +58,18 @@ final class OpenClSparseAttention implements DeviceAttention {
 
     OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
                           ImportanceState state) {
-        this(kernels, explicit, config, budget, perKvHead, state, false);
+        this(kernels, explicit, config, budget, perKvHead, state, false, KeyPrecision.F32);
     }
 
-    /** @param keepSelections read each call's selections back for {@link #selection} (hit-rate, recording) */
+    /**
+     * @param keepSelections read each call's selections back for {@link #selection} (hit-rate, recording)
+     * @param mirror how the device stores the K/V mirror: F32 or F16
+     */
     OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
-                          ImportanceState state, boolean keepSelections) {
+                          ImportanceState state, boolean keepSelections, KeyPrecision mirror) {
         this.keepSelections = keepSelections;
+        this.mirror = mirror;
+        this.halfScratch = mirror == KeyPrecision.F16 ? new short[OpenClKernels.HALF_CHUNK] : null;
         this.kernels = kernels;
         this.ctx = kernels.context();
         this.explicit = explicit;
@@ -88,9 +97,11 @@ final class OpenClSparseAttention implements DeviceAttention {
         this.mirrored = new int[layers];
         synchronized (kernels) {
             try {
+                kernels.attentionKernel(OpenClKernels.channelRun(headSize), mirror); // built now, so a failure shows at open
+                int bytes = OpenClKernels.mirrorBytes(mirror);
                 for (int l = 1; l < layers; l++) {
-                    keyMirror[l] = ctx.buffer((long) context * kvDim * 4, "K cache mirror of layer " + l);
-                    valueMirror[l] = ctx.buffer((long) context * kvDim * 4, "V cache mirror of layer " + l);
+                    keyMirror[l] = ctx.buffer((long) context * kvDim * bytes, "K cache mirror of layer " + l);
+                    valueMirror[l] = ctx.buffer((long) context * kvDim * bytes, "V cache mirror of layer " + l);
                 }
                 int groups = pc.modelLayers() * pc.modelHeads();
                 importanceKeys = ctx.buffer((long) groups * groupStride * OpenClKernels.keyBytes(state.precision()), "importance keys");
@@ -144,8 +155,8 @@ final class OpenClSparseAttention implements DeviceAttention {
         if (end > context) throw new IllegalArgumentException("positions up to " + (end - 1) + " exceed the context of " + context);
         // Only the rows the device has not seen cross the bus (a rewind re-sends from the rewound position).
         int from = Math.min(mirrored[layer], startPos);
-        keyMirror[layer].write(keyCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim);
-        valueMirror[layer].write(valueCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim);
+        OpenClKernels.writeMirror(keyMirror[layer], mirror, keyCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim, halfScratch);
+        OpenClKernels.writeMirror(valueMirror[layer], mirror, valueCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim, halfScratch);
         mirrored[layer] = end;
 
         int stride = (int) OpenClKernels.roundUp(end, OpenClKernels.SCORE_GROUP);
@@ -185,7 +196,7 @@ final class OpenClSparseAttention implements DeviceAttention {
                 counts.read(0, keptCounts, i0 * units, tokens * units);
                 indices.read(0, keptIndices, i0 * units * stride, tokens * units * stride);
             }
-            kernels.runAttention(callQ, qDim, keyMirror[layer], valueMirror[layer], kvDim, headSize, kvGroup, headsPerUnit, units,
+            kernels.runAttention(callQ, qDim, keyMirror[layer], valueMirror[layer], mirror, kvDim, headSize, kvGroup, headsPerUnit, units,
                     indices, stride, counts, weights, stride, attentionScale, out, nHeads, tokens);
             out.read(0, result, i0 * qDim, tokens * qDim);
         }

@@ -12,41 +12,62 @@
 // Why channels in runs: a CPU driver (PoCL) runs a work-group's work-items one after another; with one channel
 // per work-item each of them walked every gathered V row again (measured 4x slower at 16K selected positions).
 // The weights pass through `weights` (global; one row per (token, head)) and are left normalized there.
+// KV_FORMAT (build option): 0 = the K/V mirror holds floats, 1 = halves, read VEC at a time with vload_halfVEC
+// (core OpenCL, no cl_khr_fp16 needed); the arithmetic is float either way.
+
+#ifndef KV_FORMAT
+#define KV_FORMAT 0
+#endif
 
 #if VEC == 16
 typedef float16 vec_t;
 #define VLOAD(p) vload16(0, (p))
 #define VSTORE(v, p) vstore16((v), 0, (p))
+#define VLOAD_HALF(p) vload_half16(0, (p))
 #define HSUM(v) (hsum8((v).lo) + hsum8((v).hi))
 #elif VEC == 8
 typedef float8 vec_t;
 #define VLOAD(p) vload8(0, (p))
 #define VSTORE(v, p) vstore8((v), 0, (p))
+#define VLOAD_HALF(p) vload_half8(0, (p))
 #define HSUM(v) hsum8(v)
 #elif VEC == 4
 typedef float4 vec_t;
 #define VLOAD(p) vload4(0, (p))
 #define VSTORE(v, p) vstore4((v), 0, (p))
+#define VLOAD_HALF(p) vload_half4(0, (p))
 #define HSUM(v) hsum4(v)
 #elif VEC == 2
 typedef float2 vec_t;
 #define VLOAD(p) vload2(0, (p))
 #define VSTORE(v, p) vstore2((v), 0, (p))
+#define VLOAD_HALF(p) vload_half2(0, (p))
 #define HSUM(v) ((v).x + (v).y)
 #elif VEC == 1
 typedef float vec_t;
 #define VLOAD(p) (*(p))
 #define VSTORE(v, p) (*(p) = (v))
+#define VLOAD_HALF(p) vload_half(0, (p))
 #define HSUM(v) (v)
 #else
 #error "VEC must be 1, 2, 4, 8 or 16"
 #endif
 
+#if KV_FORMAT == 0
+typedef float kv_t;
+#define VLOAD_KV(p) VLOAD(p)
+#elif KV_FORMAT == 1
+typedef half kv_t;
+#define VLOAD_KV(p) VLOAD_HALF(p)
+#else
+#error "KV_FORMAT must be 0 (float) or 1 (half)"
+#endif
+
 inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 inline float hsum8(float8 v) { return hsum4(v.lo) + hsum4(v.hi); }
 
-__kernel void sparse_attention(__global const float* q, int qDim, __global const float* keyCache,
-                               __global const float* valueCache, int kvDim, int headSize, int kvGroup, int headsPerUnit,
+__kernel void sparse_attention(__global const float* q, int qDim, __global const kv_t* keyCache,
+                               __global const kv_t* valueCache, int kvDim, int headSize, int kvGroup, int headsPerUnit,
                                int units, __global const int* indices, int indexStride, __global const int* counts,
                                __global float* weights, int weightStride, float scale, __global float* out,
                                __local float* reduce, int nHeads) {
@@ -62,9 +83,9 @@ __kernel void sparse_attention(__global const float* q, int qDim, __global const
 
     float localMax = -INFINITY;
     for (int j = lid; j < count; j += wg) {
-        __global const float* k = keyCache + (long) idx[j] * kvDim + kvOff;
+        __global const kv_t* k = keyCache + (long) idx[j] * kvDim + kvOff;
         vec_t acc = (vec_t) (0.0f);
-        for (int c = 0; c < headSize; c += VEC) acc = fma(VLOAD(qh + c), VLOAD(k + c), acc);
+        for (int c = 0; c < headSize; c += VEC) acc = fma(VLOAD(qh + c), VLOAD_KV(k + c), acc);
         float dot = HSUM(acc) * scale;
         w[j] = dot;
         localMax = fmax(localMax, dot);
@@ -99,8 +120,8 @@ __kernel void sparse_attention(__global const float* q, int qDim, __global const
     barrier(CLK_LOCAL_MEM_FENCE);
 
     vec_t acc = (vec_t) (0.0f);
-    __global const float* v0 = valueCache + kvOff + g * VEC;
-    for (int j = slice; j < count; j += slices) acc = fma((vec_t) (w[j]), VLOAD(v0 + (long) idx[j] * kvDim), acc);
+    __global const kv_t* v0 = valueCache + kvOff + g * VEC;
+    for (int j = slice; j < count; j += slices) acc = fma((vec_t) (w[j]), VLOAD_KV(v0 + (long) idx[j] * kvDim), acc);
     // reduce holds slices * headSize floats: the partial sums of slice s at [s * headSize, (s+1) * headSize).
     VSTORE(acc, reduce + slice * headSize + g * VEC);
     barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);

@@ -47,19 +47,22 @@ public final class OpenClBenchmark {
         System.out.printf(Locale.ROOT, "Llama-3.2-1B layer (32 heads / 8 KV, head 64), tokenbutler sparsity 0.5, Q8 keys, context %d, %d cores%n",
                 context, Runtime.getRuntime().availableProcessors());
         System.out.printf(Locale.ROOT, "%-70s %12s %12s%n", "backend", "ms / layer", "x cpu");
-        double cpu = run("cpu (Vector API)", null, predictor, config, options, context, steps, q, keys, values, x, out, 0);
+        double cpu = run("cpu (Vector API)", null, KeyPrecision.F32, predictor, config, options, context, steps, q, keys, values, x, out, 0);
         for (ClDevice d : Cl.devices()) {
             try (OpenClKernels k = new OpenClKernels(d)) {
-                run("opencl " + d.name(), k, predictor, config, options, context, steps, q, keys, values, x, out, cpu);
+                for (KeyPrecision mirror : new KeyPrecision[]{KeyPrecision.F32, KeyPrecision.F16}) {
+                    run("opencl " + d.name() + ", mirror " + mirror.optionName, k, mirror, predictor, config, options, context, steps,
+                            q, keys, values, x, out, cpu);
+                }
             }
         }
     }
 
-    static double run(String name, OpenClKernels kernels, TokenButlerPredictor predictor, ModelConfig config, AttentionOptions options,
+    static double run(String name, OpenClKernels kernels, KeyPrecision mirror, TokenButlerPredictor predictor, ModelConfig config, AttentionOptions options,
                       int context, int steps, float[] q, float[] keys, float[] values, float[] x, float[] out, double cpuMs) {
         ImportanceState state = predictor.newState(config.contextLength(), KeyPrecision.Q8);
         OpenClSparseAttention device = kernels == null ? null
-                : new OpenClSparseAttention(kernels, true, config, options.budget(), options.perKvHead(), state);
+                : new OpenClSparseAttention(kernels, true, config, options.budget(), options.perKvHead(), state, false, mirror);
         double best = Double.MAX_VALUE;
         try (SparseAttention a = new SparseAttention(config, options, PredictedScores.of(state), device)) {
             a.syntheticPrefill(context, 3);

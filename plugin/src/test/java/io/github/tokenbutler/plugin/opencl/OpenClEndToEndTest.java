@@ -72,7 +72,7 @@ class OpenClEndToEndTest {
         AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, o, model.config());
         ImportanceState state = newPredictorState(keys);
         OpenClSparseAttention device = onDevice ? new OpenClSparseAttention(kernels, true, model.config(), parsed.budget(),
-                parsed.perKvHead(), state, parsed.measure() || parsed.recordLayer() >= 0) : null;
+                parsed.perKvHead(), state, parsed.measure() || parsed.recordLayer() >= 0, parsed.mirror()) : null;
         return new SparseAttention(model.config(), parsed, PredictedScores.of(state), device);
     }
 
@@ -116,6 +116,23 @@ class OpenClEndToEndTest {
                     assertEquals(fourDigits(cpu), fourDigits(cl), "gqa " + gqa + " keys " + keys + " sparsity " + sparsity);
                 }
             }
+        }
+    }
+
+    /**
+     * mirror=f16 rounds the device's K/V copy to half precision, so it cannot match the CPU's float caches digit
+     * for digit; the bound (relative perplexity difference 1e-3) is what an F16 KV cache is expected to cost.
+     */
+    @Test
+    void aHalfPrecisionMirrorChangesThePerplexityByLessThanOnePerMille() {
+        for (String gqa : new String[]{"head", "kv"}) {
+            Map<String, String> o = Map.of("sparsity", "0.5", "gqa", gqa, "mirror", "f16");
+            double cpu, cl;
+            try (SparseAttention a = open(o, KeyPrecision.Q8, false)) { cpu = perplexity(batched(a), LENGTH); }
+            try (SparseAttention a = open(o, KeyPrecision.Q8, true)) { cl = perplexity(batched(a), LENGTH); }
+            System.out.printf(Locale.ROOT, "stories260K %s, f16 mirror: perplexity cpu %.6f opencl %.6f (relative difference %.1e)%n",
+                    gqa, cpu, cl, Math.abs(cl - cpu) / cpu);
+            assertEquals(cpu, cl, cpu * 1e-3, "gqa " + gqa);
         }
     }
 

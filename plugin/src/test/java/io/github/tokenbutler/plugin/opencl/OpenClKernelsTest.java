@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Every per-token kernel on every backend (CPU Vector API; OpenCL on each device found) against its plain
@@ -183,6 +184,42 @@ class OpenClKernelsTest {
                 for (int c = 0; c < headSize; c++) d[c] = dense[c];
                 double err = normalizedError(sparse, d, headSize);
                 assertTrue(err <= TOLERANCE, k.name() + " positions " + positions + ": normalized error vs dense " + err);
+            }
+        }
+    }
+
+    /**
+     * mirror=f16: the device rounds the caches to half, so the reference runs on half-rounded K/V (float64
+     * arithmetic); what remains is the kernel's float arithmetic, held to the same tolerance. Head sizes 100 and
+     * 12 take the VEC 4 program, 64 the VEC 16 one, 6 the VEC 2 one.
+     */
+    @Test
+    void halfPrecisionMirrorMatchesTheReferenceOnHalfRoundedCaches() {
+        List<OpenClKernels> devices = OpenClBackends.all().stream().filter(OpenClKernels.class::isInstance).map(OpenClKernels.class::cast).toList();
+        assumeTrue(!devices.isEmpty(), "no OpenCL device");
+        Random r = new Random(5);
+        for (OpenClKernels k : devices) {
+            for (int headSize : new int[]{6, 12, 64, 100}) {
+                for (int positions : new int[]{1, 300, 2049}) {
+                    int kvDim = 2 * headSize, heads = 2, kvOff = headSize;
+                    float[] keys = random(r, positions * kvDim), values = random(r, positions * kvDim), q = random(r, heads * headSize);
+                    float[] halfKeys = keys.clone(), halfValues = values.clone();
+                    for (int i = 0; i < keys.length; i++) {
+                        halfKeys[i] = Float.float16ToFloat(Float.floatToFloat16(keys[i]));
+                        halfValues[i] = Float.float16ToFloat(Float.floatToFloat16(values[i]));
+                    }
+                    int[] idx = new int[positions];
+                    int count = 0;
+                    for (int t = 0; t < positions; t++) if (t == positions - 1 || r.nextInt(2) > 0) idx[count++] = t;
+                    float[] out = new float[heads * headSize];
+                    k.sparseAttention(q, 0, heads, keys, values, kvDim, kvOff, headSize, idx, count, out, 0, KeyPrecision.F16);
+                    for (int h = 0; h < heads; h++) {
+                        double[] ref = referenceAttention(q, h * headSize, halfKeys, halfValues, kvDim, kvOff, headSize, idx, count);
+                        double err = normalizedError(Arrays.copyOfRange(out, h * headSize, (h + 1) * headSize), ref, headSize);
+                        assertTrue(err <= TOLERANCE, k.name() + " f16 mirror, head size " + headSize + " positions " + positions
+                                + " head " + h + ": normalized error " + err);
+                    }
+                }
             }
         }
     }
