@@ -20,7 +20,7 @@ public final class OpenClKernels implements TokenKernels {
     private final boolean ownsContext;
     private final Map<KeyPrecision, ClKernel> scoring = new EnumMap<>(KeyPrecision.class);
     private final ClKernel topK;
-    /** sparse_attention.cl built per K/V mirror precision (F32, F16) and channel run length VEC (1, 2, 4, 8, 16). */
+    /** sparse_attention.cl built per K/V mirror precision (F32, F16), channel run length VEC (1, 2, 4, 8, 16) and HEADS. */
     private final Map<String, ClKernel> attention = new java.util.HashMap<>();
     final int topKGroup;
 
@@ -37,7 +37,7 @@ public final class OpenClKernels implements TokenKernels {
             for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
             // The F16-mirror variants are built when a session asks for them (OpenClSparseAttention's constructor).
-            for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(vec, KeyPrecision.F32);
+            for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(vec, KeyPrecision.F32, 1);
             this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
         } catch (RuntimeException e) {
             if (ownsContext) ctx.close();
@@ -60,15 +60,27 @@ public final class OpenClKernels implements TokenKernels {
 
     ClKernel topKKernel() { return topK; }
 
-    /** sparse_attention.cl for channel runs of {@code vec} over a K/V mirror stored as {@code kv} (F32 or F16). */
-    ClKernel attentionKernel(int vec, KeyPrecision kv) {
+    /**
+     * sparse_attention.cl for channel runs of {@code vec} over a K/V mirror stored as {@code kv} (F32 or F16), with
+     * {@code heads} query heads (sharing a selection and a K/V head) per work-group.
+     */
+    ClKernel attentionKernel(int vec, KeyPrecision kv, int heads) {
         int format = switch (kv) {
             case F32 -> 0;
             case F16 -> 1;
             case Q8 -> throw new IllegalArgumentException("the K/V mirror is F32 or F16, not " + kv);
         };
-        return attention.computeIfAbsent(kv.optionName + "/" + vec, key -> ctx.program("sparse_attention.cl",
-                "-DVEC=" + vec + " -DKV_FORMAT=" + format).kernel("sparse_attention"));
+        return attention.computeIfAbsent(kv.optionName + "/" + vec + "/" + heads, key -> ctx.program("sparse_attention.cl",
+                "-DVEC=" + vec + " -DKV_FORMAT=" + format + " -DHEADS=" + heads).kernel("sparse_attention"));
+    }
+
+    /**
+     * Query heads per attention work-group: the largest count up to 8 that divides both {@code headsPerUnit} (so
+     * they share a selection) and {@code kvGroup} (so they share a K/V head). 1 with one selection per query head.
+     */
+    static int headsPerWorkGroup(int headsPerUnit, int kvGroup) {
+        for (int d = 8; d > 1; d--) if (headsPerUnit % d == 0 && kvGroup % d == 0) return d;
+        return 1;
     }
 
     /** Bytes per value of a K/V mirror stored as {@code kv}. */
@@ -82,9 +94,9 @@ public final class OpenClKernels implements TokenKernels {
     }
 
     /** Slices of the selected positions per attention work-group: about ATTENTION_GROUP work-items in all. */
-    int attentionSlices(int headSize, KeyPrecision kv) {
+    int attentionSlices(int headSize, KeyPrecision kv, int heads) {
         int vec = channelRun(headSize), channelGroups = headSize / vec;
-        long max = attentionKernel(vec, kv).maxWorkGroupSize();
+        long max = attentionKernel(vec, kv, heads).maxWorkGroupSize();
         if (channelGroups > max) {
             throw new ClException("sparse_attention: head size " + headSize + " needs work-groups of " + channelGroups
                     + " work-items, above the device's largest for this kernel (" + max + ")", -54);
@@ -224,11 +236,11 @@ public final class OpenClKernels implements TokenKernels {
     void runAttention(ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, KeyPrecision kv, int kvDim, int headSize, int kvGroup,
                       int headsPerUnit, int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride,
                       float scale, ClBuffer out, int heads, int tokens) {
-        int vec = channelRun(headSize), slices = attentionSlices(headSize, kv);
-        attentionKernel(vec, kv).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
+        int vec = channelRun(headSize), group = headsPerWorkGroup(headsPerUnit, kvGroup), slices = attentionSlices(headSize, kv, group);
+        attentionKernel(vec, kv, group).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
                 .arg(7, headsPerUnit).arg(8, units).arg(9, indices).arg(10, indexStride).arg(11, counts).arg(12, weights)
                 .arg(13, weightStride).arg(14, scale).arg(15, out).local(16, (long) slices * headSize * 4).arg(17, heads)
-                .run(new long[]{headSize / vec, slices, (long) heads * tokens}, new long[]{headSize / vec, slices, 1});
+                .run(new long[]{headSize / vec, slices, (long) heads / group * tokens}, new long[]{headSize / vec, slices, 1});
     }
 
     @Override

@@ -97,7 +97,8 @@ final class OpenClSparseAttention implements DeviceAttention {
         this.mirrored = new int[layers];
         synchronized (kernels) {
             try {
-                kernels.attentionKernel(OpenClKernels.channelRun(headSize), mirror); // built now, so a failure shows at open
+                // Built now, so that a failure shows at open.
+                kernels.attentionKernel(OpenClKernels.channelRun(headSize), mirror, OpenClKernels.headsPerWorkGroup(headsPerUnit, kvGroup));
                 int bytes = OpenClKernels.mirrorBytes(mirror);
                 for (int l = 1; l < layers; l++) {
                     keyMirror[l] = ctx.buffer((long) context * kvDim * bytes, "K cache mirror of layer " + l);

@@ -23,7 +23,7 @@ import java.util.Random;
  * includes sending the step's new K/V row and queries and reading the output back. Not a test (hundreds of MB):
  * <pre>
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp CLASSPATH \
- *       io.github.tokenbutler.plugin.opencl.OpenClBenchmark [context=32768] [steps=20]
+ *       io.github.tokenbutler.plugin.opencl.OpenClBenchmark [context=32768] [steps=20] [gqa=head|kv]
  * </pre>
  */
 public final class OpenClBenchmark {
@@ -32,6 +32,7 @@ public final class OpenClBenchmark {
     public static void main(String[] args) {
         int context = args.length > 0 ? Integer.parseInt(args[0]) : 32768;
         int steps = args.length > 1 ? Integer.parseInt(args[1]) : 20;
+        String gqa = args.length > 2 ? args[2] : "head";
         // Two layers: layer 0 stays dense in the hook, layer 1 is the measured sparse layer.
         ModelConfig config = new ModelConfig(2048, 8192, 2, 32, 8, 64, 128256, context + steps + 1, 1e-5f, 500000f);
         PredictorConfig pc = PredictorConfig.forModel(config, "bench", 16, 8, 512, 0);
@@ -43,9 +44,9 @@ public final class OpenClBenchmark {
         float[] values = OpenClKernelsTest.random(r, config.contextLength() * config.kvDim());
         float[] q = OpenClKernelsTest.random(r, config.qDim()), x = OpenClKernelsTest.random(r, config.dim());
         float[] out = new float[config.qDim()];
-        AttentionOptions options = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("predictor", "x", "sparsity", "0.5"), config);
-        System.out.printf(Locale.ROOT, "Llama-3.2-1B layer (32 heads / 8 KV, head 64), tokenbutler sparsity 0.5, Q8 keys, context %d, %d cores%n",
-                context, Runtime.getRuntime().availableProcessors());
+        AttentionOptions options = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("predictor", "x", "sparsity", "0.5", "gqa", gqa), config);
+        System.out.printf(Locale.ROOT, "Llama-3.2-1B layer (32 heads / 8 KV, head 64), tokenbutler sparsity 0.5, gqa=%s, Q8 keys, context %d, %d cores%n",
+                gqa, context, Runtime.getRuntime().availableProcessors());
         System.out.printf(Locale.ROOT, "%-70s %12s %12s%n", "backend", "ms / layer", "x cpu");
         double cpu = run("cpu (Vector API)", null, KeyPrecision.F32, predictor, config, options, context, steps, q, keys, values, x, out, 0);
         for (ClDevice d : Cl.devices()) {
@@ -54,8 +55,73 @@ public final class OpenClBenchmark {
                     run("opencl " + d.name() + ", mirror " + mirror.optionName, k, mirror, predictor, config, options, context, steps,
                             q, keys, values, x, out, cpu);
                 }
+                split(k, config, options, context, steps, false);
+                split(k, config, options, context, steps, true);
             }
         }
+    }
+
+    /**
+     * Each kernel of one decode step alone (32 query heads, position {@code context}, synthetic inputs already on
+     * the device, a clFinish after each launch), best of {@code steps}: where the device's time goes.
+     */
+    static void split(OpenClKernels k, ModelConfig config, AttentionOptions options, int context, int steps, boolean perKvHead) {
+        ClContext ctx = k.context();
+        int headsPerUnit = perKvHead ? config.kvGroup() : 1;
+        int units = config.nHeads() / headsPerUnit, p = context, stride = (int) OpenClKernels.roundUp(p + 1, OpenClKernels.SCORE_GROUP);
+        int dPrime = 16, groups = config.nLayers() * config.nHeads(), positionsPadded = (int) OpenClKernels.roundUp(p + 1, 16);
+        Random r = new Random(7);
+        var budget = options.budget();
+        double scoring = Double.MAX_VALUE, topK = Double.MAX_VALUE;
+        double[] attention = {Double.MAX_VALUE, Double.MAX_VALUE};
+        try (ClBuffer keys = ctx.buffer((long) groups * positionsPadded * dPrime, "keys");
+             ClBuffer scales = ctx.buffer((long) groups * positionsPadded * 4, "scales");
+             ClBuffer queries = ctx.buffer((long) groups * dPrime * 4, "queries");
+             ClBuffer scores = ctx.buffer((long) units * stride * 4, "scores");
+             ClBuffer budgets = ctx.buffer(16, "budgets");
+             ClBuffer indices = ctx.buffer((long) units * stride * 4, "indices");
+             ClBuffer counts = ctx.buffer((long) units * 4, "counts");
+             ClBuffer weights = ctx.buffer((long) config.nHeads() * stride * 4, "weights");
+             ClBuffer q = ctx.buffer((long) config.qDim() * 4, "q");
+             ClBuffer out = ctx.buffer((long) config.qDim() * 4, "out");
+             ClBuffer kv32 = ctx.buffer((long) (p + 1) * config.kvDim() * 4, "kv f32");
+             ClBuffer kv16 = ctx.buffer((long) (p + 1) * config.kvDim() * 2, "kv f16")) {
+            byte[] b = new byte[groups * positionsPadded * dPrime];
+            r.nextBytes(b);
+            keys.write(b, 0, b.length, 0);
+            scales.write(OpenClKernelsTest.random(r, groups * positionsPadded), 0, groups * positionsPadded, 0);
+            queries.write(OpenClKernelsTest.random(r, groups * dPrime), 0, groups * dPrime, 0);
+            q.write(OpenClKernelsTest.random(r, config.qDim()), 0, config.qDim(), 0);
+            float[] kv = OpenClKernelsTest.random(r, (p + 1) * config.kvDim());
+            kv32.write(kv, 0, kv.length, 0);
+            OpenClKernels.writeMirror(kv16, KeyPrecision.F16, kv, 0, kv.length, 0, new short[OpenClKernels.HALF_CHUNK]);
+            budgets.write(new int[]{budget.sinkEnd(p), budget.recentStart(p), budget.policySlots(p), p}, 0, 4, 0);
+            for (int s = 0; s < steps; s++) {
+                long t0 = System.nanoTime();
+                k.scoringKernel(KeyPrecision.Q8).arg(0, keys).arg(1, scales).arg(2, positionsPadded * dPrime).arg(3, positionsPadded)
+                        .arg(4, dPrime).arg(5, queries).arg(6, groups * dPrime).arg(7, 0).arg(8, config.nHeads()).arg(9, headsPerUnit)
+                        .arg(10, 0.25f).arg(11, p).arg(12, units).arg(13, stride).arg(14, scores)
+                        .run(new long[]{stride, units, 1}, null);
+                ctx.finish();
+                long t1 = System.nanoTime();
+                k.runTopK(scores, stride, units, budgets, indices, stride, counts, 1);
+                ctx.finish();
+                long t2 = System.nanoTime();
+                scoring = Math.min(scoring, (t1 - t0) / 1e6);
+                topK = Math.min(topK, (t2 - t1) / 1e6);
+                KeyPrecision[] mirrors = {KeyPrecision.F32, KeyPrecision.F16};
+                for (int m = 0; m < 2; m++) {
+                    long t3 = System.nanoTime();
+                    k.runAttention(q, config.qDim(), m == 0 ? kv32 : kv16, m == 0 ? kv32 : kv16, mirrors[m], config.kvDim(),
+                            config.headSize(), config.kvGroup(), headsPerUnit, units, indices, stride, counts, weights, stride,
+                            0.125f, out, config.nHeads(), 1);
+                    ctx.finish();
+                    attention[m] = Math.min(attention[m], (System.nanoTime() - t3) / 1e6);
+                }
+            }
+        }
+        System.out.printf(Locale.ROOT, "kernels alone, context %d, gqa=%s (%d selections): scoring %.2f ms, top-k %.2f ms, attention %.2f ms"
+                + " (f32 mirror) / %.2f ms (f16 mirror)%n", context, perKvHead ? "kv" : "head", units, scoring, topK, attention[0], attention[1]);
     }
 
     static double run(String name, OpenClKernels kernels, KeyPrecision mirror, TokenButlerPredictor predictor, ModelConfig config, AttentionOptions options,

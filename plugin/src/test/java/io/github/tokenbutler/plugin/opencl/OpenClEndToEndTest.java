@@ -19,6 +19,8 @@ import io.github.tokenbutler.runtime.SharedData;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -202,10 +204,12 @@ class OpenClEndToEndTest {
     /**
      * A Llama-1B-shaped layer (32 heads / 8 KV heads of 64, d' 16) at a context that is not a multiple of the
      * work-group rounding (1028): the device's decode steps after a synthetic prefill give the CPU's output.
-     * (Buffers sized by the padded context instead of the rounded row stride once wrote past their end.)
+     * (Buffers sized by the padded context instead of the rounded row stride once wrote past their end.) With
+     * gqa=kv the attention kernel takes the 4 query heads of a KV head in one work-group.
      */
-    @Test
-    void unalignedContextOnALlamaShapedLayerMatchesTheCpu() {
+    @ParameterizedTest
+    @ValueSource(strings = {"head", "kv"})
+    void unalignedContextOnALlamaShapedLayerMatchesTheCpu(String gqa) {
         int context = 1000, steps = 27;
         ModelConfig config = new ModelConfig(2048, 8192, 2, 32, 8, 64, 1000, context + steps + 1, 1e-5f, 500000f);
         PredictorConfig pc = PredictorConfig.forModel(config, "test", 16, 8, 512, 0);
@@ -216,12 +220,12 @@ class OpenClEndToEndTest {
         float[] keys = OpenClKernelsTest.random(r, config.contextLength() * config.kvDim());
         float[] values = OpenClKernelsTest.random(r, config.contextLength() * config.kvDim());
         float[] x = OpenClKernelsTest.random(r, config.dim());
-        AttentionOptions options = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("predictor", "x", "sparsity", "0.5"), config);
+        AttentionOptions options = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("predictor", "x", "sparsity", "0.5", "gqa", gqa), config);
         ImportanceState cpuState = predictor.newState(config.contextLength()), clState = predictor.newState(config.contextLength());
         double worst = 0;
         try (SparseAttention cpu = new SparseAttention(config, options, PredictedScores.of(cpuState));
              SparseAttention cl = new SparseAttention(config, options, PredictedScores.of(clState),
-                     new OpenClSparseAttention(kernels, true, config, options.budget(), false, clState))) {
+                     new OpenClSparseAttention(kernels, true, config, options.budget(), options.perKvHead(), clState))) {
             cpu.syntheticPrefill(context, 3);
             cl.syntheticPrefill(context, 3);
             for (int p = context; p < context + steps; p++) {
@@ -235,7 +239,8 @@ class OpenClEndToEndTest {
                 worst = Math.max(worst, OpenClKernelsTest.normalizedError(b, ref, a.length));
             }
         }
-        System.out.printf(Locale.ROOT, "Llama-shaped layer, context %d, %d decode steps: worst normalized error opencl vs cpu %.2e%n", context, steps, worst);
+        System.out.printf(Locale.ROOT, "Llama-shaped layer, gqa=%s, context %d, %d decode steps: worst normalized error opencl vs cpu %.2e%n",
+                gqa, context, steps, worst);
         assertTrue(worst <= OpenClKernelsTest.TOLERANCE, "normalized error " + worst);
     }
 
