@@ -84,12 +84,7 @@ public final class Cl {
     public static List<ClDevice> devices() {
         configureLibrary();
         // Loading the ICD and enumerating devices is where a driver initializes (PoCL: its LLVM installs signal handlers).
-        SignalHandlerGuard.Snapshot handlers = SignalHandlerGuard.before();
-        try {
-            return listDevices();
-        } finally {
-            handlers.restoreChanged();
-        }
+        return SignalHandlerGuard.around(Cl::listDevices);
     }
 
     private static List<ClDevice> listDevices() {

@@ -30,7 +30,13 @@ public final class ClContext implements AutoCloseable {
     public ClContext(ClDevice device) {
         Cl.configureLibrary();
         this.device = device;
-        SignalHandlerGuard.Snapshot handlers = SignalHandlerGuard.before(); // drivers may initialize lazily, here
+        // Drivers may initialize lazily, here.
+        long[] contextAndQueue = SignalHandlerGuard.around(() -> createContextAndQueue(device));
+        this.context = contextAndQueue[0];
+        this.queue = contextAndQueue[1];
+    }
+
+    private static long[] createContextAndQueue(ClDevice device) {
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer err = stack.mallocInt(1);
             long ctx = CL10.clCreateContext(null, device.id(), null, 0L, err);
@@ -40,10 +46,7 @@ public final class ClContext implements AutoCloseable {
                 CL10.clReleaseContext(ctx);
                 Cl.check(err.get(0), "clCreateCommandQueue");
             }
-            this.context = ctx;
-            this.queue = q;
-        } finally {
-            handlers.restoreChanged();
+            return new long[]{ctx, q};
         }
     }
 

@@ -29,13 +29,7 @@ public final class ClProgram implements AutoCloseable {
             long p = CL10.clCreateProgramWithSource(ctx.context(), source, err);
             Cl.check(err.get(0), "clCreateProgramWithSource(" + name + ")");
             // The compiler may be loaded on the first build (PoCL's LLVM, with its signal handlers).
-            SignalHandlerGuard.Snapshot handlers = SignalHandlerGuard.before();
-            int buildErr;
-            try {
-                buildErr = CL10.clBuildProgram(p, ctx.device().id(), options, null, 0L);
-            } finally {
-                handlers.restoreChanged();
-            }
+            int buildErr = SignalHandlerGuard.around(() -> CL10.clBuildProgram(p, ctx.device().id(), options, null, 0L));
             if (buildErr != CL10.CL_SUCCESS) {
                 String log = buildLog(p, ctx.device().id());
                 CL10.clReleaseProgram(p);

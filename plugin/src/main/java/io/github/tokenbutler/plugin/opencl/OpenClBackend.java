@@ -47,9 +47,9 @@ final class OpenClBackend implements AttentionBackend {
             return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state,
                     options.measure() || options.recordLayer() >= 0, options.mirror());
         } catch (ClException e) {
-            if (explicit) throw new UserError("attention: backend=opencl cannot hold this model's state on device '"
+            if (explicit) throw new UserError("attention: backend=opencl cannot set up this model's attention on device '"
                     + kernels.context().device().name() + "': " + e.getMessage());
-            System.err.println("tokenbutler: attention backend opencl cannot hold this model's state on device '"
+            System.err.println("tokenbutler: attention backend opencl cannot set up this model's attention on device '"
                     + kernels.context().device().name() + "' (" + e.getMessage() + "); using the CPU (Vector API)");
             return null;
         }

@@ -36,7 +36,8 @@ public final class OpenClKernels implements TokenKernels {
             // Built eagerly, all of them: a device that cannot compile a kernel is found out when the backend is chosen.
             for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
-            // The F16-mirror variants are built when a session asks for them (OpenClSparseAttention's constructor).
+            // The attention variants for an F16 mirror or several heads per work-group are built when a session asks
+            // for them (OpenClSparseAttention's constructor), where a build failure is reported the same way.
             for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(vec, KeyPrecision.F32, 1);
             this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
         } catch (RuntimeException e) {
@@ -75,11 +76,12 @@ public final class OpenClKernels implements TokenKernels {
     }
 
     /**
-     * Query heads per attention work-group: the largest count up to 8 that divides both {@code headsPerUnit} (so
+     * Query heads per attention work-group: the largest count up to 4 that divides both {@code headsPerUnit} (so
      * they share a selection) and {@code kvGroup} (so they share a K/V head). 1 with one selection per query head.
+     * Up to 4 because each head adds VEC accumulators per work-item, which a GPU keeps in registers.
      */
     static int headsPerWorkGroup(int headsPerUnit, int kvGroup) {
-        for (int d = 8; d > 1; d--) if (headsPerUnit % d == 0 && kvGroup % d == 0) return d;
+        for (int d = 4; d > 1; d--) if (headsPerUnit % d == 0 && kvGroup % d == 0) return d;
         return 1;
     }
 

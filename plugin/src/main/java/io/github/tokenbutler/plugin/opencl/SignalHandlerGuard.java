@@ -9,6 +9,7 @@ import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Supplier;
 
 /**
  * Keeps an OpenCL driver from taking over this process's signal handlers.
@@ -22,13 +23,16 @@ import java.util.Locale;
  * 4 busy threads, about 150 back-to-back System.gc() calls after PoCL's initialization): without this guard it
  * died 2 times in 3; with it, 0 times in 8.
  *
- * <p>What: {@link #before} reads the actions of signals 1..31 (sigaction through the FFM API) before an OpenCL
- * call that may initialize a driver; {@link Snapshot#restoreChanged} puts back every action that changed during
- * the call. LLVM then believes its handlers are installed and never installs them again (checked: building
- * programs and compiling kernels afterwards leaves the JVM's handlers in place). The launcher also preloads the
- * JDK's libjsig.so, the JVM's own signal-chaining library, which keeps the JVM's SIGSEGV/SIGBUS/SIGILL/SIGFPE
- * handlers in place from the start; this guard covers the jar used on a plain JVM, and the signals libjsig lets
- * through (SIGINT, SIGTERM, SIGHUP, SIGUSR2).
+ * <p>What: {@link #around} reads the actions of signals 1..31 (sigaction through the FFM API) before an OpenCL
+ * call that may initialize a driver, and puts back every action that changed during the call. LLVM then believes
+ * its handlers are installed and never installs them again (checked: building programs and compiling kernels
+ * afterwards leaves the JVM's handlers in place). That includes PoCL's own SIGFPE handler, which skips integer
+ * divisions by zero in kernel threads and passes other SIGFPEs to LLVM's handler: the JVM's takes its place, so
+ * Java's division by zero keeps its usual path, and a kernel dividing by zero would be a fatal error (none of
+ * ours divides by a value that can be zero). The launcher also preloads the JDK's libjsig.so, the JVM's own
+ * signal-chaining library, which keeps the JVM's SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGQUIT handlers in place from the
+ * start; this guard covers the jar used on a plain JVM, and the signals libjsig lets through (SIGINT, SIGTERM,
+ * SIGHUP, SIGUSR2).
  *
  * <p>Linux on x86-64 and aarch64 only (the layout of struct sigaction read here is glibc's there); elsewhere,
  * or when sigaction cannot be found, it does nothing.
@@ -59,13 +63,42 @@ final class SignalHandlerGuard {
     /** Whether this platform's signal handlers can be read and restored. */
     static boolean supported() { return SIGACTION != null; }
 
-    /** The actions of signals 1..31 now. */
-    static synchronized Snapshot before() {
-        MemorySegment[] actions = new MemorySegment[SIGNALS + 1];
-        if (SIGACTION != null) {
-            for (int s = 1; s <= SIGNALS; s++) actions[s] = read(s);
+    /** Windows of the calling thread's nesting; only the outermost one takes the snapshot and restores. */
+    private static int depth;
+    private static MemorySegment[] snapshot;
+
+    /**
+     * Runs {@code call} (an OpenCL call that may initialize a driver or its compiler) and then puts back every
+     * signal action that changed during it. The whole window holds one lock: a second window opening while a
+     * driver's handlers are installed would take them for the state to restore.
+     */
+    static <T> T around(Supplier<T> call) {
+        synchronized (SignalHandlerGuard.class) {
+            if (depth++ == 0 && SIGACTION != null) {
+                snapshot = new MemorySegment[SIGNALS + 1];
+                for (int s = 1; s <= SIGNALS; s++) snapshot[s] = read(s);
+            }
+            try {
+                return call.get();
+            } finally {
+                if (--depth == 0 && snapshot != null) {
+                    restoreChanged(snapshot);
+                    snapshot = null;
+                }
+            }
         }
-        return new Snapshot(actions);
+    }
+
+    private static void restoreChanged(MemorySegment[] actions) {
+        List<Integer> restored = new ArrayList<>();
+        for (int s = 1; s <= SIGNALS; s++) {
+            if (sameAction(read(s), actions[s])) continue;
+            // SIGKILL and SIGSTOP cannot be changed: sigaction refuses, and they never differ.
+            if (sigaction(s, actions[s], MemorySegment.NULL) == 0) restored.add(s);
+        }
+        if (!restored.isEmpty()) {
+            LOG.log(System.Logger.Level.DEBUG, "the OpenCL driver replaced the handlers of signals " + restored + "; restored the previous ones");
+        }
     }
 
     /** The address of the handler of {@code signal} now (0 for SIG_DFL, 1 for SIG_IGN); -1 when unsupported. */
@@ -98,29 +131,5 @@ final class SignalHandlerGuard {
         return a.get(ValueLayout.JAVA_LONG, 0) == b.get(ValueLayout.JAVA_LONG, 0)
                 && a.get(ValueLayout.JAVA_LONG, 8) == b.get(ValueLayout.JAVA_LONG, 8)
                 && (a.get(ValueLayout.JAVA_INT, 136) & flagsWithoutRestorer) == (b.get(ValueLayout.JAVA_INT, 136) & flagsWithoutRestorer);
-    }
-
-    /** Signal actions taken at one moment. */
-    static final class Snapshot {
-        private final MemorySegment[] actions;
-
-        private Snapshot(MemorySegment[] actions) { this.actions = actions; }
-
-        /** Puts back every action that differs from this snapshot; returns the signals put back. */
-        List<Integer> restoreChanged() {
-            List<Integer> restored = new ArrayList<>();
-            if (SIGACTION == null) return restored;
-            synchronized (SignalHandlerGuard.class) {
-                for (int s = 1; s <= SIGNALS; s++) {
-                    if (actions[s] == null || sameAction(read(s), actions[s])) continue;
-                    // SIGKILL and SIGSTOP cannot be changed: sigaction refuses, and they never differ.
-                    if (sigaction(s, actions[s], MemorySegment.NULL) == 0) restored.add(s);
-                }
-            }
-            if (!restored.isEmpty()) {
-                LOG.log(System.Logger.Level.DEBUG, "the OpenCL driver replaced the handlers of signals " + restored + "; restored the previous ones");
-            }
-            return restored;
-        }
     }
 }

@@ -3,9 +3,9 @@
 // rows. The selection of head h is the one of its unit (h / headsPerUnit); its K/V head is h / kvGroup.
 // K/V caches are the runtime's layout, [position][kvDim].
 //
-// HEADS (build option, dividing headsPerUnit and kvGroup; 1 when every query head has its own selection): the
-// heads of a group share one selection and one K/V head, so each gathered row serves all of them (with gqa=kv,
-// HEADS = the GQA group: a quarter of the gather traffic on Llama 3).
+// HEADS (build option: the largest count up to 4 dividing both headsPerUnit and kvGroup; 1 when every query head
+// has its own selection): the heads of a group share one selection and one K/V head, so each gathered row serves
+// all of them (with gqa=kv on Llama 3, HEADS = 4: a quarter of the gather traffic).
 // VEC (build option, the largest of 16, 8, 4, 2, 1 dividing headSize): channels are handled VEC at a time with
 // vloadVEC, so every work-item reads whole runs of a row. NDRange (headSize / VEC, S, heads / HEADS * tokens),
 // work-group (headSize / VEC, S, 1): work-item (g, s) of group (head group, token).
@@ -108,7 +108,8 @@ __kernel void sparse_attention(__global const float* q, int qDim, __global const
     float max[HEADS];
     for (int h = 0; h < HEADS; h++) {
         reduce[lid] = localMax[h];
-        barrier(CLK_LOCAL_MEM_FENCE);
+        // The global fence: the exponential pass below reads logits other work-items wrote (VEC > 1).
+        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         // Tree reductions that also work when wg is not a power of two: fold the upper part onto the lower.
         for (int width = wg; width > 1; ) {
             int upper = width - width / 2;

@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Run in a child JVM by {@link OpenClSignalHandlersTest}, without libjsig: prints which library handles the
- * JVM's crash-critical signals, brings up OpenCL on the first device (all programs built), prints them again,
+ * JVM's crash-critical signals, brings up OpenCL on the first device (programs built, a kernel run), prints them again,
  * then keeps busy threads running through back-to-back safepoints (System.gc()) and prints them a last time.
  * Exit code 0 when it survived; a driver's SA_RESETHAND handler left in place kills it with SIGSEGV (139).
  */
@@ -26,6 +26,10 @@ public final class SignalHandlersProbe {
             System.exit(3);
         }
         try (OpenClKernels kernels = new OpenClKernels(devices.getFirst())) {
+            // A lazily built variant (F16 mirror, 2 heads per work-group) and a launch, which PoCL compiles then.
+            float[] cache = new float[4 * 16], out = new float[2 * 16];
+            kernels.sparseAttention(new float[2 * 16], 0, 2, cache, cache, 16, 0, 16, new int[]{0, 1, 2, 3}, 4, out, 0,
+                    io.github.tokenbutler.plugin.predictor.KeyPrecision.F16);
             System.out.println("opened " + kernels.name());
         }
         System.out.println("initialized " + libraries());
