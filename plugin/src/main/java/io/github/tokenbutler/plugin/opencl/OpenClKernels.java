@@ -33,7 +33,7 @@ public final class OpenClKernels implements TokenKernels {
         this.ctx = ctx;
         this.ownsContext = ownsContext;
         try {
-            // Built eagerly, all of them: a device that cannot compile a kernel is found out when the backend is chosen.
+            // Built eagerly: a device that cannot compile a kernel is found out when the backend is chosen.
             for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
             // The attention variants for an F16 mirror or several heads per work-group are built when a session asks

@@ -63,7 +63,7 @@ final class SignalHandlerGuard {
     /** Whether this platform's signal handlers can be read and restored. */
     static boolean supported() { return SIGACTION != null; }
 
-    /** Windows of the calling thread's nesting; only the outermost one takes the snapshot and restores. */
+    /** How deep the lock holder's windows are nested: only the outermost one takes the snapshot and restores. */
     private static int depth;
     private static MemorySegment[] snapshot;
 
