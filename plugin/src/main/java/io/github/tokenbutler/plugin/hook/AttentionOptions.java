@@ -136,9 +136,14 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
 
         KeyPrecision mirror = KeyPrecision.F32;
         if (options.containsKey("mirror")) {
-            String v = options.get("mirror").trim().toLowerCase(Locale.ROOT);
-            if (v.equals("f16")) mirror = KeyPrecision.F16;
-            else if (!v.equals("f32")) throw expected(hook, "mirror", "f32 or f16 (how an OpenCL device stores its copy of the K/V caches)", options.get("mirror"));
+            String v = options.get("mirror");
+            String what = "f32 or f16 (how an OpenCL device stores its copy of the K/V caches)";
+            try {
+                mirror = KeyPrecision.parse("mirror", v);
+            } catch (UserError e) {
+                throw expected(hook, "mirror", what, v);
+            }
+            if (mirror == KeyPrecision.Q8) throw expected(hook, "mirror", what, v);
         }
 
         return new AttentionOptions(policy, new BudgetRule(sparsity, budget, sinks, window), perKvHead, seed, predictor,

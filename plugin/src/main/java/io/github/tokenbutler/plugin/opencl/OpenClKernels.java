@@ -85,9 +85,6 @@ public final class OpenClKernels implements TokenKernels {
         return 1;
     }
 
-    /** Bytes per value of a K/V mirror stored as {@code kv}. */
-    static int mirrorBytes(KeyPrecision kv) { return kv == KeyPrecision.F16 ? 2 : 4; }
-
     /** The largest of 16, 8, 4, 2, 1 that divides the head size: channels per vector load in the attention kernel. */
     static int channelRun(int headSize) {
         int vec = 16;
@@ -129,6 +126,7 @@ public final class OpenClKernels implements TokenKernels {
         }
     }
 
+    /** Bytes per stored value in precision {@code p}: importance keys (F32, F16, Q8) and the K/V mirror (F32, F16). */
     static long keyBytes(KeyPrecision p) {
         return switch (p) {
             case F32 -> 4;
@@ -147,11 +145,8 @@ public final class OpenClKernels implements TokenKernels {
              ClBuffer scoreBuf = ctx.buffer((long) count * 4, "scores")) {
             uploadKeys(keys, 0, count, keyBuf, scaleBuf, groupStride, keys.capacity());
             queryBuf.write(q, qOff, nGroups * dim, (long) g0 * dim);
-            scoringKernel(keys.precision())
-                    .arg(0, keyBuf).arg(1, scaleBuf).arg(2, groupStride).arg(3, keys.capacity()).arg(4, dim)
-                    .arg(5, queryBuf).arg(6, 0).arg(7, 0).arg(8, g0).arg(9, nGroups).arg(10, scale)
-                    .arg(11, count - 1).arg(12, 1).arg(13, count).arg(14, scoreBuf)
-                    .run(new long[]{roundUp(count, SCORE_GROUP), 1, 1}, null);
+            runScoring(keys.precision(), keyBuf, scaleBuf, groupStride, keys.capacity(), dim, queryBuf, 0, 0, g0, nGroups, scale,
+                    count - 1, 1, scoreBuf, count, 1);
             scoreBuf.read(0, out, 0, count);
         }
     }
@@ -177,6 +172,19 @@ public final class OpenClKernels implements TokenKernels {
         }
     }
 
+    /**
+     * importance_scores.cl for query tokens firstPos.. firstPos+tokens-1 (query rows firstQueryRow..), units of
+     * headsPerUnit groups from firstGroup on: scores[(token * units + unit) * scoreStride + t] for t up to the token.
+     */
+    void runScoring(KeyPrecision precision, ClBuffer keys, ClBuffer scales, int groupStride, int scaleStride, int dPrime,
+                    ClBuffer queries, int queryStride, int firstQueryRow, int firstGroup, int headsPerUnit, float scale,
+                    int firstPos, int units, ClBuffer scores, int scoreStride, int tokens) {
+        scoringKernel(precision).arg(0, keys).arg(1, scales).arg(2, groupStride).arg(3, scaleStride).arg(4, dPrime)
+                .arg(5, queries).arg(6, queryStride).arg(7, firstQueryRow).arg(8, firstGroup).arg(9, headsPerUnit)
+                .arg(10, scale).arg(11, firstPos).arg(12, units).arg(13, scoreStride).arg(14, scores)
+                .run(new long[]{roundUp((long) firstPos + tokens, SCORE_GROUP), units, tokens}, null);
+    }
+
     void runTopK(ClBuffer scores, int scoreStride, int units, ClBuffer budgets, ClBuffer indices, int indexStride, ClBuffer counts, int tokens) {
         topK.arg(0, scores).arg(1, scoreStride).arg(2, units).arg(3, budgets).arg(4, indices).arg(5, indexStride).arg(6, counts)
                 .local(7, 256L * 4).local(8, (long) topKGroup * 4).local(9, (long) topKGroup * 4)
@@ -198,8 +206,8 @@ public final class OpenClKernels implements TokenKernels {
         int kvElements = Math.max(0, Math.min(keyCache.length - kvOff, (rows - 1) * kvDim + headSize));
         int qDim = heads * headSize;
         try (ClBuffer qBuf = ctx.buffer((long) qDim * 4, "queries");
-             ClBuffer kBuf = ctx.buffer((long) kvElements * mirrorBytes(kv), "keys");
-             ClBuffer vBuf = ctx.buffer((long) kvElements * mirrorBytes(kv), "values");
+             ClBuffer kBuf = ctx.buffer((long) kvElements * keyBytes(kv), "keys");
+             ClBuffer vBuf = ctx.buffer((long) kvElements * keyBytes(kv), "values");
              ClBuffer indexBuf = ctx.buffer((long) count * 4, "indices");
              ClBuffer countBuf = ctx.buffer(4, "counts");
              ClBuffer weightBuf = ctx.buffer((long) heads * count * 4, "weights");

@@ -99,7 +99,7 @@ final class OpenClSparseAttention implements DeviceAttention {
             try {
                 // Built now, so that a failure shows at open.
                 kernels.attentionKernel(OpenClKernels.channelRun(headSize), mirror, OpenClKernels.headsPerWorkGroup(headsPerUnit, kvGroup));
-                int bytes = OpenClKernels.mirrorBytes(mirror);
+                long bytes = OpenClKernels.keyBytes(mirror);
                 for (int l = 1; l < layers; l++) {
                     keyMirror[l] = ctx.buffer((long) context * kvDim * bytes, "K cache mirror of layer " + l);
                     valueMirror[l] = ctx.buffer((long) context * kvDim * bytes, "V cache mirror of layer " + l);
@@ -186,12 +186,9 @@ final class OpenClSparseAttention implements DeviceAttention {
             }
             budgets.write(budgetValues, 0, 4 * tokens, 0);
             callQ.write(q, i0 * qDim, tokens * qDim, 0);
-            kernels.scoringKernel(state.precision())
-                    .arg(0, importanceKeys).arg(1, importanceScales).arg(2, groupStride).arg(3, positionsPadded)
-                    .arg(4, state.config().dPrime()).arg(5, queries).arg(6, importanceDim).arg(7, predictedRow + i0)
-                    .arg(8, layer * modelHeads).arg(9, headsPerUnit).arg(10, scoreScale).arg(11, first).arg(12, units)
-                    .arg(13, stride).arg(14, scores)
-                    .run(new long[]{OpenClKernels.roundUp(first + tokens, OpenClKernels.SCORE_GROUP), units, tokens}, null);
+            kernels.runScoring(state.precision(), importanceKeys, importanceScales, groupStride, positionsPadded,
+                    state.config().dPrime(), queries, importanceDim, predictedRow + i0, layer * modelHeads, headsPerUnit,
+                    scoreScale, first, units, scores, stride, tokens);
             kernels.runTopK(scores, stride, units, budgets, indices, stride, counts, tokens);
             if (keepSelections) {
                 counts.read(0, keptCounts, i0 * units, tokens * units);

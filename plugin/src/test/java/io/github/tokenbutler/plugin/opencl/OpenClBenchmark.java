@@ -98,10 +98,8 @@ public final class OpenClBenchmark {
             budgets.write(new int[]{budget.sinkEnd(p), budget.recentStart(p), budget.policySlots(p), p}, 0, 4, 0);
             for (int s = 0; s < steps; s++) {
                 long t0 = System.nanoTime();
-                k.scoringKernel(KeyPrecision.Q8).arg(0, keys).arg(1, scales).arg(2, positionsPadded * dPrime).arg(3, positionsPadded)
-                        .arg(4, dPrime).arg(5, queries).arg(6, groups * dPrime).arg(7, 0).arg(8, config.nHeads()).arg(9, headsPerUnit)
-                        .arg(10, 0.25f).arg(11, p).arg(12, units).arg(13, stride).arg(14, scores)
-                        .run(new long[]{stride, units, 1}, null);
+                k.runScoring(KeyPrecision.Q8, keys, scales, positionsPadded * dPrime, positionsPadded, dPrime, queries, groups * dPrime,
+                        0, config.nHeads(), headsPerUnit, 0.25f, p, units, scores, stride, 1);
                 ctx.finish();
                 long t1 = System.nanoTime();
                 k.runTopK(scores, stride, units, budgets, indices, stride, counts, 1);
