@@ -88,7 +88,7 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
             try {
                 keyPrecision = KeyPrecision.parse("keys", v);
             } catch (UserError e) {
-                throw expected(hook, "keys", "f32, f16 or q8 (how the predictor stores importance keys)", v);
+                throw expected(hook, "keys", "f32, f16, q8 or q4 (how the predictor stores importance keys)", v);
             }
         }
 
@@ -143,7 +143,7 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
             } catch (UserError e) {
                 throw expected(hook, "mirror", what, v);
             }
-            if (mirror == KeyPrecision.Q8) throw expected(hook, "mirror", what, v);
+            if (mirror == KeyPrecision.Q8 || mirror == KeyPrecision.Q4) throw expected(hook, "mirror", what, v);
         }
 
         return new AttentionOptions(policy, new BudgetRule(sparsity, budget, sinks, window), perKvHead, seed, predictor,

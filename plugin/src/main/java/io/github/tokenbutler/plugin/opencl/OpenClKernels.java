@@ -56,6 +56,7 @@ public final class OpenClKernels implements TokenKernels {
             case F32 -> 0;
             case F16 -> 1;
             case Q8 -> 2;
+            case Q4 -> 3;
         }).kernel("importance_scores"));
     }
 
@@ -69,7 +70,7 @@ public final class OpenClKernels implements TokenKernels {
         int format = switch (kv) {
             case F32 -> 0;
             case F16 -> 1;
-            case Q8 -> throw new IllegalArgumentException("the K/V mirror is F32 or F16, not " + kv);
+            case Q8, Q4 -> throw new IllegalArgumentException("the K/V mirror is F32 or F16, not " + kv);
         };
         return attention.computeIfAbsent(kv.optionName + "/" + vec + "/" + heads, key -> ctx.program("sparse_attention.cl",
                 "-DVEC=" + vec + " -DKV_FORMAT=" + format + " -DHEADS=" + heads).kernel("sparse_attention"));
@@ -106,12 +107,12 @@ public final class OpenClKernels implements TokenKernels {
     static long roundUp(long n, long multiple) { return (n + multiple - 1) / multiple * multiple; }
 
     /** Elements of one group's array in a store (all groups are the same length). */
-    static int groupLength(BlockedVectorStore keys) { return keys.capacity() * keys.dim(); }
+    static int groupLength(BlockedVectorStore keys) { return keys.capacity() * keys.rowWidth(); }
 
-    /** Copies positions [from, to) of every group of {@code keys} to {@code dst} (+ Q8 scales to {@code scales}). */
+    /** Copies positions [from, to) of every group of {@code keys} to {@code dst} (+ Q8/Q4 scales to {@code scales}). */
     static void uploadKeys(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride, int scaleStride) {
         if (to <= from) return;
-        int dim = keys.dim(), block = BlockedVectorStore.BLOCK;
+        int dim = keys.rowWidth(), block = BlockedVectorStore.BLOCK;
         int first = (from / block) * block * dim, last = ((to - 1) / block + 1) * block * dim;
         for (int g = 0; g < keys.groups(); g++) {
             long base = (long) g * groupStride;
@@ -122,16 +123,23 @@ public final class OpenClKernels implements TokenKernels {
                     dst.write(q.array(g), first, last - first, base + first);
                     scales.write(q.scales(g), from, to - from, (long) g * scaleStride + from);
                 }
+                case BlockedVectorStore.Q4 q -> {
+                    dst.write(q.array(g), first, last - first, base + first);
+                    scales.write(q.scales(g), from, to - from, (long) g * scaleStride + from);
+                }
             }
         }
     }
 
-    /** Bytes per stored value in precision {@code p}: importance keys (F32, F16, Q8) and the K/V mirror (F32, F16). */
+    /**
+     * Bytes per element of a store's raw array in precision {@code p} (a value, or for Q4 a byte of two values):
+     * importance keys (F32, F16, Q8, Q4) and the K/V mirror (F32, F16).
+     */
     static long keyBytes(KeyPrecision p) {
         return switch (p) {
             case F32 -> 4;
             case F16 -> 2;
-            case Q8 -> 1;
+            case Q8, Q4 -> 1;
         };
     }
 

@@ -16,8 +16,8 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  *
  * <p>Device-resident state, appended as the sequence grows so that only new rows cross the bus:
  * <ul>
- *   <li>the predictor's importance keys, in the CPU store's blocked layout and precision (F32, F16 or Q8 +
- *       scales), every (layer, head) group at a fixed stride of the whole context;</li>
+ *   <li>the predictor's importance keys, in the CPU store's blocked layout and precision (F32, F16, or Q8 or Q4
+ *       + scales), every (layer, head) group at a fixed stride of the whole context;</li>
  *   <li>a mirror of the runtime's K and V caches of layers 1..L-1 ([position][kvDim], F32, or F16 with
  *       {@code mirror=f16}: half the memory, upload and gather traffic, values rounded to half).</li>
  * </ul>
@@ -90,7 +90,7 @@ final class OpenClSparseAttention implements DeviceAttention {
         PredictorConfig pc = state.config();
         this.importanceDim = pc.importanceDim();
         this.modelHeads = pc.modelHeads();
-        this.groupStride = positionsPadded * pc.dPrime();
+        this.groupStride = positionsPadded * state.keys().rowWidth();
         this.scoreScale = state.scoreScale() / headsPerUnit;
         this.keyMirror = new ClBuffer[layers];
         this.valueMirror = new ClBuffer[layers];

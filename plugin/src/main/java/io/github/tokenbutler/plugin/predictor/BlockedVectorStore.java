@@ -21,12 +21,14 @@ import java.util.Arrays;
  * {@code (p / 16) * (dim * 16) + j * 16 + p % 16}. Scoring a block is then dim multiply-adds of one broadcast
  * query value with 16 consecutive stored values: no horizontal sums, and the 16 results land in the output
  * with one store. {@link Q8} keeps one F32 scale per position in a parallel array, {@code scales[p]}.
+ * {@link Q4} packs two dimensions per byte (see there) and keeps its scales the same way.
  *
  * <p>Arrays grow (doubling, up to maxPositions) as positions are written, so a long context costs memory only
  * when it is used. Reading is safe from many threads at once; writing and growing are not, and must not run
  * while anyone reads.
  */
-public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, BlockedVectorStore.F16, BlockedVectorStore.Q8 {
+public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, BlockedVectorStore.F16, BlockedVectorStore.Q8,
+        BlockedVectorStore.Q4 {
     /** Positions per block. */
     public static final int BLOCK = 16;
     /** Positions allocated at first use. */
@@ -58,6 +60,7 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
             case F32 -> new F32(groups, dim, maxPositions);
             case F16 -> new F16(groups, dim, maxPositions);
             case Q8 -> new Q8(groups, dim, maxPositions);
+            case Q4 -> new Q4(groups, dim, maxPositions);
         };
     }
 
@@ -71,7 +74,13 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
     /** Bytes allocated for all groups. */
     public long allocatedBytes() { return (long) groups * capacity * precision().bytesPerVector(dim); }
 
-    /** Index of value j of position p inside a group's array. */
+    /**
+     * Elements of a group's raw array per position: dim, or (dim + 1) / 2 bytes for {@link Q4}. A block of
+     * positions spans {@code rowWidth() * BLOCK} elements.
+     */
+    public int rowWidth() { return dim; }
+
+    /** Index of value j of position p inside a group's array (not for {@link Q4}, which packs two per byte). */
     public static int index(int dim, int p, int j) { return (p / BLOCK) * (dim * BLOCK) + j * BLOCK + p % BLOCK; }
 
     /** Makes room for positions 0..positions-1. */
@@ -360,25 +369,127 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
         }
 
         @Override public void dotScores(int g, float[] q, int qOff, int count, float scale, float[] out) {
+            dotScoresSum(g, 1, q, qOff, count, scale, out);
+        }
+
+        /**
+         * Two runs of lanes (lane groups u and u + 1: the two halves of a block, or two blocks) at a time: two
+         * independent multiply-add chains share each broadcast query value (measured: 10% faster on all cores,
+         * where the kernel is close to the memory bandwidth).
+         */
+        @Override public void dotScoresSum(int g0, int nGroups, float[] q, int qOff, int count, float scale, float[] out) {
             checkArgs(count, capacity, out);
-            byte[] a = data[g];
-            float[] sc = scales[g];
-            int lanes = S.length(), stride = dim * BLOCK;
-            for (int p0 = 0, base = 0; p0 < count; p0 += BLOCK, base += stride) {
-                for (int s = 0, part = 0; s < BLOCK && p0 + s < count; s += lanes, part++) {
+            int lanes = S.length(), perBlock = BLOCK / lanes, stride = dim * BLOCK;
+            int runs = (count + lanes - 1) / lanes, u = 0;
+            for (; u + 1 < runs; u += 2) {
+                int baseA = (u / perBlock) * stride, partA = u % perBlock;
+                int baseB = ((u + 1) / perBlock) * stride, partB = (u + 1) % perBlock;
+                int pA = u * lanes, pB = pA + lanes;
+                FloatVector totalA = FloatVector.zero(S), totalB = FloatVector.zero(S);
+                for (int k = 0; k < nGroups; k++) {
+                    byte[] a = data[g0 + k];
+                    int qk = qOff + k * dim;
+                    FloatVector accA = FloatVector.zero(S), accB = FloatVector.zero(S);
+                    for (int j = 0; j < dim; j++) {
+                        FloatVector qj = FloatVector.broadcast(S, q[qk + j]);
+                        accA = ((FloatVector) ByteVector.fromArray(B16, a, baseA + j * BLOCK).convertShape(VectorOperators.B2F, S, partA)).fma(qj, accA);
+                        accB = ((FloatVector) ByteVector.fromArray(B16, a, baseB + j * BLOCK).convertShape(VectorOperators.B2F, S, partB)).fma(qj, accB);
+                    }
+                    float[] sc = scales[g0 + k];
+                    totalA = accA.fma(FloatVector.fromArray(S, sc, pA), totalA);
+                    totalB = accB.fma(FloatVector.fromArray(S, sc, pB), totalB);
+                }
+                store(totalA.mul(scale), out, pA, count);
+                store(totalB.mul(scale), out, pB, count);
+            }
+            if (u < runs) {
+                int base = (u / perBlock) * stride, part = u % perBlock, p0 = u * lanes;
+                FloatVector total = FloatVector.zero(S);
+                for (int k = 0; k < nGroups; k++) {
+                    byte[] a = data[g0 + k];
+                    int qk = qOff + k * dim;
                     FloatVector acc = FloatVector.zero(S);
                     for (int j = 0; j < dim; j++) {
                         FloatVector v = (FloatVector) ByteVector.fromArray(B16, a, base + j * BLOCK).convertShape(VectorOperators.B2F, S, part);
-                        acc = v.fma(FloatVector.broadcast(S, q[qOff + j]), acc);
+                        acc = v.fma(FloatVector.broadcast(S, q[qk + j]), acc);
                     }
-                    store(acc.mul(FloatVector.fromArray(S, sc, p0 + s)).mul(scale), out, p0 + s, count);
+                    total = acc.fma(FloatVector.fromArray(S, scales[g0 + k], p0), total);
                 }
+                store(total.mul(scale), out, p0, count);
             }
+        }
+    }
+
+    /**
+     * Signed 4-bit values (-7..7), one F32 scale (absmax / 7) per vector: dim / 2 + 4 bytes per vector (12 at d'
+     * 16, 60% of {@link Q8}). Byte layout: the blocked layout of the other stores with dimension pairs in place of
+     * dimensions, so byte {@code (p / 16) * (pairs * 16) + (j / 2) * 16 + p % 16} (pairs = (dim + 1) / 2) holds
+     * dimension j of position p in its low nibble when j is even and dimension j + 1 in its high nibble; both in
+     * two's complement.
+     */
+    public static final class Q4 extends BlockedVectorStore {
+        private final int pairs;
+        private byte[][] data;
+        private float[][] scales;
+
+        Q4(int groups, int dim, int maxPositions) {
+            super(groups, dim, maxPositions);
+            pairs = (dim + 1) / 2;
+            data = new byte[groups][0];
+            scales = new float[groups][0];
+        }
+
+        @Override public KeyPrecision precision() { return KeyPrecision.Q4; }
+
+        @Override public int rowWidth() { return pairs; }
+
+        /** The packed bytes of group g (see the class comment for the layout). */
+        public byte[] array(int g) { return data[g]; }
+
+        /** The per-position scales of group g: value = scales[p] * nibble. */
+        public float[] scales(int g) { return scales[g]; }
+
+        @Override void resize(int positions) {
+            for (int g = 0; g < groups; g++) {
+                data[g] = Arrays.copyOf(data[g], positions * pairs);
+                scales[g] = Arrays.copyOf(scales[g], positions);
+            }
+        }
+
+        @Override public void put(int g, int p, float[] src, int off) {
+            float max = 0f;
+            for (int j = 0; j < dim; j++) max = Math.max(max, Math.abs(src[off + j]));
+            byte[] a = data[g];
+            int base = (p / BLOCK) * (pairs * BLOCK) + p % BLOCK;
+            float inv = max > 0f ? 7f / max : 0f;
+            for (int pair = 0; pair < pairs; pair++) {
+                int j = 2 * pair;
+                int low = Math.max(-7, Math.min(7, Math.round(src[off + j] * inv)));
+                int high = j + 1 < dim ? Math.max(-7, Math.min(7, Math.round(src[off + j + 1] * inv))) : 0;
+                a[base + pair * BLOCK] = (byte) ((low & 0xF) | (high << 4));
+            }
+            scales[g][p] = max / 7f;
+        }
+
+        @Override public void get(int g, int p, float[] dst, int off) {
+            byte[] a = data[g];
+            int base = (p / BLOCK) * (pairs * BLOCK) + p % BLOCK;
+            float scale = scales[g][p];
+            for (int j = 0; j < dim; j++) {
+                byte b = a[base + (j / 2) * BLOCK];
+                int nibble = (j & 1) == 0 ? (b << 28) >> 28 : b >> 4;
+                dst[off + j] = nibble * scale;
+            }
+        }
+
+        @Override public void dotScores(int g, float[] q, int qOff, int count, float scale, float[] out) {
+            dotScoresSum(g, 1, q, qOff, count, scale, out);
         }
 
         @Override public void dotScoresSum(int g0, int nGroups, float[] q, int qOff, int count, float scale, float[] out) {
             checkArgs(count, capacity, out);
-            int lanes = S.length(), stride = dim * BLOCK;
+            int lanes = S.length(), stride = pairs * BLOCK;
+            boolean odd = (dim & 1) != 0;
             for (int p0 = 0, base = 0; p0 < count; p0 += BLOCK, base += stride) {
                 for (int s = 0, part = 0; s < BLOCK && p0 + s < count; s += lanes, part++) {
                     FloatVector total = FloatVector.zero(S);
@@ -386,9 +497,17 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
                         byte[] a = data[g0 + k];
                         int qk = qOff + k * dim;
                         FloatVector acc = FloatVector.zero(S);
-                        for (int j = 0; j < dim; j++) {
-                            FloatVector v = (FloatVector) ByteVector.fromArray(B16, a, base + j * BLOCK).convertShape(VectorOperators.B2F, S, part);
-                            acc = v.fma(FloatVector.broadcast(S, q[qk + j]), acc);
+                        for (int pair = 0; pair < pairs; pair++) {
+                            // Sign-extended bytes: shifting left by 28 then arithmetically right by 28 gives the
+                            // low nibble with its sign, shifting right by 4 the high one.
+                            IntVector b = (IntVector) ByteVector.fromArray(B16, a, base + pair * BLOCK).convertShape(VectorOperators.B2I, SI, part);
+                            FloatVector low = (FloatVector) b.lanewise(VectorOperators.LSHL, 28).lanewise(VectorOperators.ASHR, 28)
+                                    .convert(VectorOperators.I2F, 0);
+                            acc = low.fma(FloatVector.broadcast(S, q[qk + 2 * pair]), acc);
+                            if (!odd || pair + 1 < pairs) {
+                                FloatVector high = (FloatVector) b.lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0);
+                                acc = high.fma(FloatVector.broadcast(S, q[qk + 2 * pair + 1]), acc);
+                            }
                         }
                         total = acc.fma(FloatVector.fromArray(S, scales[g0 + k], p0 + s), total);
                     }

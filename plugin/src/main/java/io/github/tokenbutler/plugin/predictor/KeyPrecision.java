@@ -16,7 +16,9 @@ public enum KeyPrecision {
     /** IEEE half precision, 2 bytes per value (values beyond ±65504 saturate). */
     F16("f16", 2),
     /** Signed 8-bit values with one F32 scale per d'-vector (absmax / 127): d' + 4 bytes per vector. */
-    Q8("q8", 1);
+    Q8("q8", 1),
+    /** Signed 4-bit values, two per byte, with one F32 scale per d'-vector (absmax / 7): ceil(d'/2) + 4 bytes per vector. */
+    Q4("q4", 1);
 
     /** The option value naming this precision. */
     public final String optionName;
@@ -25,10 +27,16 @@ public enum KeyPrecision {
     KeyPrecision(String optionName, int bytesPerValue) { this.optionName = optionName; this.bytesPerValue = bytesPerValue; }
 
     /** Bytes one stored vector of {@code dim} values takes, scales included. */
-    public int bytesPerVector(int dim) { return dim * bytesPerValue + (this == Q8 ? 4 : 0); }
+    public int bytesPerVector(int dim) {
+        return switch (this) {
+            case F32, F16 -> dim * bytesPerValue;
+            case Q8 -> dim + 4;
+            case Q4 -> (dim + 1) / 2 + 4;
+        };
+    }
 
     /**
-     * Parses an option value ("f32", "f16", "q8", any case).
+     * Parses an option value ("f32", "f16", "q8", "q4", any case).
      * @param option the option's name, for the message
      */
     public static KeyPrecision parse(String option, String value) {

@@ -1,6 +1,8 @@
 package io.github.tokenbutler.plugin.selection;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -19,9 +21,10 @@ import java.util.Arrays;
  * scoring above T and the earliest positions scoring exactly T until k are out. T comes from one of:
  * <ul>
  *   <li>the sampled path (rows of {@value #EXACT_BELOW} or more): a strided sample of the row brackets T
- *       between two sample quantiles lo and hi; one vectorized pass collects the positions scoring at least
- *       lo (a little more than k of them) and counts those above hi; T is then the right order statistic of
- *       the few values between lo and hi. When the bracket misses (a rare, unlucky sample) it falls back to:</li>
+ *       between two sample quantiles lo and hi; one vectorized pass counts the scores above hi and packs those
+ *       between lo and hi (a fifth of the row or less); T is then the right order statistic of that band, and a
+ *       second vectorized pass packs the positions. When the bracket misses (a rare, unlucky sample) it falls
+ *       back to:</li>
  *   <li>the exact path: quickselect on a copy of the whole row.</li>
  * </ul>
  * {@link #selectReference} is the plain full sort every path is tested against.
@@ -31,13 +34,17 @@ import java.util.Arrays;
 public final class TopKSelection {
     /** Rows shorter than this go straight to quickselect: the sample would cost as much as it saves. */
     static final int EXACT_BELOW = 1024;
+    /** Bands longer than this are narrowed by another sample before quickselect. */
+    private static final int NARROW_ABOVE = 1024;
     private static final int SMALL_SAMPLE = 128, LARGE_SAMPLE = 256, LARGE_SAMPLE_FROM = 16384;
-    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Positions are packed with the same lane count as the scores they come from. */
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final int LANES = F.length();
 
     private final float[] sample = new float[LARGE_SAMPLE];
     private float[] values = new float[0];
-    private int[] positions = new int[0];
-    private float[] band = new float[0];
+    private float[] band = new float[0], narrowedA = new float[0], narrowedB = new float[0];
     /** Sampled selections whose bracket missed and that went to the exact path (tests check it stays rare). */
     long sampleMisses;
 
@@ -45,14 +52,13 @@ public final class TopKSelection {
     public TopKSelection(int capacity) { ensureCapacity(capacity); }
 
     public void ensureCapacity(int capacity) {
-        if (values.length < capacity) {
-            values = new float[capacity];
-            positions = new int[capacity];
-        }
+        if (values.length < capacity) values = new float[capacity];
     }
 
     /**
      * Writes the min(k, to-from) best positions of scores[from..to) in ascending order to out[outOff..].
+     * Whole vectors are stored, so up to one vector's lanes after the last position written may be overwritten
+     * (within out's length): callers write what follows afterwards.
      * @return how many positions were written
      */
     public int select(float[] scores, int from, int to, int k, int[] out, int outOff) {
@@ -108,38 +114,36 @@ public final class TopKSelection {
         int margin = (int) Math.ceil(3 * Math.sqrt(m * f * (1 - f))) + 2;
         float lo = sample[Math.max(0, center - margin)];
         float hi = sample[Math.min(m - 1, center + margin)];
-        // A NaN counts as -infinity but fails the vector comparison below, so a bracket reaching -infinity is
-        // left to the exact path.
+        // A NaN counts as -infinity but fails every vector comparison, so a bracket reaching -infinity is left to
+        // the exact path; with lo above -infinity, a NaN is below T and is never counted, banded or emitted.
         if (lo == Float.NEGATIVE_INFINITY) return false;
 
-        float[] candValues = values;
-        int[] candPositions = positions;
-        int c = 0, above = 0;
-        int t = from;
-        int bound = from + SPECIES.loopBound(n);
-        for (; t < bound; t += SPECIES.length()) {
-            FloatVector v = FloatVector.fromArray(SPECIES, scores, t);
-            above += v.compare(VectorOperators.GT, hi).trueCount();
-            long bits = v.compare(VectorOperators.GE, lo).toLong();
-            while (bits != 0) {
-                int lane = Long.numberOfTrailingZeros(bits);
-                candPositions[c] = t + lane;
-                candValues[c] = scores[t + lane];
-                c++;
-                bits &= bits - 1;
-            }
+        // One pass: count the scores above hi and pack the band lo <= s <= hi (it holds T) into band[].
+        float[] band = bandScratch(n + LANES);
+        if (narrowedA.length < n + LANES) {
+            // A narrowed band is smaller than the band, which is smaller than the row.
+            narrowedA = new float[n + LANES];
+            narrowedB = new float[n + LANES];
+        }
+        int above = 0, b = 0, t = from;
+        int bound = from + F.loopBound(n);
+        for (; t < bound; t += LANES) {
+            FloatVector v = FloatVector.fromArray(F, scores, t);
+            VectorMask<Float> overHi = v.compare(VectorOperators.GT, hi);
+            VectorMask<Float> inBand = v.compare(VectorOperators.GE, lo).andNot(overHi);
+            above += overHi.trueCount();
+            v.compress(inBand).intoArray(band, b);
+            b += inBand.trueCount();
         }
         for (; t < to; t++) {
             float s = scores[t];
             above += s > hi ? 1 : 0;
-            candPositions[c] = t;
-            candValues[c] = s;
-            c += s >= lo ? 1 : 0;
+            band[b] = s;
+            b += s >= lo && s <= hi ? 1 : 0;
         }
-        if (c < k || above > k) return false;
+        if (above > k || above + b < k) return false;
 
-        // The band lo <= s <= hi holds T: it is the (k - above)-th highest band value. The band is copied out
-        // because quickselect reorders it, and the candidates must stay in position order for the emission.
+        // T is the (k - above)-th highest band value.
         int need = k - above;
         float threshold;
         int ties;
@@ -147,28 +151,100 @@ public final class TopKSelection {
             threshold = hi;
             ties = 0;
         } else {
-            float[] band = bandScratch(c);
-            int b = 0;
-            for (int j = 0; j < c; j++) {
-                float s = candValues[j];
-                band[b] = s;
-                b += s <= hi ? 1 : 0;
-            }
-            threshold = valueOfRank(band, 0, b, b - need);
-            int aboveThreshold = above;
-            for (int j = 0; j < b; j++) aboveThreshold += band[j] > threshold ? 1 : 0;
-            ties = k - aboveThreshold;
+            threshold = valueOfRankSampled(band, b, b - need);
+            ties = k - above - countAbove(band, b, threshold);
         }
-        for (int j = 0; j < c; j++) {
-            float s = candValues[j];
+        emit(scores, from, to, threshold, ties, out, outOff);
+        return true;
+    }
+
+    /**
+     * The value at ascending rank r of band[0..n) (no NaN), as {@link #valueOfRank} gives it. A long band is first
+     * narrowed the way the row was: a sample brackets the rank and one vectorized pass packs the values between
+     * (into the two narrowing arrays in turn, so band keeps its values), until quickselect has only about a
+     * thousand values left. Quickselect reorders whichever array it ends on.
+     */
+    private float valueOfRankSampled(float[] band, int n, int r) {
+        float[] a = band;
+        while (n > NARROW_ABOVE) {
+            int m = SMALL_SAMPLE;
+            for (int j = 0; j < m; j++) sample[j] = a[(int) (((2L * j + 1) * n) / (2L * m))];
+            Arrays.sort(sample, 0, m);
+            double f = (r + 0.5) / n;
+            int center = (int) Math.floor(f * m);
+            int margin = (int) Math.ceil(3 * Math.sqrt(m * f * (1 - f))) + 2;
+            float lo = sample[Math.max(0, center - margin)], hi = sample[Math.min(m - 1, center + margin)];
+            float[] into = a == narrowedA ? narrowedB : narrowedA;
+            int below = 0, b = 0, j = 0;
+            for (int bound = F.loopBound(n); j < bound; j += LANES) {
+                FloatVector v = FloatVector.fromArray(F, a, j);
+                VectorMask<Float> underLo = v.compare(VectorOperators.LT, lo);
+                VectorMask<Float> inBand = v.compare(VectorOperators.LE, hi).andNot(underLo);
+                below += underLo.trueCount();
+                v.compress(inBand).intoArray(into, b);
+                b += inBand.trueCount();
+            }
+            for (; j < n; j++) {
+                float x = a[j];
+                below += x < lo ? 1 : 0;
+                into[b] = x;
+                b += x >= lo && x <= hi ? 1 : 0;
+            }
+            if (below > r || below + b <= r || b >= n) break;   // missed (or no progress): quickselect what is left
+            a = into;
+            r -= below;
+            n = b;
+        }
+        return valueOfRank(a, 0, n, r);
+    }
+
+
+    /** The number of a[0..n) above x (a holds no NaN). */
+    private static int countAbove(float[] a, int n, float x) {
+        int count = 0, j = 0;
+        for (int bound = F.loopBound(n); j < bound; j += LANES) count += FloatVector.fromArray(F, a, j).compare(VectorOperators.GT, x).trueCount();
+        for (; j < n; j++) count += a[j] > x ? 1 : 0;
+        return count;
+    }
+
+    /**
+     * Writes, ascending, every position of scores[from..to) above the threshold and the first {@code ties}
+     * positions equal to it. Positions are packed a vector at a time, without a branch per position.
+     */
+    private static void emit(float[] scores, int from, int to, float threshold, int ties, int[] out, int outOff) {
+        int o = outOff, t = from;
+        int bound = from + F.loopBound(to - from);
+        IntVector lanes = IntVector.zero(I).addIndex(1);
+        for (; t < bound; t += LANES) {
+            FloatVector v = FloatVector.fromArray(F, scores, t);
+            VectorMask<Float> keep = v.compare(VectorOperators.GT, threshold);
+            if (ties > 0) {
+                long equal = v.compare(VectorOperators.EQ, threshold).toLong();
+                if (equal != 0) {
+                    // Only the earliest `ties` equal positions go in.
+                    while (Long.bitCount(equal) > ties) equal &= ~Long.highestOneBit(equal);
+                    ties -= Long.bitCount(equal);
+                    keep = keep.or(VectorMask.fromLong(F, equal));
+                }
+            }
+            VectorMask<Integer> k = keep.cast(I);
+            if (o + LANES <= out.length) {
+                lanes.add(t).compress(k).intoArray(out, o);
+                o += k.trueCount();
+            } else {
+                // Near the end of out, a whole-vector store would not fit: one position at a time.
+                for (long bits = k.toLong(); bits != 0; bits &= bits - 1) out[o++] = t + Long.numberOfTrailingZeros(bits);
+            }
+        }
+        for (; t < to; t++) {
+            float s = scores[t];
             if (s > threshold) {
-                out[outOff++] = candPositions[j];
+                out[o++] = t;
             } else if (s == threshold && ties > 0) {
-                out[outOff++] = candPositions[j];
+                out[o++] = t;
                 ties--;
             }
         }
-        return true;
     }
 
     private float[] bandScratch(int n) {

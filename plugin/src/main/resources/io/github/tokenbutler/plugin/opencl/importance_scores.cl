@@ -7,7 +7,9 @@
 //   value j of position t at g * groupStride + (t / 16) * 16 * dPrime + j * 16 + t % 16.
 // Consecutive work-items (consecutive positions) therefore read consecutive addresses.
 // KEY_FORMAT (build option): 0 = float, 1 = half (read with vload_half: core OpenCL, no cl_khr_fp16 needed),
-// 2 = signed 8-bit with one float scale per position (keyScales[g * scaleStride + t]).
+// 2 = signed 8-bit with one float scale per position (keyScales[g * scaleStride + t]), 3 = signed 4-bit, two
+// dimensions per byte (dimension pairs in place of dimensions in the layout above: byte (t / 16) * 16 * pairs +
+// (j / 2) * 16 + t % 16, pairs = (dPrime + 1) / 2, even j in the low nibble), with scales as for 2.
 //
 // NDRange: (positions, units, query tokens); work-items past a token's own position do nothing.
 #define BLOCK 16
@@ -21,8 +23,10 @@ typedef half key_t;
 #elif KEY_FORMAT == 2
 typedef char key_t;
 #define LOAD_KEY(ptr, i) ((float) (ptr)[i])
+#elif KEY_FORMAT == 3
+typedef char key_t;
 #else
-#error "KEY_FORMAT must be 0 (float), 1 (half) or 2 (8-bit)"
+#error "KEY_FORMAT must be 0 (float), 1 (half), 2 (8-bit) or 3 (4-bit)"
 #endif
 
 __kernel void importance_scores(__global const key_t* keys, __global const float* keyScales, int groupStride,
@@ -31,15 +35,28 @@ __kernel void importance_scores(__global const key_t* keys, __global const float
                                 int units, int scoreStride, __global float* scores) {
     int t = get_global_id(0), unit = get_global_id(1), i = get_global_id(2);
     if (t > firstPos + i || unit >= units) return;
-    int blockBase = (t / BLOCK) * BLOCK * dPrime + t % BLOCK;
+#if KEY_FORMAT == 3
+    int rowWidth = (dPrime + 1) / 2;
+#else
+    int rowWidth = dPrime;
+#endif
+    int blockBase = (t / BLOCK) * BLOCK * rowWidth + t % BLOCK;
     float total = 0.0f;
     for (int h = 0; h < headsPerUnit; h++) {
         int g = firstGroup + unit * headsPerUnit + h;
         __global const key_t* k = keys + (long) g * groupStride + blockBase;
         __global const float* q = queries + (long) (firstQueryRow + i) * queryStride + (long) g * dPrime;
         float acc = 0.0f;
+#if KEY_FORMAT == 3
+        for (int j = 0; j < dPrime; j += 2) {
+            int b = k[(j / 2) * BLOCK];                      // sign-extended
+            acc = fma(q[j], (float) ((b << 28) >> 28), acc);
+            if (j + 1 < dPrime) acc = fma(q[j + 1], (float) (b >> 4), acc);
+        }
+#else
         for (int j = 0; j < dPrime; j++) acc = fma(q[j], LOAD_KEY(k, j * BLOCK), acc);
-#if KEY_FORMAT == 2
+#endif
+#if KEY_FORMAT >= 2
         acc *= keyScales[(long) g * scaleStride + t];
 #endif
         total += acc;

@@ -43,8 +43,9 @@ class AttentionOptionsTest {
         assertRefused("threads", "0", "an integer from 1");
         assertRefused("recent", "2", "a number from 0 to 1");
         assertRefused("page", "0", "an integer from 1");
-        assertRefused("keys", "f8", "f32, f16 or q8");
+        assertRefused("keys", "f8", "f32, f16, q8 or q4");
         assertRefused("mirror", "q8", "f32 or f16");
+        assertRefused("mirror", "q4", "f32 or f16");
         assertRefused("mirror", "half", "f32 or f16");
         assertRefused("predictor", " ", "the path");
     }

@@ -18,8 +18,9 @@ class ImportanceScoresTest {
     static final int[] COUNTS = {1, 15, 16, 17, 70, 1000};
 
     @Test void dotScoresMatchThePlainReference() {
-        for (KeyPrecision precision : KeyPrecision.values()) {
-            int groups = 6, dim = 16;
+        for (KeyPrecision precision : KeyPrecision.values())
+        for (int dim : new int[]{16, 7}) {   // 7: Q4's last byte holds one value
+            int groups = 6;
             BlockedVectorStore store = BlockedVectorStore.create(precision, groups, dim, 1000);
             store.fillRandom(1000, 42, 3f);
             float[] q = PredictorForwardTest.gaussianInputs(1, groups * dim, 9);
@@ -28,7 +29,7 @@ class ImportanceScoresTest {
                 for (int g = 0; g < groups; g++) {
                     store.dotScores(g, q, g * dim, count, 0.25f, fast);
                     store.dotScoresPlain(g, 1, q, g * dim, count, 0.25f, plain);
-                    assertClose(store, g, 1, q, g * dim, count, 0.25f, fast, plain, precision + " group " + g);
+                    assertClose(store, g, 1, q, g * dim, count, 0.25f, fast, plain, precision + " dim " + dim + " group " + g);
                 }
                 // Sums over consecutive groups, as groupScores uses them (here 2 and 3 groups).
                 for (int nGroups : new int[]{2, 3}) {
@@ -67,6 +68,7 @@ class ImportanceScoresTest {
                     case F32 -> src[j];
                     case F16 -> Float.float16ToFloat(Float.floatToFloat16(Math.max(-65504f, Math.min(65504f, src[j]))));
                     case Q8 -> Math.round(src[j] * 127f / 90000f) * (90000f / 127f);
+                    case Q4 -> Math.round(src[j] * 7f / 90000f) * (90000f / 7f);
                 };
                 assertEquals(expected, back[j], Math.ulp(expected) * 2, precision + " value " + j);
             }
@@ -76,7 +78,7 @@ class ImportanceScoresTest {
                 float[] unit = new float[src.length];
                 unit[j] = 1f;
                 store.dotScores(0, unit, 0, 40, 1f, out);
-                assertEquals(back[j], out[33], precision == KeyPrecision.Q8 ? Math.ulp(back[j]) : 0f, precision + " kernel value " + j);
+                assertEquals(back[j], out[33], precision == KeyPrecision.Q8 || precision == KeyPrecision.Q4 ? Math.ulp(back[j]) : 0f, precision + " kernel value " + j);
             }
         }
     }

@@ -14,8 +14,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * from position 16 on, every layer and every head, the top half of the visible tokens by predicted logit is
  * selected (ties to the earlier token) with F32 keys and with compact keys; agreement is the share of the
  * F32-selected tokens that the compact keys select too (at 50% this equals the share of tokens whose in/out
- * decision agrees). Required: at least 99%. Run with the scaled default d' (8 for stories260K) and with the
- * paper's d' = 16.
+ * decision agrees). Required: at least 99% for F16 and Q8 (the default), which is why they may replace F32.
+ * Q4 is opt-in for speed and changes more selections (about 2%): it is required to stay above 95%. Run with the
+ * scaled default d' (8 for stories260K) and with the paper's d' = 16.
  */
 class KeyPrecisionAgreementTest {
     static final int TOKENS = 1024, FIRST_QUERY = 16;
@@ -26,7 +27,7 @@ class KeyPrecisionAgreementTest {
             int[] tokens = StoriesLayer0.tokens(g, TOKENS);
             float[] x = StoriesLayer0.inputs(g, mc, tokens);
             for (int dPrime : new int[]{0, 16})
-            for (KeyPrecision compact : new KeyPrecision[]{KeyPrecision.F16, KeyPrecision.Q8}) {
+            for (KeyPrecision compact : new KeyPrecision[]{KeyPrecision.F16, KeyPrecision.Q8, KeyPrecision.Q4}) {
                 PredictorConfig c = PredictorConfig.forModel(mc, "stories", dPrime, 0, 0, 0);
                 long agreed = 0, selected = 0, identical = 0, selections = 0;
                 double worst = 1;
@@ -59,7 +60,8 @@ class KeyPrecisionAgreementTest {
                                 + "%.4f%% of selected tokens agree, %.2f%% of selections identical, worst selection %.2f%%; %d vs %d bytes per key%n",
                         c.dPrime(), compact, TOKENS - FIRST_QUERY, c.modelLayers(), c.modelHeads(), 100 * agreement,
                         100.0 * identical / selections, 100 * worst, compact.bytesPerVector(c.dPrime()), KeyPrecision.F32.bytesPerVector(c.dPrime()));
-                assertTrue(agreement >= 0.99, compact + " agreement " + agreement);
+                double required = compact == KeyPrecision.Q4 ? 0.95 : 0.99;
+                assertTrue(agreement >= required, compact + " agreement " + agreement + ", required " + required);
             }
         }
     }

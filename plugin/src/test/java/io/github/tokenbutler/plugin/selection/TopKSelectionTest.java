@@ -38,6 +38,37 @@ class TopKSelectionTest {
     }
 
     @Test
+    void longRowsWhoseBandIsNarrowedAgainMatchTheFullSort() {
+        // 200,000 positions: the band between the sample's quantiles holds tens of thousands of values, which are
+        // narrowed by a second (and third) sample before quickselect.
+        Random rnd = new Random(7);
+        int n = 200_000;
+        float[] gaussian = new float[n], heavyTailed = new float[n], fewValues = new float[n];
+        for (int i = 0; i < n; i++) {
+            gaussian[i] = (float) rnd.nextGaussian();
+            heavyTailed[i] = (float) Math.exp(4 * rnd.nextGaussian());
+            fewValues[i] = rnd.nextInt(40) / 8f;
+        }
+        for (float[] row : new float[][]{gaussian, heavyTailed, fewValues}) {
+            for (int k : new int[]{1, 5000, 50_000, 100_000, 150_000, 199_999}) assertSameAsReference(row, 0, n, k, "long row");
+        }
+    }
+
+    @Test
+    void anOutputArrayOfExactlyTheSelectionsSizeIsNotOverrun() {
+        // The sampled path stores whole vectors of positions; at the end of out it must store one at a time.
+        Random rnd = new Random(8);
+        float[] s = new float[5000];
+        for (int i = 0; i < s.length; i++) s[i] = (float) rnd.nextGaussian();
+        for (int k : new int[]{1000, 1237, 2500}) {
+            int[] out = new int[3 + k];
+            int written = new TopKSelection(0).select(s, 0, s.length, k, out, 3);
+            assertEquals(k, written);
+            assertArrayEquals(reference(s, 0, s.length, k), Arrays.copyOfRange(out, 3, 3 + k), "k=" + k);
+        }
+    }
+
+    @Test
     void theSampledPathRarelyFallsBackOnOrdinaryRows() {
         Random rnd = new Random(6);
         TopKSelection sel = new TopKSelection(0);
