@@ -128,8 +128,10 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
     public void layer0Input(int startPos, int nTokens, float[] x) {
         if (predicted == null) return;
         long t0 = System.nanoTime();
-        predicted.append(startPos, nTokens, x);
-        if (device != null) device.predictorAppended(startPos, nTokens);
+        if (device == null || !device.appendPredictor(startPos, nTokens, x)) {
+            predicted.append(startPos, nTokens, x);
+            if (device != null) device.predictorAppended(startPos, nTokens);
+        }
         predictorNanos += System.nanoTime() - t0;
         appendStart = startPos;
         appendCount = nTokens;

@@ -87,6 +87,16 @@ public final class ClBuffer implements AutoCloseable {
         MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, dst, dstOff, count);
     }
 
+    /** Copies count floats from element srcElement of this buffer to element dstElement of dst, on the device. */
+    public void copyFloats(long srcElement, ClBuffer dst, long dstElement, long count) {
+        long n = count * 4;
+        if (n == 0) return;
+        checkRange(srcElement * 4, n);
+        dst.checkRange(dstElement * 4, n);
+        Cl.check(CL10.clEnqueueCopyBuffer(ctx.queue(), mem, dst.mem, srcElement * 4, dstElement * 4, n, null, null),
+                "clEnqueueCopyBuffer(" + what + " to " + dst.what + ")");
+    }
+
     private void checkRange(long offset, long n) {
         if (offset < 0 || offset + n > bytes) {
             throw new IllegalArgumentException(what + ": transfer of bytes " + offset + ".." + (offset + n) + " is outside the buffer's " + bytes);

@@ -7,8 +7,8 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * The three OpenCL programs (importance_scores.cl, top_k_select.cl, sparse_attention.cl) built for one
- * device, with the launch geometry each needs. {@link OpenClSparseAttention} chains them on device-resident
+ * The OpenCL programs built for one device, with the launch geometry each needs: importance_scores.cl,
+ * top_k_select.cl and sparse_attention.cl here, and the predictor's step (predictor_*.cl, run by {@link OpenClPredictor}). {@link OpenClSparseAttention} chains them on device-resident
  * buffers; the {@link TokenKernels} methods here run one kernel each on fresh buffers (tests, leak checks).
  */
 public final class OpenClKernels implements TokenKernels {
@@ -22,6 +22,8 @@ public final class OpenClKernels implements TokenKernels {
     private final ClKernel topK;
     /** sparse_attention.cl built per K/V mirror precision (F32, F16), channel run length VEC (1, 2, 4, 8, 16) and HEADS. */
     private final Map<String, ClKernel> attention = new java.util.HashMap<>();
+    /** The predictor's kernels (predictor_*.cl), by file and build options; built when a session first needs them. */
+    private final Map<String, ClKernel> predictor = new java.util.HashMap<>();
     final int topKGroup;
 
     /** Builds the programs on a new context for {@code device}; closing this closes the context. */
@@ -61,6 +63,11 @@ public final class OpenClKernels implements TokenKernels {
     }
 
     ClKernel topKKernel() { return topK; }
+
+    /** The kernel of a predictor_*.cl file (named like the file) built with {@code options}. */
+    ClKernel predictorKernel(String file, String options) {
+        return predictor.computeIfAbsent(file + " " + options, key -> ctx.program(file, options).kernel(file.substring(0, file.length() - 3)));
+    }
 
     /**
      * sparse_attention.cl for channel runs of {@code vec} over a K/V mirror stored as {@code kv} (F32 or F16), with

@@ -22,7 +22,9 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  *       {@code mirror=f16}: half the memory, upload and gather traffic, values rounded to half).</li>
  * </ul>
  * Per layer, the call's queries go up and the attention output comes back for the output projection.
- * The predictor's forward pass itself stays on the CPU (its importance queries go up after each append).
+ * The predictor's step runs here too ({@link OpenClPredictor}: its weights and own K/V cache stay on the device);
+ * its new importance queries and keys and K/V rows come back into the CPU's {@link ImportanceState}, which stores
+ * the keys in its precision, and the stored keys go up again, so both sides hold the same keys.
  *
  * <p>Failures: a ClException (e.g. out of device memory) makes this backend give up: with backend=opencl
  * asked for explicitly it is a UserError; under auto one log line, and every later call returns -1 so the hook's
@@ -48,6 +50,9 @@ final class OpenClSparseAttention implements DeviceAttention {
     private final ClBuffer[] keyMirror, valueMirror;
     private final int[] mirrored;
     private ClBuffer importanceKeys, importanceScales;
+    /** The predictor's step on the device; its results come back into {@link #state}. */
+    private OpenClPredictor predictorStep;
+    private float[] stepKeys = new float[0], stepK = new float[0], stepV = new float[0];
     private ClBuffer queries, callQ, scores, indices, counts, budgets, weights, out;
     private int queryRows, callTokensCapacity;
     private boolean failed;
@@ -107,6 +112,7 @@ final class OpenClSparseAttention implements DeviceAttention {
                 int groups = pc.modelLayers() * pc.modelHeads();
                 importanceKeys = ctx.buffer((long) groups * groupStride * OpenClKernels.keyBytes(state.precision()), "importance keys");
                 importanceScales = ctx.buffer((long) groups * positionsPadded * 4, "importance key scales");
+                predictorStep = new OpenClPredictor(kernels, pc, state.weights(), context);
                 // Drivers may allocate lazily: touch every buffer now so that "out of device memory" shows here.
                 ctx.finish();
             } catch (ClException e) {
@@ -117,10 +123,45 @@ final class OpenClSparseAttention implements DeviceAttention {
     }
 
     @Override
+    public boolean appendPredictor(int startPos, int n, float[] x) {
+        if (failed) return false;
+        synchronized (kernels) {
+            try {
+                int d = importanceDim, p = state.config().projDim();
+                // The state keeps the query array it is given, so it is a new one each call.
+                float[] queries = new float[n * d];
+                if (stepKeys.length < n * d) stepKeys = new float[n * d];
+                if (stepK.length < n * p) {
+                    stepK = new float[n * p];
+                    stepV = new float[n * p];
+                }
+                predictorStep.step(startPos, n, x, queries, stepKeys, stepK, stepV);
+                state.appendComputed(startPos, n, queries, stepKeys, stepK, stepV);
+            } catch (ClException e) {
+                fail(e);
+                return false;
+            }
+            uploadPredictions(startPos, n, false);
+            return true;
+        }
+    }
+
+    /** The CPU's predictor ran (or a synthetic fill): its keys, queries and K/V rows go up. */
+    @Override
     public void predictorAppended(int startPos, int n) {
+        uploadPredictions(startPos, n, true);
+    }
+
+    private void uploadPredictions(int startPos, int n, boolean predictorCache) {
         if (failed) return;
         synchronized (kernels) {
             try {
+                if (predictorCache && n > 0) {
+                    int p = state.config().projDim();
+                    float[] k = new float[n * p], v = new float[n * p];
+                    state.attentionRows(startPos, startPos + n, k, v);
+                    predictorStep.loadCache(startPos, n, k, v);
+                }
                 OpenClKernels.uploadKeys(state.keys(), startPos, startPos + n, importanceKeys, importanceScales, groupStride, positionsPadded);
                 int rows = state.queryCount();
                 if (rows == 0) return; // a synthetic fill: keys only, the next append brings queries
@@ -253,6 +294,8 @@ final class OpenClSparseAttention implements DeviceAttention {
         closeCallBuffers();
         if (queries != null) queries.close();
         queries = null;
+        if (predictorStep != null) predictorStep.close();
+        predictorStep = null;
         if (importanceScales != null) importanceScales.close();
         if (importanceKeys != null) importanceKeys.close();
         for (int l = layers - 1; l >= 1; l--) {

@@ -64,22 +64,9 @@ public final class ImportanceState {
      */
     public void append(int startPos, int n, float[] x) {
         int e = c.modelDim();
-        if (n < 0) throw new IllegalArgumentException("token count must not be negative, got " + n);
-        if (startPos < 0 || startPos > length) {
-            throw new IllegalArgumentException("startPos " + startPos + " must be in 0.." + length + " (the positions stored so far)");
-        }
-        if ((long) startPos + n > maxPositions) {
-            throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + n - 1) + " go beyond the state's context of "
-                    + maxPositions + " tokens");
-        }
         if (x.length < (long) n * e) throw new IllegalArgumentException("x has " + x.length + " floats, needs n * modelDim = " + (long) n * e);
-        length = startPos;
-        queryStart = startPos;
-        queryCount = 0;
+        begin(startPos, n);
         if (n == 0) return;
-        keys.ensureCapacity(startPos + n);
-        attnKeys.ensureCapacity(startPos + n);
-        attnValues.ensureCapacity(startPos + n);
 
         int p = c.projDim(), heads = c.attnHeads(), hd = c.attnHeadDim(), dp = c.dPrime(), dim = c.importanceDim();
         double theta = c.ropeTheta();
@@ -125,6 +112,51 @@ public final class ImportanceState {
                 PredictorMath.applyRope(ki, t * dim + g * dp, dp, cos, sin);
                 keys.put(g, pos, ki, t * dim + g * dp);
             }
+        }
+        queries = qi;
+        queryCount = n;
+        length = startPos + n;
+    }
+
+    /** Checks an append's positions, forgets positions startPos and later, and makes room for n more. */
+    private void begin(int startPos, int n) {
+        if (n < 0) throw new IllegalArgumentException("token count must not be negative, got " + n);
+        if (startPos < 0 || startPos > length) {
+            throw new IllegalArgumentException("startPos " + startPos + " must be in 0.." + length + " (the positions stored so far)");
+        }
+        if ((long) startPos + n > maxPositions) {
+            throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + n - 1) + " go beyond the state's context of "
+                    + maxPositions + " tokens");
+        }
+        length = startPos;
+        queryStart = startPos;
+        queryCount = 0;
+        if (n == 0) return;
+        keys.ensureCapacity(startPos + n);
+        attnKeys.ensureCapacity(startPos + n);
+        attnValues.ensureCapacity(startPos + n);
+    }
+
+    /**
+     * As {@link #append}, with the forward pass already done elsewhere (an OpenCL device): stores the results
+     * exactly as append stores its own.
+     * @param qi, ki [n][L·H·d'] rotated importance queries (kept, not copied) and keys
+     * @param k, v   [n][E/r] the predictor's rotated attention keys and its values for its own K/V cache
+     */
+    public void appendComputed(int startPos, int n, float[] qi, float[] ki, float[] k, float[] v) {
+        int p = c.projDim(), heads = c.attnHeads(), hd = c.attnHeadDim(), dp = c.dPrime(), dim = c.importanceDim();
+        if (qi.length < (long) n * dim || ki.length < (long) n * dim || k.length < (long) n * p || v.length < (long) n * p) {
+            throw new IllegalArgumentException("computed rows are shorter than n = " + n + " tokens");
+        }
+        begin(startPos, n);
+        int groups = c.modelLayers() * c.modelHeads();
+        for (int t = 0; t < n; t++) {
+            int pos = startPos + t;
+            for (int h = 0; h < heads; h++) {
+                attnKeys.put(h, pos, k, t * p + h * hd);
+                attnValues.put(h, pos, v, t * p + h * hd);
+            }
+            for (int g = 0; g < groups; g++) keys.put(g, pos, ki, t * dim + g * dp);
         }
         queries = qi;
         queryCount = n;
@@ -235,6 +267,24 @@ public final class ImportanceState {
     public KeyPrecision precision() { return keys.precision(); }
 
     public PredictorConfig config() { return c; }
+
+    /**
+     * The predictor's own attention keys (rotated) and values of positions [from, to), as [position][E/r] rows
+     * into k and v (for an offload backend that keeps a copy of that cache).
+     */
+    public void attentionRows(int from, int to, float[] k, float[] v) {
+        if (from < 0 || to > length || from > to) throw new IllegalArgumentException("positions " + from + ".." + to + " are outside 0.." + length);
+        int p = c.projDim(), hd = c.attnHeadDim();
+        for (int pos = from; pos < to; pos++) {
+            for (int h = 0; h < c.attnHeads(); h++) {
+                attnKeys.get(h, pos, k, (pos - from) * p + h * hd);
+                attnValues.get(h, pos, v, (pos - from) * p + h * hd);
+            }
+        }
+    }
+
+    /** The predictor's weights (shared, not copied). */
+    public PredictorWeights weights() { return w; }
 
     /** 1/sqrt(d'), the factor {@link #scores} applies to every dot product. */
     public float scoreScale() { return scoreScale; }

@@ -17,7 +17,7 @@ import jdk.incubator.vector.VectorSpecies;
  * so sums of lanes use a fixed tree ({@link #sumLanes}), exponentials a fixed polynomial ({@link #expNonPositive})
  * and scalar transcendental functions StrictMath.
  */
-final class PredictorMath {
+public final class PredictorMath {
     private PredictorMath() {}
 
     /** The preferred float species, at most 16 lanes (one block of {@link BlockedVectorStore}). */
@@ -220,7 +220,7 @@ final class PredictorMath {
      * cos and sin of the rotary angles of one position for vectors of {@code dim} values: angle i (i < dim/2) is
      * pos * theta^(-2i/dim), computed in double so long positions keep their precision.
      */
-    static void ropeAngles(int pos, int dim, double theta, float[] cos, float[] sin) {
+    public static void ropeAngles(int pos, int dim, double theta, float[] cos, float[] sin) {
         for (int i = 0; i < dim / 2; i++) {
             double angle = pos * StrictMath.pow(theta, -2.0 * i / dim);
             cos[i] = (float) StrictMath.cos(angle);
