@@ -1,6 +1,8 @@
 package io.github.tokenbutler.plugin.opencl;
 
+import org.lwjgl.PointerBuffer;
 import org.lwjgl.opencl.CL10;
+import org.lwjgl.opencl.CL11;
 import org.lwjgl.system.MemoryStack;
 
 import java.lang.foreign.MemorySegment;
@@ -85,6 +87,33 @@ public final class ClBuffer implements AutoCloseable {
         MemorySegment s = ctx.staging(n);
         Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
         MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, dst, dstOff, count);
+    }
+
+    /** Fills one row of a {@link #writeRows} transfer. */
+    @FunctionalInterface
+    public interface RowFiller {
+        /** Copies row {@code row}'s bytes into {@code dst} (exactly the row's length). */
+        void fill(int row, MemorySegment dst);
+    }
+
+    /**
+     * Writes {@code rows} rows of {@code rowBytes} bytes to byte offsets {@code dstOffset + r * dstPitch} in one
+     * transfer (clEnqueueWriteBufferRect), each row filled into the staging area by {@code fill}: one call instead
+     * of a call per row (e.g. the new block of importance keys of every (layer, head) group).
+     */
+    public void writeRows(int rows, long rowBytes, long dstOffset, long dstPitch, RowFiller fill) {
+        if (rows == 0 || rowBytes == 0) return;
+        if (rowBytes > dstPitch) throw new IllegalArgumentException(what + ": rows of " + rowBytes + " bytes overlap at a pitch of " + dstPitch);
+        checkRange(dstOffset, (rows - 1) * dstPitch + rowBytes);
+        MemorySegment s = ctx.staging(rows * rowBytes);
+        for (int r = 0; r < rows; r++) fill.fill(r, s.asSlice(r * rowBytes, rowBytes));
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer bufferOrigin = stack.mallocPointer(3).put(0, dstOffset % dstPitch).put(1, dstOffset / dstPitch).put(2, 0);
+            PointerBuffer hostOrigin = stack.mallocPointer(3).put(0, 0).put(1, 0).put(2, 0);
+            PointerBuffer region = stack.mallocPointer(3).put(0, rowBytes).put(1, rows).put(2, 1);
+            Cl.check(CL11.nclEnqueueWriteBufferRect(ctx.queue(), mem, 1, bufferOrigin.address(), hostOrigin.address(), region.address(),
+                    dstPitch, 0, rowBytes, 0, s.address(), 0, 0L, 0L), "clEnqueueWriteBufferRect(" + what + ")");
+        }
     }
 
     /** Copies count floats from element srcElement of this buffer to element dstElement of dst, on the device. */

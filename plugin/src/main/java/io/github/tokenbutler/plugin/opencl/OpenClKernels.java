@@ -3,6 +3,8 @@ package io.github.tokenbutler.plugin.opencl;
 import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.EnumMap;
 import java.util.Map;
 
@@ -116,25 +118,31 @@ public final class OpenClKernels implements TokenKernels {
     /** Elements of one group's array in a store (all groups are the same length). */
     static int groupLength(BlockedVectorStore keys) { return keys.capacity() * keys.rowWidth(); }
 
-    /** Copies positions [from, to) of every group of {@code keys} to {@code dst} (+ Q8/Q4 scales to {@code scales}). */
+    /**
+     * Copies positions [from, to) of every group of {@code keys} to {@code dst} (+ Q8/Q4 scales to {@code scales}):
+     * whole blocks of 16 positions, one rectangular transfer for all groups (a transfer per group cost about 30 ms
+     * a decode step on PoCL for the 512 groups of a 1B model).
+     */
     static void uploadKeys(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride, int scaleStride) {
         if (to <= from) return;
         int dim = keys.rowWidth(), block = BlockedVectorStore.BLOCK;
-        int first = (from / block) * block * dim, last = ((to - 1) / block + 1) * block * dim;
-        for (int g = 0; g < keys.groups(); g++) {
-            long base = (long) g * groupStride;
+        int first = (from / block) * block * dim, last = ((to - 1) / block + 1) * block * dim, n = last - first;
+        long bytes = keyBytes(keys.precision());
+        dst.writeRows(keys.groups(), n * bytes, first * bytes, groupStride * bytes, (g, seg) -> {
             switch (keys) {
-                case BlockedVectorStore.F32 f -> dst.write(f.array(g), first, last - first, base + first);
-                case BlockedVectorStore.F16 h -> dst.write(h.array(g), first, last - first, base + first);
-                case BlockedVectorStore.Q8 q -> {
-                    dst.write(q.array(g), first, last - first, base + first);
-                    scales.write(q.scales(g), from, to - from, (long) g * scaleStride + from);
-                }
-                case BlockedVectorStore.Q4 q -> {
-                    dst.write(q.array(g), first, last - first, base + first);
-                    scales.write(q.scales(g), from, to - from, (long) g * scaleStride + from);
-                }
+                case BlockedVectorStore.F32 f -> MemorySegment.copy(f.array(g), first, seg, ValueLayout.JAVA_FLOAT, 0, n);
+                case BlockedVectorStore.F16 h -> MemorySegment.copy(h.array(g), first, seg, ValueLayout.JAVA_SHORT, 0, n);
+                case BlockedVectorStore.Q8 q -> MemorySegment.copy(q.array(g), first, seg, ValueLayout.JAVA_BYTE, 0, n);
+                case BlockedVectorStore.Q4 q -> MemorySegment.copy(q.array(g), first, seg, ValueLayout.JAVA_BYTE, 0, n);
             }
+        });
+        int count = to - from;
+        switch (keys) {
+            case BlockedVectorStore.Q8 q -> scales.writeRows(keys.groups(), count * 4L, from * 4L, scaleStride * 4L,
+                    (g, seg) -> MemorySegment.copy(q.scales(g), from, seg, ValueLayout.JAVA_FLOAT, 0, count));
+            case BlockedVectorStore.Q4 q -> scales.writeRows(keys.groups(), count * 4L, from * 4L, scaleStride * 4L,
+                    (g, seg) -> MemorySegment.copy(q.scales(g), from, seg, ValueLayout.JAVA_FLOAT, 0, count));
+            default -> { }
         }
     }
 

@@ -42,7 +42,7 @@ final class OpenClPredictor implements AutoCloseable {
         this.matvecSilu = kernels.predictorKernel("predictor_matvec.cl", "-DACT=2");
         this.rope = kernels.predictorKernel("predictor_rope.cl", "");
         this.layerNorm = kernels.predictorKernel("predictor_layernorm.cl", "");
-        this.attention = kernels.predictorKernel("predictor_attention.cl", "");
+        this.attention = kernels.predictorKernel("predictor_attention.cl", "-DHEAD_DIM=" + config.attnHeadDim());
         long largest = Math.min(Math.min(matvec.maxWorkGroupSize(), matvecGelu.maxWorkGroupSize()), matvecSilu.maxWorkGroupSize());
         largest = Math.min(largest, Math.min(layerNorm.maxWorkGroupSize(), attention.maxWorkGroupSize()));
         this.group = (int) Math.max(1, Math.min(GROUP, Long.highestOneBit(largest)));
