@@ -1,12 +1,13 @@
 /**
  * The OpenCL backend (LWJGL 3 over the system's ICD loader, libOpenCL.so.1) of the tokenbutler policy's
- * per-token work: importance scoring, top-k selection and sparse attention, one kernel per {@code .cl} resource
- * next to these classes. Chosen with {@code --attention-opt backend=opencl|auto} ({@link
+ * per-token work: the predictor's incremental step, importance scoring, top-k selection and sparse attention,
+ * one kernel per {@code .cl} resource next to these classes. Chosen with {@code --attention-opt backend=opencl|auto} ({@link
  * io.github.tokenbutler.plugin.hook.AttentionBackends}); found by ServiceLoader through {@link
  * io.github.tokenbutler.plugin.opencl.OpenClBackendProvider}.
  *
- * <p><b>In:</b> per sequence, the predictor's importance queries and new importance keys after each append
- * (from the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}); per layer 1..L-1 and call,
+ * <p><b>In:</b> per token, the layer-0 attention input for the predictor's step (whose importance queries, keys
+ * and K/V rows go back into the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}, and whose
+ * stored keys come up again in the state's precision); per layer 1..L-1 and call,
  * the queries and the runtime's K/V caches, of which only the rows the device has not seen are sent (the
  * device keeps a mirror).
  *
