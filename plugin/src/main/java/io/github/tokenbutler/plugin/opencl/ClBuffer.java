@@ -10,9 +10,10 @@ import java.lang.foreign.ValueLayout;
 import java.nio.IntBuffer;
 
 /**
- * A device buffer. Transfers go through the context's host staging area: Java arrays live on the heap, which
- * the driver cannot read, so each write copies into pinned-free native memory first (a memcpy, far cheaper
- * than the bus). Writes are blocking so the staging area can be reused at once; reads are blocking too.
+ * A device buffer. Transfers go through the context's host staging memory: Java arrays live on the heap, which
+ * the driver cannot read, so each write copies into native memory first (a memcpy, far cheaper than the bus).
+ * Writes do not block: they return once the data is staged ({@link ClContext#writeStaging}) and the transfer
+ * overlaps with what the host does next. Reads block, and then every earlier command of the in-order queue has run.
  */
 public final class ClBuffer implements AutoCloseable {
     private final ClContext ctx;
@@ -40,27 +41,27 @@ public final class ClBuffer implements AutoCloseable {
 
     public void write(float[] src, int srcOff, int count, long dstElement) {
         long n = (long) count * 4;
-        MemorySegment s = ctx.staging(n);
+        MemorySegment s = ctx.writeStaging(n);
         MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_FLOAT, 0, count);
         writeStaged(dstElement * 4, n, s);
     }
 
     public void write(int[] src, int srcOff, int count, long dstElement) {
         long n = (long) count * 4;
-        MemorySegment s = ctx.staging(n);
+        MemorySegment s = ctx.writeStaging(n);
         MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_INT, 0, count);
         writeStaged(dstElement * 4, n, s);
     }
 
     public void write(short[] src, int srcOff, int count, long dstElement) {
         long n = (long) count * 2;
-        MemorySegment s = ctx.staging(n);
+        MemorySegment s = ctx.writeStaging(n);
         MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_SHORT, 0, count);
         writeStaged(dstElement * 2, n, s);
     }
 
     public void write(byte[] src, int srcOff, int count, long dstElement) {
-        MemorySegment s = ctx.staging(count);
+        MemorySegment s = ctx.writeStaging(count);
         MemorySegment.copy(src, srcOff, s, ValueLayout.JAVA_BYTE, 0, count);
         writeStaged(dstElement, count, s);
     }
@@ -68,7 +69,7 @@ public final class ClBuffer implements AutoCloseable {
     private void writeStaged(long offset, long n, MemorySegment s) {
         if (n == 0) return;
         checkRange(offset, n);
-        Cl.check(CL10.nclEnqueueWriteBuffer(ctx.queue(), mem, 1, offset, n, s.address(), 0, 0L, 0L), "clEnqueueWriteBuffer(" + what + ")");
+        Cl.check(CL10.nclEnqueueWriteBuffer(ctx.queue(), mem, 0, offset, n, s.address(), 0, 0L, 0L), "clEnqueueWriteBuffer(" + what + ")");
     }
 
     public void read(long srcElement, float[] dst, int dstOff, int count) {
@@ -77,6 +78,7 @@ public final class ClBuffer implements AutoCloseable {
         checkRange(srcElement * 4, n);
         MemorySegment s = ctx.staging(n);
         Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
+        ctx.drained();
         MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, dst, dstOff, count);
     }
 
@@ -86,6 +88,7 @@ public final class ClBuffer implements AutoCloseable {
         checkRange(srcElement * 4, n);
         MemorySegment s = ctx.staging(n);
         Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
+        ctx.drained();
         MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, dst, dstOff, count);
     }
 
@@ -105,13 +108,13 @@ public final class ClBuffer implements AutoCloseable {
         if (rows == 0 || rowBytes == 0) return;
         if (rowBytes > dstPitch) throw new IllegalArgumentException(what + ": rows of " + rowBytes + " bytes overlap at a pitch of " + dstPitch);
         checkRange(dstOffset, (rows - 1) * dstPitch + rowBytes);
-        MemorySegment s = ctx.staging(rows * rowBytes);
+        MemorySegment s = ctx.writeStaging(rows * rowBytes);
         for (int r = 0; r < rows; r++) fill.fill(r, s.asSlice(r * rowBytes, rowBytes));
         try (MemoryStack stack = MemoryStack.stackPush()) {
             PointerBuffer bufferOrigin = stack.mallocPointer(3).put(0, dstOffset % dstPitch).put(1, dstOffset / dstPitch).put(2, 0);
             PointerBuffer hostOrigin = stack.mallocPointer(3).put(0, 0).put(1, 0).put(2, 0);
             PointerBuffer region = stack.mallocPointer(3).put(0, rowBytes).put(1, rows).put(2, 1);
-            Cl.check(CL11.nclEnqueueWriteBufferRect(ctx.queue(), mem, 1, bufferOrigin.address(), hostOrigin.address(), region.address(),
+            Cl.check(CL11.nclEnqueueWriteBufferRect(ctx.queue(), mem, 0, bufferOrigin.address(), hostOrigin.address(), region.address(),
                     dstPitch, 0, rowBytes, 0, s.address(), 0, 0L, 0L), "clEnqueueWriteBufferRect(" + what + ")");
         }
     }

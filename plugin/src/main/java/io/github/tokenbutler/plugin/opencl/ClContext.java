@@ -25,6 +25,9 @@ public final class ClContext implements AutoCloseable {
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
     private final Arena stagingArena = Arena.ofShared();
     private MemorySegment staging = MemorySegment.NULL;
+    /** Staging of non-blocking writes: filled front to back, reused once the queue has run them. */
+    private MemorySegment writeStaging = MemorySegment.NULL;
+    private long writeStagingUsed;
     private boolean closed;
 
     public ClContext(ClDevice device) {
@@ -94,7 +97,31 @@ public final class ClContext implements AutoCloseable {
     /** Buffers and programs made here and not yet closed (leak checks). */
     int openResources() { return owned.size(); }
 
-    /** Host memory of at least {@code bytes} bytes for staging transfers; valid until the next call. */
+    /**
+     * Host memory of {@code bytes} bytes for a non-blocking write: nothing else uses it until the queue has run
+     * that write. Writes take consecutive pieces of one area; when it is full, {@link #finish} waits for the queue
+     * and the area starts over (a blocking read, which the in-order queue runs after every earlier write, starts
+     * it over too). So the caller returns as soon as the data is copied here, and the transfer overlaps with what
+     * the host does next (enqueueing kernels, the CPU's share of the step).
+     */
+    MemorySegment writeStaging(long bytes) {
+        long need = (bytes + 63) & ~63L;
+        if (writeStagingUsed + need > writeStaging.byteSize()) {
+            finish();
+            if (need > writeStaging.byteSize()) {
+                // The old area stays in the arena until close; the queue no longer reads it.
+                writeStaging = stagingArena.allocate(Math.max(need, Math.max(1L << 20, 2 * writeStaging.byteSize())), 64);
+            }
+        }
+        MemorySegment s = writeStaging.asSlice(writeStagingUsed, bytes);
+        writeStagingUsed += need;
+        return s;
+    }
+
+    /** The queue has run everything enqueued so far (a blocking read or finish returned). */
+    void drained() { writeStagingUsed = 0; }
+
+    /** Host memory of at least {@code bytes} bytes for a blocking read; valid until the next call. */
     MemorySegment staging(long bytes) {
         if (staging.byteSize() < bytes) {
             // The old block stays in the arena until close: growth is rare (doubling) and bounded by the largest transfer.
@@ -104,13 +131,22 @@ public final class ClContext implements AutoCloseable {
     }
 
     /** Waits for every queued command. */
-    public void finish() { Cl.check(CL10.clFinish(queue), "clFinish"); }
+    public void finish() {
+        Cl.check(CL10.clFinish(queue()), "clFinish");
+        drained();
+    }
 
     @Override
     public void close() {
         if (closed) return;
-        closed = true;
         RuntimeException first = null;
+        try {
+            // Pending non-blocking writes read the staging memory, which is freed below.
+            finish();
+        } catch (RuntimeException e) {
+            first = e;
+        }
+        closed = true;
         while (!owned.isEmpty()) {
             try {
                 owned.pop().close();
