@@ -139,14 +139,15 @@ public final class ClContext implements AutoCloseable {
     @Override
     public void close() {
         if (closed) return;
-        RuntimeException first = null;
         try {
             // Pending non-blocking writes read the staging memory, which is freed below.
             finish();
         } catch (RuntimeException e) {
-            first = e;
+            // A device that failed (the session already said so and went on on the CPU) may fail this too; the
+            // releases below still run, and closing must not throw for it.
         }
         closed = true;
+        RuntimeException first = null;
         while (!owned.isEmpty()) {
             try {
                 owned.pop().close();

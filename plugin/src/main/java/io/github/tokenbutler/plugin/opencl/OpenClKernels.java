@@ -10,8 +10,8 @@ import java.util.Map;
 
 /**
  * The OpenCL programs built for one device, with the launch geometry each needs: importance_scores.cl,
- * top_k_select.cl and sparse_attention.cl here, and the predictor's step (predictor_*.cl, run by {@link OpenClPredictor}). {@link OpenClSparseAttention} chains them on device-resident
- * buffers; the {@link TokenKernels} methods here run one kernel each on fresh buffers (tests, leak checks).
+ * top_k_select.cl and sparse_attention.cl here, and the predictor's step (predictor_*.cl, run by
+ * {@link OpenClPredictor}). {@link OpenClSparseAttention} chains them on device-resident buffers; the {@link TokenKernels} methods here run one kernel each on fresh buffers (tests, leak checks).
  */
 public final class OpenClKernels implements TokenKernels {
     /** Positions per work-item row of the scoring NDRange are rounded up to this. */
@@ -118,13 +118,28 @@ public final class OpenClKernels implements TokenKernels {
     /** Elements of one group's array in a store (all groups are the same length). */
     static int groupLength(BlockedVectorStore keys) { return keys.capacity() * keys.rowWidth(); }
 
+    /** Bytes staged per rectangular transfer of {@link #uploadKeys} at most (a whole prefill goes in pieces). */
+    private static final long UPLOAD_PIECE_BYTES = 8L << 20;
+
     /**
      * Copies positions [from, to) of every group of {@code keys} to {@code dst} (+ Q8/Q4 scales to {@code scales}):
      * whole blocks of 16 positions, one rectangular transfer for all groups (a transfer per group cost about 30 ms
-     * a decode step on PoCL for the 512 groups of a 1B model).
+     * a decode step on PoCL for the 512 groups of a 1B model), in pieces of at most 8 MiB for a long prefill.
      */
     static void uploadKeys(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride, int scaleStride) {
         if (to <= from) return;
+        int block = BlockedVectorStore.BLOCK, groups = keys.groups();
+        long blockBytes = (long) block * keys.rowWidth() * keyBytes(keys.precision()) + block * 4L;
+        int blocksPerPiece = (int) Math.max(1, UPLOAD_PIECE_BYTES / (groups * blockBytes));
+        for (int start = from; start < to; ) {
+            int end = Math.min(to, (start / block + blocksPerPiece) * block);
+            uploadKeyPiece(keys, start, end, dst, scales, groupStride, scaleStride);
+            start = end;
+        }
+    }
+
+    private static void uploadKeyPiece(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride,
+                                       int scaleStride) {
         int dim = keys.rowWidth(), block = BlockedVectorStore.BLOCK;
         int first = (from / block) * block * dim, last = ((to - 1) / block + 1) * block * dim, n = last - first;
         long bytes = keyBytes(keys.precision());

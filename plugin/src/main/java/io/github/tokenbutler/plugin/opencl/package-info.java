@@ -1,8 +1,9 @@
 /**
  * The OpenCL backend (LWJGL 3 over the system's ICD loader, libOpenCL.so.1) of the tokenbutler policy's
  * per-token work: the predictor's incremental step, importance scoring, top-k selection and sparse attention,
- * one kernel per {@code .cl} resource next to these classes. Chosen with {@code --attention-opt backend=opencl|auto} ({@link
- * io.github.tokenbutler.plugin.hook.AttentionBackends}); found by ServiceLoader through {@link
+ * one kernel per {@code .cl} resource next to these classes. Chosen with
+ * {@code --attention-opt backend=opencl|auto} ({@link io.github.tokenbutler.plugin.hook.AttentionBackends}); found
+ * by ServiceLoader through {@link
  * io.github.tokenbutler.plugin.opencl.OpenClBackendProvider}.
  *
  * <p><b>In:</b> per token, the layer-0 attention input for the predictor's step (whose importance queries, keys

@@ -20,6 +20,7 @@ class OpenClBufferTest {
                 int pieces = 4000, piece = 1000;   // 16 MB written into a 4 MB buffer; the staging area starts at 1 MiB
                 int floats = (int) (b.bytes() / 4);
                 float[] expected = new float[floats];
+                b.write(expected, 0, floats, 0);   // a new buffer holds whatever the device had there
                 float[] src = new float[piece];
                 for (int i = 0; i < pieces; i++) {
                     int at = (int) ((long) i * 7919 % (floats - piece));
