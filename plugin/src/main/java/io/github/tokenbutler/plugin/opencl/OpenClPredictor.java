@@ -87,8 +87,10 @@ final class OpenClPredictor implements AutoCloseable {
      * Runs the predictor on positions startPos..startPos+n-1 (every earlier position must have gone through this
      * object since the last rewind to them; startPos below the last call's end rewinds).
      * @param xIn [n][E] layer-0 attention inputs
-     * @param qiOut, kiOut [n][L·H·d'] rotated importance queries and keys
-     * @param kOut, vOut [n][E/r] the predictor's rotated attention keys and its values, as its K/V cache holds them
+     * @param qiOut [n][L·H·d'] rotated importance queries
+     * @param kiOut [n][L·H·d'] rotated importance keys
+     * @param kOut  [n][E/r] the predictor's rotated attention keys, as its K/V cache holds them
+     * @param vOut  [n][E/r] the predictor's attention values
      */
     void step(int startPos, int n, float[] xIn, float[] qiOut, float[] kiOut, float[] kOut, float[] vOut) {
         if (startPos < 0 || (long) startPos + n > context) {

@@ -140,8 +140,10 @@ public final class ImportanceState {
     /**
      * As {@link #append}, with the forward pass already done elsewhere (an OpenCL device): stores the results
      * exactly as append stores its own.
-     * @param qi, ki [n][L·H·d'] rotated importance queries (kept, not copied) and keys
-     * @param k, v   [n][E/r] the predictor's rotated attention keys and its values for its own K/V cache
+     * @param qi [n][L·H·d'] rotated importance queries (kept, not copied)
+     * @param ki [n][L·H·d'] rotated importance keys
+     * @param k  [n][E/r] the predictor's rotated attention keys, for its own K/V cache
+     * @param v  [n][E/r] the predictor's attention values
      */
     public void appendComputed(int startPos, int n, float[] qi, float[] ki, float[] k, float[] v) {
         int p = c.projDim(), heads = c.attnHeads(), hd = c.attnHeadDim(), dp = c.dPrime(), dim = c.importanceDim();

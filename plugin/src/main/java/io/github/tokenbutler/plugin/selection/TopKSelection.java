@@ -198,7 +198,6 @@ public final class TopKSelection {
         return valueOfRank(a, 0, n, r);
     }
 
-
     /** The number of a[0..n) above x (a holds no NaN). */
     private static int countAbove(float[] a, int n, float x) {
         int count = 0, j = 0;
