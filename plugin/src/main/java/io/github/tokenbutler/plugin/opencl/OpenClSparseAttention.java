@@ -56,6 +56,8 @@ final class OpenClSparseAttention implements DeviceAttention {
     private ClBuffer queries, callQ, scores, indices, counts, budgets, weights, out;
     private int queryRows, callTokensCapacity;
     private boolean failed;
+    /** Tests: device calls (predictor steps and layer calls) left before one fails as a lost device would; -1: never. */
+    int callsBeforeInjectedFailure = -1;
     /** measure/record: the selections of the last call come back to the host, [token][unit][keptStride]. */
     private final boolean keepSelections;
     private int[] keptIndices = new int[0], keptCounts = new int[0];
@@ -135,6 +137,7 @@ final class OpenClSparseAttention implements DeviceAttention {
                     stepK = new float[n * p];
                     stepV = new float[n * p];
                 }
+                injectFailure();
                 predictorStep.step(startPos, n, x, queries, stepKeys, stepK, stepV);
                 state.appendComputed(startPos, n, queries, stepKeys, stepK, stepV);
             } catch (ClException e) {
@@ -183,6 +186,7 @@ final class OpenClSparseAttention implements DeviceAttention {
         if (failed) return -1;
         synchronized (kernels) {
             try {
+                injectFailure();
                 return attendOnDevice(layer, startPos, nTokens, predictedRow, q, keyCache, valueCache, out);
             } catch (ClException e) {
                 fail(e);
@@ -265,6 +269,12 @@ final class OpenClSparseAttention implements DeviceAttention {
         // Reverse order of creation.
         for (ClBuffer b : new ClBuffer[]{weights, indices, scores, counts, budgets, out, callQ}) if (b != null) b.close();
         weights = indices = scores = counts = budgets = out = callQ = null;
+    }
+
+    private void injectFailure() {
+        if (callsBeforeInjectedFailure >= 0 && callsBeforeInjectedFailure-- == 0) {
+            throw new ClException("injected failure (test): CL_OUT_OF_RESOURCES", -5);
+        }
     }
 
     private void fail(ClException e) {

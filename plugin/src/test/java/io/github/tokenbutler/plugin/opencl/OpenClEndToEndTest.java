@@ -166,6 +166,40 @@ class OpenClEndToEndTest {
         assertEquals(fourDigits(pc), fourDigits(po));
     }
 
+    /**
+     * Under backend=auto a device that fails mid-sequence (here: an injected CL_OUT_OF_RESOURCES at a predictor
+     * step, and at a layer call) leaves the CPU with the complete state: the decode goes on there and gives the
+     * CPU's perplexity.
+     */
+    @Test
+    void aDeviceLostMidSequenceUnderAutoLeavesTheCpuTheWholeState() {
+        int n = 120;
+        Map<String, String> o = Map.of("sparsity", "0.5");
+        float[] cpu;
+        try (SparseAttention a = open(o, KeyPrecision.Q8, false)) { cpu = stepByStep(a, n); }
+        double pc = perplexity(cpu, n);
+        // Each step is one predictor call and nLayers - 1 layer calls: 60 steps in, a predictor call; then a layer call.
+        int perStep = model.config().nLayers();
+        for (int failAt : new int[]{60 * perStep, 61 * perStep + 2}) {
+            Map<String, String> parsedOptions = new HashMap<>(o);
+            parsedOptions.put("predictor", "in-memory");
+            AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, parsedOptions, model.config());
+            ImportanceState state = newPredictorState(KeyPrecision.Q8);
+            OpenClSparseAttention device = new OpenClSparseAttention(kernels, false, model.config(), parsed.budget(), parsed.perKvHead(),
+                    state, false, parsed.mirror());
+            device.callsBeforeInjectedFailure = failAt;
+            double po;
+            try (SparseAttention a = new SparseAttention(model.config(), parsed, PredictedScores.of(state), device)) {
+                po = perplexity(stepByStep(a, n), n);
+            }
+            System.out.printf(Locale.ROOT, "stories260K decode %d steps, device lost at call %d: perplexity cpu %.6f, opencl then cpu %.6f%n",
+                    n, failAt, pc, po);
+            assertEquals(-1, device.attend(1, 0, 1, 0, new float[model.config().qDim()], new float[0], new float[0], new float[0]),
+                    "after the failure the device declines every call");
+            assertEquals(fourDigits(pc), fourDigits(po));
+        }
+    }
+
     @Test
     void tenThousandDecodeStepsLeakNothing() {
         var config = model.config();
