@@ -49,9 +49,10 @@ __kernel void importance_scores(__global const key_t* keys, __global const float
         float acc = 0.0f;
 #if KEY_FORMAT == 3
         for (int j = 0; j < dPrime; j += 2) {
-            int b = k[(j / 2) * BLOCK];                      // sign-extended
-            acc = fma(q[j], (float) ((b << 28) >> 28), acc);
-            if (j + 1 < dPrime) acc = fma(q[j + 1], (float) (b >> 4), acc);
+            // Two's complement nibbles, sign-extended as (n ^ 8) - 8 (shifts of negative values are not portable C).
+            int b = (uchar) k[(j / 2) * BLOCK];
+            acc = fma(q[j], (float) (((b & 15) ^ 8) - 8), acc);
+            if (j + 1 < dPrime) acc = fma(q[j + 1], (float) (((b >> 4) ^ 8) - 8), acc);
         }
 #else
         for (int j = 0; j < dPrime; j++) acc = fma(q[j], LOAD_KEY(k, j * BLOCK), acc);
