@@ -147,17 +147,13 @@ public final class OpenClKernels implements TokenKernels {
             switch (keys) {
                 case BlockedVectorStore.F32 f -> MemorySegment.copy(f.array(g), first, seg, ValueLayout.JAVA_FLOAT, 0, n);
                 case BlockedVectorStore.F16 h -> MemorySegment.copy(h.array(g), first, seg, ValueLayout.JAVA_SHORT, 0, n);
-                case BlockedVectorStore.Q8 q -> MemorySegment.copy(q.array(g), first, seg, ValueLayout.JAVA_BYTE, 0, n);
-                case BlockedVectorStore.Q4 q -> MemorySegment.copy(q.array(g), first, seg, ValueLayout.JAVA_BYTE, 0, n);
+                case BlockedVectorStore.Scaled q -> MemorySegment.copy(q.array(g), first, seg, ValueLayout.JAVA_BYTE, 0, n);
             }
         });
         int count = to - from;
-        switch (keys) {
-            case BlockedVectorStore.Q8 q -> scales.writeRows(keys.groups(), count * 4L, from * 4L, scaleStride * 4L,
+        if (keys instanceof BlockedVectorStore.Scaled q) {
+            scales.writeRows(keys.groups(), count * 4L, from * 4L, scaleStride * 4L,
                     (g, seg) -> MemorySegment.copy(q.scales(g), from, seg, ValueLayout.JAVA_FLOAT, 0, count));
-            case BlockedVectorStore.Q4 q -> scales.writeRows(keys.groups(), count * 4L, from * 4L, scaleStride * 4L,
-                    (g, seg) -> MemorySegment.copy(q.scales(g), from, seg, ValueLayout.JAVA_FLOAT, 0, count));
-            default -> { }
         }
     }
 

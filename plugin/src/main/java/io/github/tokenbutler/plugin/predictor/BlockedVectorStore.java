@@ -27,8 +27,8 @@ import java.util.Arrays;
  * when it is used. Reading is safe from many threads at once; writing and growing are not, and must not run
  * while anyone reads.
  */
-public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, BlockedVectorStore.F16, BlockedVectorStore.Q8,
-        BlockedVectorStore.Q4 {
+public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, BlockedVectorStore.F16,
+        BlockedVectorStore.Scaled {
     /** Positions per block. */
     public static final int BLOCK = 16;
     /** Positions allocated at first use. */
@@ -324,34 +324,49 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
     }
 
     /** Signed 8-bit values, one F32 scale (absmax / 127) per vector: dim + 4 bytes per vector. */
-    public static final class Q8 extends BlockedVectorStore {
-        private byte[][] data;
-        private float[][] scales;
+    /**
+     * The stores of small signed integers with one F32 scale per vector ({@link Q8}, {@link Q4}): a byte array per
+     * group ({@link #rowWidth()} bytes per position, blocked as the class comment says) and a parallel array of
+     * per-position scales.
+     */
+    public abstract static sealed class Scaled extends BlockedVectorStore permits Q8, Q4 {
+        final byte[][] data;
+        final float[][] scales;
 
-        Q8(int groups, int dim, int maxPositions) {
+        Scaled(int groups, int dim, int maxPositions) {
             super(groups, dim, maxPositions);
             data = new byte[groups][0];
             scales = new float[groups][0];
         }
 
-        @Override public KeyPrecision precision() { return KeyPrecision.Q8; }
-
-        /** The raw 8-bit values of group g (see the class comment for the layout). */
+        /** The packed bytes of group g (see the class comment for the layout). */
         public byte[] array(int g) { return data[g]; }
 
-        /** The per-position scales of group g: value = scales[p] * array[index]. */
+        /** The per-position scales of group g: a stored value is its integer times scales[p]. */
         public float[] scales(int g) { return scales[g]; }
 
         @Override void resize(int positions) {
             for (int g = 0; g < groups; g++) {
-                data[g] = Arrays.copyOf(data[g], positions * dim);
+                data[g] = Arrays.copyOf(data[g], positions * rowWidth());
                 scales[g] = Arrays.copyOf(scales[g], positions);
             }
         }
 
-        @Override public void put(int g, int p, float[] src, int off) {
+        /** The largest |src[off + j]|, j < dim: what a vector's scale is made from. */
+        final float absMax(float[] src, int off) {
             float max = 0f;
             for (int j = 0; j < dim; j++) max = Math.max(max, Math.abs(src[off + j]));
+            return max;
+        }
+    }
+
+    public static final class Q8 extends Scaled {
+        Q8(int groups, int dim, int maxPositions) { super(groups, dim, maxPositions); }
+
+        @Override public KeyPrecision precision() { return KeyPrecision.Q8; }
+
+        @Override public void put(int g, int p, float[] src, int off) {
+            float max = absMax(src, off);
             byte[] a = data[g];
             int base = (p / BLOCK) * (dim * BLOCK) + p % BLOCK;
             float inv = max > 0f ? 127f / max : 0f;
@@ -427,38 +442,20 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
      * dimension j of position p in its low nibble when j is even and dimension j + 1 in its high nibble; both in
      * two's complement.
      */
-    public static final class Q4 extends BlockedVectorStore {
+    public static final class Q4 extends Scaled {
         private final int pairs;
-        private byte[][] data;
-        private float[][] scales;
 
         Q4(int groups, int dim, int maxPositions) {
             super(groups, dim, maxPositions);
             pairs = (dim + 1) / 2;
-            data = new byte[groups][0];
-            scales = new float[groups][0];
         }
 
         @Override public KeyPrecision precision() { return KeyPrecision.Q4; }
 
         @Override public int rowWidth() { return pairs; }
 
-        /** The packed bytes of group g (see the class comment for the layout). */
-        public byte[] array(int g) { return data[g]; }
-
-        /** The per-position scales of group g: value = scales[p] * nibble. */
-        public float[] scales(int g) { return scales[g]; }
-
-        @Override void resize(int positions) {
-            for (int g = 0; g < groups; g++) {
-                data[g] = Arrays.copyOf(data[g], positions * pairs);
-                scales[g] = Arrays.copyOf(scales[g], positions);
-            }
-        }
-
         @Override public void put(int g, int p, float[] src, int off) {
-            float max = 0f;
-            for (int j = 0; j < dim; j++) max = Math.max(max, Math.abs(src[off + j]));
+            float max = absMax(src, off);
             byte[] a = data[g];
             int base = (p / BLOCK) * (pairs * BLOCK) + p % BLOCK;
             float inv = max > 0f ? 7f / max : 0f;

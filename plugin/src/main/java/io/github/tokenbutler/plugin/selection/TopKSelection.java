@@ -125,22 +125,8 @@ public final class TopKSelection {
             narrowedA = new float[n + LANES];
             narrowedB = new float[n + LANES];
         }
-        int above = 0, b = 0, t = from;
-        int bound = from + F.loopBound(n);
-        for (; t < bound; t += LANES) {
-            FloatVector v = FloatVector.fromArray(F, scores, t);
-            VectorMask<Float> overHi = v.compare(VectorOperators.GT, hi);
-            VectorMask<Float> inBand = v.compare(VectorOperators.GE, lo).andNot(overHi);
-            above += overHi.trueCount();
-            v.compress(inBand).intoArray(band, b);
-            b += inBand.trueCount();
-        }
-        for (; t < to; t++) {
-            float s = scores[t];
-            above += s > hi ? 1 : 0;
-            band[b] = s;
-            b += s >= lo && s <= hi ? 1 : 0;
-        }
+        long packed = packBand(scores, from, to, lo, hi, band);
+        int above = (int) (packed >>> 32), b = (int) packed;
         if (above > k || above + b < k) return false;
 
         // T is the (k - above)-th highest band value.
@@ -175,27 +161,38 @@ public final class TopKSelection {
             int margin = (int) Math.ceil(3 * Math.sqrt(m * f * (1 - f))) + 2;
             float lo = sample[Math.max(0, center - margin)], hi = sample[Math.min(m - 1, center + margin)];
             float[] into = a == narrowedA ? narrowedB : narrowedA;
-            int below = 0, b = 0, j = 0;
-            for (int bound = F.loopBound(n); j < bound; j += LANES) {
-                FloatVector v = FloatVector.fromArray(F, a, j);
-                VectorMask<Float> underLo = v.compare(VectorOperators.LT, lo);
-                VectorMask<Float> inBand = v.compare(VectorOperators.LE, hi).andNot(underLo);
-                below += underLo.trueCount();
-                v.compress(inBand).intoArray(into, b);
-                b += inBand.trueCount();
-            }
-            for (; j < n; j++) {
-                float x = a[j];
-                below += x < lo ? 1 : 0;
-                into[b] = x;
-                b += x >= lo && x <= hi ? 1 : 0;
-            }
+            long packed = packBand(a, 0, n, lo, hi, into);
+            int b = (int) packed, below = n - b - (int) (packed >>> 32);   // a band holds no NaN
             if (below > r || below + b <= r || b >= n) break;   // missed (or no progress): quickselect what is left
             a = into;
             r -= below;
             n = b;
         }
         return valueOfRank(a, 0, n, r);
+    }
+
+    /**
+     * Packs the values lo <= v <= hi of a[from..to) into into[0..] in order (whole vectors are stored, so into needs
+     * a vector's lanes to spare) and counts the values above hi; a NaN is neither.
+     * @return (count above hi) << 32 | (count packed)
+     */
+    private static long packBand(float[] a, int from, int to, float lo, float hi, float[] into) {
+        int above = 0, b = 0, t = from;
+        for (int bound = from + F.loopBound(to - from); t < bound; t += LANES) {
+            FloatVector v = FloatVector.fromArray(F, a, t);
+            VectorMask<Float> overHi = v.compare(VectorOperators.GT, hi);
+            VectorMask<Float> inBand = v.compare(VectorOperators.GE, lo).andNot(overHi);
+            above += overHi.trueCount();
+            v.compress(inBand).intoArray(into, b);
+            b += inBand.trueCount();
+        }
+        for (; t < to; t++) {
+            float x = a[t];
+            above += x > hi ? 1 : 0;
+            into[b] = x;
+            b += x >= lo && x <= hi ? 1 : 0;
+        }
+        return (long) above << 32 | b;
     }
 
     /** The number of a[0..n) above x (a holds no NaN). */
