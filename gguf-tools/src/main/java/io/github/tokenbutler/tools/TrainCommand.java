@@ -20,6 +20,7 @@ import io.github.tokenbutler.train.TeacherSample;
 import io.github.tokenbutler.train.Trainer;
 import io.github.tokenbutler.train.TrainingCheckpoint;
 import io.github.tokenbutler.train.TrainingData;
+import io.github.tokenbutler.train.TrainingLoss;
 import io.github.tokenbutler.train.TrainingOptions;
 
 import java.io.PrintStream;
@@ -59,7 +60,7 @@ public final class TrainCommand implements Command {
 
                 Runs the model densely over the text (cut into BOS-started sequences as eval does) and trains the
                 predictor to reproduce its attention logits q·k/sqrt(head size) of layers 1..L-1, every head, every
-                causal (query, key) pair: mean squared error, AdamW, warm-up + cosine decay. See docs/TRAINING.md.
+                causal (query, key) pair (--loss), AdamW, warm-up + cosine decay. See docs/TRAINING.md.
 
                   --model M.gguf          the base model
                   --text FILE             training text (UTF-8; stories separated by <|endoftext|> lines)
@@ -76,6 +77,9 @@ public final class TrainCommand implements Command {
                   --weight-decay X        AdamW weight decay of linear weights (default %s)
                   --clip X                global gradient-norm clipping, 0 for none (default %s)
                   --seed S                initial weights and data order (default 0)
+                  --loss NAME             kl (default): KL divergence between the true and predicted attention
+                                          distributions of each query row (the paper's v2 distillation);
+                                          mse: squared logit error over all causal pairs (the paper's v1)
                   --d-prime N             importance vector length d' (default 16, or the model's head size if smaller)
                   --importance-hidden N   hidden length I of the importance MLPs (default 512, or E if smaller)
                   --reduction N           projection E -> E/r (default 8, smaller when E/8 has no even head split)
@@ -98,7 +102,7 @@ public final class TrainCommand implements Command {
         int seqLenOpt = a.integer("seq-len", 0, 2, 1 << 20);
         int contextOpt = a.integer("context", 0, 2, 1 << 20);
         boolean given = a.has("steps") || a.has("batch") || a.has("lr") || a.has("warmup") || a.has("weight-decay")
-                || a.has("clip") || a.has("seed") || a.has("seq-len") || a.has("d-prime") || a.has("importance-hidden") || a.has("reduction");
+                || a.has("clip") || a.has("seed") || a.has("loss") || a.has("seq-len") || a.has("d-prime") || a.has("importance-hidden") || a.has("reduction");
         int steps = a.integer("steps", DEFAULT_STEPS, 1, Integer.MAX_VALUE);
         int batch = a.integer("batch", DEFAULT_BATCH, 1, 1 << 16);
         double lr = a.number("lr", 0, Double.MIN_VALUE, 10); // 0: the model-scaled default, set once the model is known
@@ -106,6 +110,7 @@ public final class TrainCommand implements Command {
         double weightDecay = a.number("weight-decay", DEFAULT_WEIGHT_DECAY, 0, 10);
         double clip = a.number("clip", DEFAULT_CLIP, 0, 1e9);
         long seed = a.longValue("seed", 0);
+        TrainingLoss loss = a.has("loss") ? TrainingLoss.parse("--loss", a.string("loss")) : TrainingLoss.DEFAULT;
         int dPrime = a.integer("d-prime", 0, 2, 1024);
         int hidden = a.integer("importance-hidden", 0, 1, 1 << 16);
         int reduction = a.integer("reduction", 0, 1, 1 << 16);
@@ -126,7 +131,7 @@ public final class TrainCommand implements Command {
         TrainingCheckpoint resumed = resume == null ? null : TrainingCheckpoint.read(resume);
         if (resumed != null && given) {
             throw new UserError("train: with --resume the hyper-parameters come from the checkpoint (" + resumed.options()
-                    + "); leave out --steps, --batch, --lr, --warmup, --weight-decay, --clip, --seed, --seq-len, --d-prime, --importance-hidden, --reduction");
+                    + "); leave out --steps, --batch, --lr, --warmup, --weight-decay, --clip, --seed, --loss, --seq-len, --d-prime, --importance-hidden, --reduction");
         }
 
         int declared = declaredContext(modelPath);
@@ -140,7 +145,7 @@ public final class TrainCommand implements Command {
         }
         if (lr == 0) lr = defaultLearningRate(modelPath);
         TrainingOptions options = resumed != null ? resumed.options()
-                : new TrainingOptions(seqLen, steps, batch, lr, Math.min(warmup, Math.max(0, steps - 1)), weightDecay, clip, seed);
+                : new TrainingOptions(seqLen, steps, batch, lr, Math.min(warmup, Math.max(0, steps - 1)), weightDecay, clip, seed, loss);
 
         try (Model model = Model.load(modelPath, new LoadOptions(context))) {
             if (model.config().contextLength() < seqLen) {
@@ -172,9 +177,9 @@ public final class TrainCommand implements Command {
             out.printf(Locale.ROOT, "train: predictor for '%s': d' %d, r %d, importance hidden %d, %d attention heads: %,d parameters "
                             + "(%.2f%% of the model's %,d)%n", fingerprint.modelName(), config.dPrime(), config.reduction(),
                     config.importanceHidden(), config.attnHeads(), config.parameterCount(), 100 * ratio, modelParams);
-            out.printf(Locale.ROOT, "train: %d training sequences of %d tokens from %s%s; %d steps x %d sequences, lr %s, %d threads%s%n",
+            out.printf(Locale.ROOT, "train: %d training sequences of %d tokens from %s%s; %d steps x %d sequences, lr %s, loss %s, %d threads%s%n",
                     data.count(), seqLen, text.getFileName(), valid != null ? ", " + validSamples.size() + " validation sequences from " + valid.getFileName() : "",
-                    options.steps(), options.batch(), options.lr(), threads, resumed != null ? ", resuming at step " + resumed.step() : "");
+                    options.steps(), options.batch(), options.lr(), options.loss().id, threads, resumed != null ? ", resuming at step " + resumed.step() : "");
             out.flush();
 
             try (Trainer trainer = new Trainer(config, options, threads)) {
@@ -230,6 +235,7 @@ public final class TrainCommand implements Command {
                     w.putU32("tokenbutler.training.steps", options.steps());
                     w.putU32("tokenbutler.training.batch", options.batch());
                     w.putU32("tokenbutler.training.sequence_length", seqLen);
+                    w.putString("tokenbutler.training.loss", options.loss().id);
                     // the last step's own numbers (not the smoothed ones, which depend on where a resumed run started)
                     if (lastTrain[0] != null) {
                         w.putF32("tokenbutler.training.train_loss", (float) lastTrain[0].loss());

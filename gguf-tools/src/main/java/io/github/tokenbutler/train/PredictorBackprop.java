@@ -7,29 +7,32 @@ import io.github.tokenbutler.plugin.predictor.PredictorConfig;
  *
  * <p>The forward pass is {@code ReferencePredictor.forward} (plugin) computed the same way in float64, with
  * every intermediate kept for the backward pass: input projection, causal RoPE attention, LayerNorm, GELU FFN
- * with the residual onto the input, the two SiLU importance MLPs, RoPE on every d'-vector. The loss is the
- * mean squared error between predicted logits q_i·k_j/sqrt(d') and the base model's true logits
- * q_i·k_j/sqrt(headSize), over causal pairs j &lt;= i of layers 1..L-1 and every query head (query head h reads
- * KV head h / (heads / kvHeads)). Layer 0 always runs dense, so its importance rows get no loss and are not
- * computed here (their gradient is zero).
+ * with the residual onto the input, the two SiLU importance MLPs, RoPE on every d'-vector. The loss compares
+ * predicted logits q_i·k_j/sqrt(d') with the base model's true logits q_i·k_j/sqrt(headSize), over causal pairs
+ * j &lt;= i of layers 1..L-1 and every query head (query head h reads KV head h / (heads / kvHeads)), as
+ * {@link TrainingLoss} says: the squared logit error over all pairs, or the KL divergence of each query row's
+ * attention distribution. Layer 0 always runs dense, so its importance rows get no loss and are not computed
+ * here (their gradient is zero).
  *
- * <p>References: {@code TrainingForwardMatchesReferenceTest} checks the predicted logits against
- * ReferencePredictor, {@code GradientCheckTest} checks every tensor's gradient against central finite
- * differences of this loss. Inner loops are written as "y += a * row" where they can be, which the JIT
- * vectorizes; the arithmetic order is fixed, so the result does not depend on the thread that runs it.
+ * <p>References: {@code GradientCheckTest} checks the predicted logits against ReferencePredictor, each loss's
+ * value against its definition, and every tensor's gradient against central finite differences of each loss.
+ * Inner loops are written as "y += a * row" where they can be, which the JIT vectorizes; the arithmetic order
+ * is fixed, so the result does not depend on the thread that runs it.
  */
 public final class PredictorBackprop {
     private final PredictorConfig c;
     private final ParameterLayout layout;
     private final int maxLength;
+    private final TrainingLoss loss;
     /** cos/sin of RoPE angles: [pos][dim/2] for the attention block's head size and for d'. */
     private final double[] attnCos, attnSin, impCos, impSin;
 
     /** The loss of one sequence, and the numbers behind its hit-rate (0 when not measured). */
     public record SequenceLoss(double loss, long pairs, double hitSum, long hitRows) {}
 
-    public PredictorBackprop(ParameterLayout layout, int maxLength) {
+    public PredictorBackprop(ParameterLayout layout, int maxLength, TrainingLoss loss) {
         this.layout = layout;
+        this.loss = loss;
         this.c = layout.config();
         this.maxLength = maxLength;
         int ah = c.attnHeadDim() / 2, ih = c.dPrime() / 2;
@@ -65,7 +68,7 @@ public final class PredictorBackprop {
     }
 
     /**
-     * Loss of one sequence (mean over its causal pairs) and, when grad is not null, its gradient added to grad.
+     * Loss of one sequence and, when grad is not null, its gradient added to grad.
      * @param measureHitRate also count, per (sparse layer, head, query), the share of the true top-50% keys
      *                       that the predicted top-50% contains (the eval command's hit-rate)
      */
@@ -76,12 +79,13 @@ public final class PredictorBackprop {
         int dim = c.importanceDim(), dp = c.dPrime(), heads = c.modelHeads(), hs = c.modelHeadSize();
         int kvDim = c.modelKvHeads() * hs, qDim = heads * hs, group = c.modelKvGroup();
         long pairs = (long) (c.modelLayers() - 1) * heads * n * (n + 1) / 2;
-        double coef = 2.0 / pairs, predScale = 1 / Math.sqrt(dp), trueScale = 1 / Math.sqrt(hs);
+        double invNorm = 1 / loss.normalizer((long) (c.modelLayers() - 1) * heads, n);
+        double predScale = 1 / Math.sqrt(dp), trueScale = 1 / Math.sqrt(hs);
         double[] dqi = grad == null ? null : new double[n * dim], dki = grad == null ? null : new double[n * dim];
         double[] qg = new double[n * dp], kgT = new double[dp * n], dqg = new double[n * dp], dkgT = new double[dp * n];
         double[] tq = new double[n * hs], tkT = new double[hs * n];
         double[] pred = new double[n], truth = new double[n], dd = new double[n], scratch = new double[n];
-        double sse = 0, hitSum = 0;
+        double sum = 0, hitSum = 0;
         long hitRows = 0;
         for (int layer = 1; layer < c.modelLayers(); layer++) {
             float[] lq = s.queries()[layer], lk = s.keys()[layer];
@@ -107,11 +111,8 @@ public final class PredictorBackprop {
                     java.util.Arrays.fill(truth, 0, m, 0);
                     for (int d = 0; d < dp; d++) axpy(qg[i * dp + d], kgT, d * n, pred, 0, m);
                     for (int e = 0; e < hs; e++) axpy(tq[i * hs + e], tkT, e * n, truth, 0, m);
-                    for (int j = 0; j < m; j++) {
-                        double diff = pred[j] - truth[j];
-                        sse += diff * diff;
-                        dd[j] = coef * diff;
-                    }
+                    sum += loss.row(pred, truth, m, dd);
+                    for (int j = 0; j < m; j++) dd[j] *= invNorm;
                     if (grad != null) {
                         for (int d = 0; d < dp; d++) {
                             dqg[i * dp + d] += dot(dd, 0, kgT, d * n, m) * predScale;
@@ -134,7 +135,7 @@ public final class PredictorBackprop {
             }
         }
         if (grad != null) backward(w, f, dqi, dki, grad);
-        return new SequenceLoss(sse / pairs, pairs, hitSum, hitRows);
+        return new SequenceLoss(sum * invNorm, pairs, hitSum, hitRows);
     }
 
     /** Every intermediate of the forward pass, row-major per token. */

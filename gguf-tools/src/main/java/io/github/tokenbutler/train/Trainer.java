@@ -47,7 +47,7 @@ public final class Trainer implements AutoCloseable {
 
     public Trainer(PredictorConfig config, TrainingOptions options, int threads) {
         this.layout = new ParameterLayout(config);
-        this.backprop = new PredictorBackprop(layout, options.seqLen());
+        this.backprop = new PredictorBackprop(layout, options.seqLen(), options.loss());
         this.options = options;
         this.threads = threads;
         this.pool = Executors.newFixedThreadPool(threads, r -> {

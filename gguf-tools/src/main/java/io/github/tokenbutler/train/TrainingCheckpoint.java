@@ -19,13 +19,14 @@ import java.nio.file.Path;
  * float64, and the model the run belongs to (its vocabulary fingerprint and name). The file is written to a
  * temporary file and renamed over the target, so an interrupted write leaves the previous checkpoint intact.
  *
- * <p>Format (big-endian, java.io.DataOutput): magic "TBTRAIN1"; model fingerprint and name (UTF);
+ * <p>Format (big-endian, java.io.DataOutput): magic "TBTRAIN2"; model fingerprint and name (UTF);
  * config: 11 ints, 2 floats; options: seqLen, steps, batch (int), lr (double), warmup (int), weight decay,
- * clip (double), seed (long); step (int); parameter count (int); params, m, v (doubles).
+ * clip (double), seed (long), loss (UTF, {@link TrainingLoss#id}); step (int); parameter count (int); params,
+ * m, v (doubles). "TBTRAIN1" files (before the loss was a choice) are read as loss "mse", the only one then.
  */
 public record TrainingCheckpoint(PredictorConfig config, String modelName, TrainingOptions options, int step,
                                  double[] params, double[] m, double[] v) {
-    private static final String MAGIC = "TBTRAIN1";
+    private static final String MAGIC = "TBTRAIN2", MAGIC_BEFORE_LOSS = "TBTRAIN1";
 
     public void write(Path target) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(24 * params.length + 512);
@@ -47,6 +48,7 @@ public record TrainingCheckpoint(PredictorConfig config, String modelName, Train
             out.writeDouble(o.weightDecay());
             out.writeDouble(o.clip());
             out.writeLong(o.seed());
+            out.writeUTF(o.loss().id);
             out.writeInt(step);
             out.writeInt(params.length);
             for (double[] a : new double[][]{params, m, v}) for (double d : a) out.writeDouble(d);
@@ -66,7 +68,9 @@ public record TrainingCheckpoint(PredictorConfig config, String modelName, Train
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             byte[] magic = new byte[MAGIC.length()];
             in.readFully(magic);
-            if (!MAGIC.equals(new String(magic, java.nio.charset.StandardCharsets.ISO_8859_1))) {
+            String magicText = new String(magic, java.nio.charset.StandardCharsets.ISO_8859_1);
+            boolean beforeLoss = MAGIC_BEFORE_LOSS.equals(magicText);
+            if (!MAGIC.equals(magicText) && !beforeLoss) {
                 throw new UserError("train: --resume " + file + " is not a training checkpoint (expected a file written by train --checkpoint)");
             }
             String fingerprint = in.readUTF(), modelName = in.readUTF();
@@ -75,8 +79,13 @@ public record TrainingCheckpoint(PredictorConfig config, String modelName, Train
             float rope = in.readFloat(), eps = in.readFloat();
             PredictorConfig c = new PredictorConfig(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10], rope, eps, fingerprint)
                     .validate("checkpoint " + file);
-            TrainingOptions o = new TrainingOptions(in.readInt(), in.readInt(), in.readInt(), in.readDouble(), in.readInt(),
-                    in.readDouble(), in.readDouble(), in.readLong());
+            int seqLen = in.readInt(), steps = in.readInt(), batch = in.readInt();
+            double lr = in.readDouble();
+            int warmup = in.readInt();
+            double weightDecay = in.readDouble(), clip = in.readDouble();
+            long seed = in.readLong();
+            TrainingLoss loss = beforeLoss ? TrainingLoss.MSE : TrainingLoss.parse("checkpoint " + file + " loss", in.readUTF());
+            TrainingOptions o = new TrainingOptions(seqLen, steps, batch, lr, warmup, weightDecay, clip, seed, loss);
             int step = in.readInt(), n = in.readInt();
             if (n != c.parameterCount()) throw new UserError("train: checkpoint " + file + " holds " + n + " parameters, its predictor shape needs " + c.parameterCount());
             double[][] arrays = new double[3][n];

@@ -15,9 +15,12 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  * @param weightDecay AdamW decoupled weight decay (linear weights only)
  * @param clip        global gradient-norm limit (0: none)
  * @param seed        initial weights and data order
+ * @param loss        what the predicted logits are fitted to
  */
-public record TrainingOptions(int seqLen, int steps, int batch, double lr, int warmup, double weightDecay, double clip, long seed) {
+public record TrainingOptions(int seqLen, int steps, int batch, double lr, int warmup, double weightDecay, double clip, long seed,
+                              TrainingLoss loss) {
     public TrainingOptions {
+        if (loss == null) throw new IllegalArgumentException("loss must not be null");
         if (seqLen < 2) throw new UserError("train: --seq-len must be at least 2 (BOS and one token), got " + seqLen);
         if (steps < 1) throw new UserError("train: --steps must be at least 1, got " + steps);
         if (batch < 1) throw new UserError("train: --batch must be at least 1, got " + batch);

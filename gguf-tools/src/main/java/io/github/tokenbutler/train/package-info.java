@@ -8,7 +8,8 @@
  * computed on the fly and never stored for the whole corpus.
  *
  * <p>Out: predictor weights (flat float64, {@link io.github.tokenbutler.train.ParameterLayout}) trained to
- * reproduce the true attention logits: mean squared error over causal pairs of every sparse layer and head,
+ * reproduce the true attention of every sparse layer and head ({@link io.github.tokenbutler.train.TrainingLoss}:
+ * KL divergence of each query row's attention distribution, or squared logit error over causal pairs),
  * gradients by hand ({@link io.github.tokenbutler.train.PredictorBackprop}, checked against finite
  * differences and against the plugin's ReferencePredictor), {@link io.github.tokenbutler.train.AdamW} with
  * {@link io.github.tokenbutler.train.LrSchedule} and global-norm clipping, in

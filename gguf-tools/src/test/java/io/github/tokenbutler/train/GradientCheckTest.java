@@ -4,21 +4,25 @@ import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
 import io.github.tokenbutler.plugin.predictor.ReferencePredictor;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The backward pass against its plain reference: central finite differences of the loss, in float64, for
- * every parameter of every tensor of a tiny predictor; and the training forward pass against the plugin's
+ * every parameter of every tensor of a tiny predictor, for every loss; the loss values against their
+ * definitions written out plainly (TrainingLoss); and the training forward pass against the plugin's
  * ReferencePredictor, which defines the architecture.
  */
 class GradientCheckTest {
-    @Test
-    void everyGradientMatchesCentralFiniteDifferences() {
+    @ParameterizedTest
+    @EnumSource(TrainingLoss.class)
+    void everyGradientMatchesCentralFiniteDifferences(TrainingLoss loss) {
         PredictorConfig c = TinyPredictors.config();
         ParameterLayout layout = new ParameterLayout(c);
-        PredictorBackprop backprop = new PredictorBackprop(layout, 16);
+        PredictorBackprop backprop = new PredictorBackprop(layout, 16, loss);
         double[] w = layout.flatten(PredictorWeights.random(c, 7));
         TeacherSample s = TinyPredictors.sample(c, 7, 3);
         double[] grad = new double[layout.size()];
@@ -53,7 +57,7 @@ class GradientCheckTest {
         PredictorWeights weights = PredictorWeights.random(c, 11);
         TeacherSample s = TinyPredictors.sample(c, 9, 5);
         ReferencePredictor.Output ref = ReferencePredictor.forward(c, weights, s.x(), s.n());
-        PredictorBackprop.Importance ours = new PredictorBackprop(layout, 16).importance(layout.flatten(weights), s.x(), s.n());
+        PredictorBackprop.Importance ours = new PredictorBackprop(layout, 16, TrainingLoss.DEFAULT).importance(layout.flatten(weights), s.x(), s.n());
         int dp = c.dPrime(), dim = c.importanceDim();
         for (int layer = 1; layer < c.modelLayers(); layer++) {
             for (int head = 0; head < c.modelHeads(); head++) {
@@ -67,6 +71,53 @@ class GradientCheckTest {
                 }
             }
         }
+    }
+
+    /** The definitions in TrainingLoss's javadoc, on ReferencePredictor's logits, summed the plain way. */
+    @ParameterizedTest
+    @EnumSource(TrainingLoss.class)
+    void lossValueMatchesItsDefinition(TrainingLoss loss) {
+        PredictorConfig c = TinyPredictors.config();
+        ParameterLayout layout = new ParameterLayout(c);
+        PredictorWeights weights = PredictorWeights.random(c, 5);
+        TeacherSample s = TinyPredictors.sample(c, 11, 2);
+        ReferencePredictor.Output ref = ReferencePredictor.forward(c, weights, s.x(), s.n());
+        int hs = c.modelHeadSize(), heads = c.modelHeads(), group = heads / c.modelKvHeads();
+        double total = 0;
+        long pairs = 0, rows = 0;
+        for (int layer = 1; layer < c.modelLayers(); layer++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < s.n(); i++) {
+                    double[] truth = new double[i + 1], pred = new double[i + 1];
+                    for (int j = 0; j <= i; j++) {
+                        for (int e = 0; e < hs; e++) {
+                            truth[j] += (double) s.queries()[layer][(i * heads + h) * hs + e] * s.keys()[layer][(j * c.modelKvHeads() + h / group) * hs + e];
+                        }
+                        truth[j] /= Math.sqrt(hs);
+                        pred[j] = ref.logit(i, j, layer, h);
+                    }
+                    if (loss == TrainingLoss.MSE) {
+                        for (int j = 0; j <= i; j++) total += (pred[j] - truth[j]) * (pred[j] - truth[j]);
+                    } else {
+                        double[] p = softmax(truth), q = softmax(pred);
+                        for (int j = 0; j <= i; j++) total += p[j] * Math.log(p[j] / q[j]);
+                    }
+                    pairs += i + 1;
+                    rows++;
+                }
+            }
+        }
+        double expected = total / (loss == TrainingLoss.MSE ? pairs : rows);
+        double actual = new PredictorBackprop(layout, 16, loss).lossAndGradient(layout.flatten(weights), s, null, false).loss();
+        assertEquals(expected, actual, 1e-9 * expected);
+    }
+
+    private static double[] softmax(double[] z) {
+        double sum = 0;
+        double[] out = new double[z.length];
+        for (int j = 0; j < z.length; j++) sum += out[j] = Math.exp(z[j]);
+        for (int j = 0; j < z.length; j++) out[j] /= sum;
+        return out;
     }
 
     @Test

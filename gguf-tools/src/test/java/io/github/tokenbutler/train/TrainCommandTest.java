@@ -54,7 +54,7 @@ class TrainCommandTest {
             for (int i = 0; i < v.count(); i++) validSamples.add(teacher.run(v.sequence(i)));
             var fp = io.github.tokenbutler.plugin.predictor.ModelFingerprint.of(m.config(), m.gguf());
             var config = io.github.tokenbutler.plugin.predictor.PredictorConfig.forModel(m.config(), fp.vocabularyHash(), 0, 0, 0, 0);
-            TrainingOptions options = new TrainingOptions(128, 25, 4, 1e-2, 3, 0.01, 1.0, 1);
+            TrainingOptions options = new TrainingOptions(128, 25, 4, 1e-2, 3, 0.01, 1.0, 1, TrainingLoss.DEFAULT);
             try (Trainer trainer = new Trainer(config, options, 2)) {
                 double[] params = trainer.layout().flatten(io.github.tokenbutler.plugin.predictor.PredictorWeights.random(config, 1));
                 Trainer.State state = new Trainer.State(params, new AdamW(trainer.layout(), 0.01), 0);
@@ -78,6 +78,7 @@ class TrainCommandTest {
         try (GGUF g = GGUF.read(out)) {
             assertTrue(g.getLong("tokenbutler.training.parameter_count", -1) > 0);
             assertTrue(g.getFloat("tokenbutler.training.parameter_ratio", -1f) > 0);
+            assertEquals(TrainingLoss.DEFAULT.id, g.require("tokenbutler.training.loss", String.class));
         }
         try (Model m = Model.load(model, LoadOptions.defaults())) {
             TokenButlerPredictor.load(out, m.info()); // refuses a broken file or another model
@@ -114,6 +115,36 @@ class TrainCommandTest {
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.gguf")), Files.readAllBytes(dir.resolve("c.gguf")));
     }
 
+    /** A checkpoint from before --loss existed ("TBTRAIN1", no loss field) continues as what it was: mse. */
+    @Test
+    void checkpointFromBeforeTheLossOptionResumesAsMse() throws Exception {
+        Path model = SharedData.testModel("tiny-f32.gguf"), ckpt = dir.resolve("new.ckpt"), old = dir.resolve("old.ckpt");
+        assertEquals(0, train("--model", model.toString(), "--text", tinyText().toString(), "--out", dir.resolve("p.gguf").toString(),
+                "--seq-len", "16", "--steps", "2", "--batch", "1", "--loss", "mse", "--checkpoint", ckpt.toString()).exitCode());
+        byte[] now = Files.readAllBytes(ckpt);
+        // The loss is the UTF string right after the seed: a 2-byte length and "mse". Cut it out, restore the old magic.
+        byte[] lossField = {0, 3, 'm', 's', 'e'};
+        int at = indexOf(now, lossField);
+        assertTrue(at > 0 && indexOf(java.util.Arrays.copyOfRange(now, at + 1, now.length), lossField) < 0, "one loss field");
+        byte[] before = new byte[now.length - lossField.length];
+        System.arraycopy(now, 0, before, 0, at);
+        System.arraycopy(now, at + lossField.length, before, at, now.length - at - lossField.length);
+        System.arraycopy("TBTRAIN1".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, before, 0, 8);
+        Files.write(old, before);
+        TrainingCheckpoint read = TrainingCheckpoint.read(old), original = TrainingCheckpoint.read(ckpt);
+        assertEquals(original.options(), read.options());
+        assertArrayEquals(original.params(), read.params());
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) if (hay[i + j] != needle[j]) continue outer;
+            return i;
+        }
+        return -1;
+    }
+
     @Test
     void clearErrors() throws Exception {
         Path model = SharedData.testModel("tiny-f32.gguf"), other = SharedData.testModel("tiny-mha-f32.gguf");
@@ -125,6 +156,7 @@ class TrainCommandTest {
         assertMessage("too short", "--model", model.toString(), "--text", shortText.toString(), "--out", out, "--seq-len", "64");
         assertMessage("larger than the model's context", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "512");
         assertMessage("does not exist", "--model", model.toString(), "--text", tinyText().toString(), "--out", dir.resolve("no/such/p.gguf").toString());
+        assertMessage("--loss must be one of [mse, kl], got 'l1'", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--loss", "l1");
         assertMessage("--steps must be in", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--steps", "0");
         Path ckpt = dir.resolve("x.ckpt");
         assertEquals(0, train("--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "16", "--steps", "1",
