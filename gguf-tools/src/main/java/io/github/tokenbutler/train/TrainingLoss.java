@@ -16,12 +16,11 @@ import java.util.Locale;
  *       causal attention distributions"): the mean over rows of KL(softmax(t) ‖ softmax(z)) over the row's
  *       causal keys.</li>
  * </ul>
- * KL is the default because it fits what selection needs: the keys that carry the attention mass, in every
- * query row alike. The pair-mean squared error spends its weight elsewhere: a per-row offset that softmax
- * ignores (set by the large logits of the attention sink), the order of keys that get no attention anyway,
- * and long rows (a row counts once per key, so the first positions of a sequence, where a 50 % budget leaves a
- * handful of keys and every choice counts, barely reach it). Measured on stories260K (docs/TRAINING.md), the
- * same 250-step run gives perplexity 6.7115 at 50 % sparsity with KL against 6.7965 with MSE (oracle 6.6793).
+ * KL is the default because it fits what selection needs: the keys that carry the attention mass. The squared
+ * logit error also spends its weight on a per-row offset that softmax ignores (set by the large logits of the
+ * attention sink) and on the order of keys that get no attention anyway. Measured on stories260K
+ * (docs/TRAINING.md, "Choosing the loss"), the same 250-step run gives perplexity 6.7115 at 50 % sparsity with
+ * KL against 6.7965 with MSE (oracle 6.6793).
  */
 public enum TrainingLoss {
     MSE("mse"),
