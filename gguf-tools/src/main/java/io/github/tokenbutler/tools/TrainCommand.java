@@ -59,8 +59,8 @@ public final class TrainCommand implements Command {
                 usage: ./tokenbutler train --model M.gguf --text corpus.txt --out M.butler.gguf [options]
 
                 Runs the model densely over the text (cut into BOS-started sequences as eval does) and trains the
-                predictor to reproduce its attention logits q·k/sqrt(head size) of layers 1..L-1, every head, every
-                causal (query, key) pair (--loss), AdamW, warm-up + cosine decay. See docs/TRAINING.md.
+                predictor to reproduce its attention (logits q·k/sqrt(head size)) in layers 1..L-1, every head, over
+                the causal (query, key) pairs (--loss), with AdamW, warm-up + cosine decay. See docs/TRAINING.md.
 
                   --model M.gguf          the base model
                   --text FILE             training text (UTF-8; stories separated by <|endoftext|> lines)
@@ -82,7 +82,8 @@ public final class TrainCommand implements Command {
                                           mse: squared logit error over all causal pairs (the paper's v1)
                   --d-prime N             importance vector length d' (default 16, or the model's head size if smaller)
                   --importance-hidden N   hidden length I of the importance MLPs (default 512, or E if smaller)
-                  --reduction N           projection E -> E/r (default 8, smaller when E/8 has no even head split)
+                  --reduction N           projection E -> E/r (default 8, smaller when E/8 has no even head split;
+                                          tiny models gain from a smaller r, e.g. 2 for babyllama-tok105)
                   --threads N             worker threads (default: all processors); results do not depend on it
                   --checkpoint FILE       checkpoint file (weights, Adam moments, step, data position, model)
                   --checkpoint-every N    steps between checkpoints (default 100 with --checkpoint)
