@@ -83,7 +83,7 @@ public final class TrainCommand implements Command {
                   --d-prime N             importance vector length d' (default 16, or the model's head size if smaller)
                   --importance-hidden N   hidden length I of the importance MLPs (default 512, or E if smaller)
                   --reduction N           projection E -> E/r (default 8, smaller when E/8 has no even head split;
-                                          tiny models gain from a smaller r, e.g. 2 for babyllama-tok105)
+                                          tiny models gain from a smaller r, e.g. 1 for babyllama-tok105)
                   --threads N             worker threads (default: all processors); results do not depend on it
                   --checkpoint FILE       checkpoint file (weights, Adam moments, step, data position, model)
                   --checkpoint-every N    steps between checkpoints (default 100 with --checkpoint)
