@@ -617,6 +617,28 @@ public final class Llama3 {
         /** {@link #dotRows4} with an input made by {@link #prepare}. */
         void dotRows4Prepared(long o0, long o1, long o2, long o3, float[] px, int n, float[] res) { dotRows4(o0, o1, o2, o3, px, n, res); }
 
+        /**
+         * out[outOff + r] (+)= row r · x for rows [r0, r1) of a [rows][cols] matrix: one token's share of a
+         * matmul. scratch holds at least cols floats. This default goes through {@link #dotRows4Prepared};
+         * a type overrides it where a loop of its own over several rows streams the weights faster.
+         */
+        void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            float[] px = prepare(x, cols, scratch);
+            int q = (r1 - r0) / 4;
+            float[] d4 = new float[4];
+            for (int i = r0; i < r0 + q; i++) {
+                dotRows4Prepared((long) i * cols, (long) (i + q) * cols, (long) (i + 2 * q) * cols, (long) (i + 3 * q) * cols, px, cols, d4);
+                for (int k = 0; k < 4; k++) {
+                    int o = outOff + i + k * q;
+                    out[o] = accumulate ? out[o] + d4[k] : d4[k];
+                }
+            }
+            for (int r = r0 + 4 * q; r < r1; r++) {
+                float d = dotRowPrepared((long) r * cols, px, cols);
+                out[outOff + r] = accumulate ? out[outOff + r] + d : d;
+            }
+        }
+
         private void checkRange(long from, int n) {
             int bs = type().blockSize;
             if (from < 0 || n < 0 || from + n > size || from % bs != 0 || n % bs != 0) {
@@ -789,6 +811,53 @@ public final class Llama3 {
             res[2] = Simd.sum(a2);
             res[3] = Simd.sum(a3);
         }
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (!Simd.ENABLED || Simd.L != 16) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            long rowBytes = cols / 32 * 34L;
+            int q = (r1 - r0) / 4;
+            for (int r = r0; r < r0 + q; r++) rows4(r * rowBytes, q * rowBytes, x, cols, out, outOff + r, q, accumulate);
+            for (int r = r0 + 4 * q; r < r1; r++) {
+                float d = dotRow((long) r * cols, x, 0, cols);
+                out[outOff + r] = accumulate ? out[outOff + r] + d : d;
+            }
+        }
+        /**
+         * Four rows whose blocks start at b0, b0+stride, ...; results to out[o], out[o+step], ... The block code
+         * is written out four times so that the bytecode exceeds C2's FreqInlineSize (325 bytes): compiled on
+         * its own, never inlined into a caller whose inlining node budget the Vector API calls would exhaust
+         * (they then fall back to boxed vectors; see Q4_0Tensor.rows2).
+         */
+        private void rows4(long b0, long stride, float[] x, int cols, float[] out, int o, int step, boolean accumulate) {
+            var F = Simd.F16L;
+            var B = Simd.B16L;
+            long b1 = b0 + stride, b2 = b1 + stride, b3 = b2 + stride;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = 0; j < cols; j += 32, b0 += 34, b1 += 34, b2 += 34, b3 += 34) {
+                FloatVector x0 = FloatVector.fromArray(F, x, j), x1 = FloatVector.fromArray(F, x, j + 16);
+                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(B, data, b0 + 2, Simd.LE).castShape(F, 0);
+                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(B, data, b0 + 18, Simd.LE).castShape(F, 0);
+                a0 = q1.fma(x1, q0.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b0))), a0);
+                q0 = (FloatVector) ByteVector.fromMemorySegment(B, data, b1 + 2, Simd.LE).castShape(F, 0);
+                q1 = (FloatVector) ByteVector.fromMemorySegment(B, data, b1 + 18, Simd.LE).castShape(F, 0);
+                a1 = q1.fma(x1, q0.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b1))), a1);
+                q0 = (FloatVector) ByteVector.fromMemorySegment(B, data, b2 + 2, Simd.LE).castShape(F, 0);
+                q1 = (FloatVector) ByteVector.fromMemorySegment(B, data, b2 + 18, Simd.LE).castShape(F, 0);
+                a2 = q1.fma(x1, q0.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b2))), a2);
+                q0 = (FloatVector) ByteVector.fromMemorySegment(B, data, b3 + 2, Simd.LE).castShape(F, 0);
+                q1 = (FloatVector) ByteVector.fromMemorySegment(B, data, b3 + 18, Simd.LE).castShape(F, 0);
+                a3 = q1.fma(x1, q0.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b3))), a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1; out[o + 2 * step] += s2; out[o + 3 * step] += s3;
+            } else {
+                out[o] = s0; out[o + step] = s1; out[o + 2 * step] = s2; out[o + 3 * step] = s3;
+            }
+        }
         /** acc + d * (q · x) over one block. Two small methods, not one: C2 inlines only small callees, and a
          *  vector passed to a call that is not inlined is boxed, which costs more than the block's arithmetic. */
         private FloatVector block(long block, float[] x, int xi, FloatVector acc) {
@@ -882,6 +951,66 @@ public final class Llama3 {
             }
             dotRows2(o0, o1, x, n, res, 0);
             dotRows2(o2, o3, x, n, res, 2);
+        }
+        /**
+         * Four rows a quarter of the range apart per loop (four memory streams, as Q8_0), each x vector loaded
+         * once for all four. The -8 offset is taken out of the loop: sum((q-8)*x*d) = sum(q*x*d) - 8*sum(d*sum(x))
+         * per block, the block sums of x computed once per call into scratch.
+         */
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (!Simd.ENABLED || Simd.L != 16) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            int blocks = cols / 32;
+            for (int b = 0; b < blocks; b++) {
+                FloatVector v = FloatVector.fromArray(Simd.F16L, x, 32 * b).add(FloatVector.fromArray(Simd.F16L, x, 32 * b + 16));
+                scratch[b] = 8f * v.reduceLanes(VectorOperators.ADD);
+            }
+            long rowBytes = blocks * 18L;
+            int q = (r1 - r0) / 4;
+            for (int r = r0; r < r0 + q; r++) rows4(r * rowBytes, q * rowBytes, x, scratch, cols, out, outOff + r, q, accumulate);
+            for (int r = r0 + 4 * q; r < r1; r++) {
+                float d = dotRow((long) r * cols, x, 0, cols);
+                out[outOff + r] = accumulate ? out[outOff + r] + d : d;
+            }
+        }
+        private void rows4(long b0, long stride, float[] x, float[] xsum8, int cols, float[] out, int o, int step, boolean accumulate) {
+            rows2(b0, stride, x, xsum8, cols, out, o, step, accumulate);
+            rows2(b0 + 2 * stride, stride, x, xsum8, cols, out, o + 2 * step, step, accumulate);
+        }
+        /**
+         * Two rows, the block code written out in the loop: this method's bytecode is then larger than C2's
+         * FreqInlineSize (325 bytes), so it is compiled on its own and never inlined into the matmul's lambda,
+         * where the Vector API calls would exceed the caller's inlining node budget and fall back to boxed
+         * vectors (Q4_0 decode ran at 5 tokens/s that way).
+         */
+        private void rows2(long b0, long stride, float[] x, float[] xsum8, int cols, float[] out, int o, int step, boolean accumulate) {
+            var F = Simd.F16L;
+            long b1 = b0 + stride;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            float c0 = 0f, c1 = 0f;
+            for (int j = 0, blk = 0; j < cols; j += 32, blk++, b0 += 18, b1 += 18) {
+                FloatVector x0 = FloatVector.fromArray(F, x, j), x1 = FloatVector.fromArray(F, x, j + 16);
+                float xs = xsum8[blk];
+                float d0 = Float.float16ToFloat(data.get(SHORT_LE, b0)), d1 = Float.float16ToFloat(data.get(SHORT_LE, b1));
+                ByteVector q = ByteVector.fromMemorySegment(Simd.B16L, data, b0 + 2, Simd.LE);
+                FloatVector lo = (FloatVector) q.and((byte) 15).castShape(F, 0);
+                FloatVector hi = (FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0);
+                a0 = hi.fma(x1, lo.mul(x0)).fma(FloatVector.broadcast(F, d0), a0);
+                q = ByteVector.fromMemorySegment(Simd.B16L, data, b1 + 2, Simd.LE);
+                lo = (FloatVector) q.and((byte) 15).castShape(F, 0);
+                hi = (FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0);
+                a1 = hi.fma(x1, lo.mul(x0)).fma(FloatVector.broadcast(F, d1), a1);
+                c0 = Math.fma(d0, xs, c0);
+                c1 = Math.fma(d1, xs, c1);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD) - c0, s1 = a1.reduceLanes(VectorOperators.ADD) - c1;
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1;
+            } else {
+                out[o] = s0; out[o + step] = s1;
+            }
         }
         /** Two rows at a time here: four block calls in one loop exceed C2's inlining node budget (NodeCountInliningCutoff). */
         private void dotRows2(long o0, long o1, float[] x, int n, float[] res, int at) {
@@ -2239,20 +2368,7 @@ public final class Llama3 {
         private static void rows(Matmul mm, int r0, int r1, float[] x, int cols, int n, float[] scratch) {
             float[] out = mm.out;
             if (n == 1) {
-                float[] px = mm.w.prepare(x, cols, scratch);
-                int q = (r1 - r0) / 4;
-                float[] d4 = new float[4];
-                for (int i = r0; i < r0 + q; i++) {
-                    mm.w.dotRows4Prepared((long) i * cols, (long) (i + q) * cols, (long) (i + 2 * q) * cols, (long) (i + 3 * q) * cols, px, cols, d4);
-                    for (int k = 0; k < 4; k++) {
-                        int o = mm.outOff + i + k * q;
-                        out[o] = mm.accumulate ? out[o] + d4[k] : d4[k];
-                    }
-                }
-                for (int r = r0 + 4 * q; r < r1; r++) {
-                    float d = mm.w.dotRowPrepared((long) r * cols, px, cols);
-                    out[mm.outOff + r] = mm.accumulate ? out[mm.outOff + r] + d : d;
-                }
+                matvecRows(mm.w, x, cols, out, mm.outOff, r0, r1, mm.accumulate, scratch);
                 return;
             }
             for (int r = r0; r < r1; r++) {
@@ -2265,6 +2381,11 @@ public final class Llama3 {
                     out[o] = mm.accumulate ? out[o] + d : d;
                 }
             }
+        }
+
+        /** out[outOff + r] (+)= W[r] · x for rows [r0, r1): one token's matmul rows. scratch holds at least cols floats. */
+        static void matvecRows(FloatTensor w, float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            w.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
         }
 
         /** Four tokens' dot products with one dequantized row, sharing its loads. */

@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * packing), independent of the runtime's code. Tolerances: a dequantized element within 1e-6 of the
  * block's largest magnitude (float rounding of d*sc*q - dmin*m); a dot product within 1e-5 of
  * sum |w_i x_i| (float accumulation in another order); the Vector API path likewise against the scalar
- * path; dotRows4 equal to four dotRow calls bit for bit, and likewise on an input reordered by prepare.
+ * path; dotRows4 equal to four dotRow calls bit for bit, and likewise on an input reordered by prepare;
+ * the decode matmul (matvec) over odd row ranges.
  */
 class TensorKernelsTest {
     static final int ROW = 1024, ROWS = 6;
@@ -112,6 +113,45 @@ class TensorKernelsTest {
             float one = t.dotRowPrepared(rows[k] * ROW, px, ROW);
             assertEquals(ref, one, 1e-5 * mag, type + " prepared row " + r);
             assertEquals(Float.floatToIntBits(one), Float.floatToIntBits(four[k]), type + " prepared row " + r + ": " + one + " vs " + four[k]);
+        }
+    }
+
+    /**
+     * The decode matmul (matvec: each type's own row loop) over row ranges of odd lengths and starts, writing
+     * and accumulating, against the float64 decoder: within 1e-5 of sum |w_i x_i| per row (the same bound as
+     * one dot product; the Q4_0 loop also takes its -8 offset out as 8 * sum(d * block sum of x)).
+     */
+    @ParameterizedTest
+    @MethodSource("types")
+    void matvecOverOddRowRangesMatchesTheFloat64Decoder(GGMLType type) {
+        int rows = 23;
+        Random random = new Random(400 + type.id);
+        byte[] bytes = randomBlocks(type, ROW * rows, random);
+        FloatTensor t = tensor(type, bytes);
+        double[] w = decode(type, bytes, ROW * rows);
+        float[] x = new float[ROW];
+        for (int i = 0; i < ROW; i++) x[i] = (float) random.nextGaussian();
+        int[][] ranges = {{0, rows}, {3, 20}, {5, 6}, {1, 10}, {7, 7}};
+        for (boolean accumulate : new boolean[] {false, true}) {
+            for (int[] range : ranges) {
+                float[] out = new float[rows + 5];
+                for (int i = 0; i < out.length; i++) out[i] = accumulate ? i : -1f;
+                t.matvec(x, ROW, out, 2, range[0], range[1], accumulate, new float[ROW]);
+                for (int r = 0; r < rows; r++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < ROW; i++) {
+                        ref += w[r * ROW + i] * x[i];
+                        mag += Math.abs(w[r * ROW + i] * x[i]);
+                    }
+                    int o = 2 + r;
+                    boolean inside = r >= range[0] && r < range[1];
+                    double expected = inside ? (accumulate ? o + ref : ref) : (accumulate ? o : -1f);
+                    assertEquals(expected, out[o], inside ? 1e-5 * mag + (accumulate ? 1e-6 * o : 0) : 0,
+                            type + " rows " + range[0] + ".." + range[1] + (accumulate ? " accumulating" : "") + ", row " + r);
+                }
+                assertEquals(accumulate ? 0f : -1f, out[0]);
+                assertEquals(accumulate ? 1f : -1f, out[1]);
+            }
         }
     }
 
