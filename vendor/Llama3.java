@@ -1738,28 +1738,21 @@ public final class Llama3 {
         /** The token embedding matrix [vocab][dim]. */
         public FloatTensor tokenEmbedding() { return tokenEmbedding; }
 
-        /** A fresh state (KV cache at position 0) whose attention goes through {@code attention}, or dense when null. */
-        public State newState(AttentionHook.Attention attention) {
+        /**
+         * A fresh state (KV cache at position 0) whose attention goes through {@code attention}, or dense when null.
+         * The KV cache starts small and grows as tokens arrive ({@link State#ensureCapacity}), up to the context.
+         */
+        public State newState(AttentionHook.Attention attention) { return newState(attention, State.INITIAL_TOKENS); }
+
+        /** {@link #newState(AttentionHook.Attention)} with room for initialTokens positions from the start (at most the context). */
+        public State newState(AttentionHook.Attention attention, int initialTokens) {
             long perLayer = (long) config.contextLength() * config.kvDim();
-            long bytes = 2 * 4 * perLayer * config.nLayers();
             if (perLayer > Integer.MAX_VALUE - 8) {
                 throw new UserError("context " + config.contextLength() + " x KV width " + config.kvDim() + " is too large for one cache array per layer; use a smaller --context");
             }
-            Runtime rt = Runtime.getRuntime();
-            long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
-            if (bytes > free) { // "used" counts garbage too, e.g. the cache of a state dropped just before
-                System.gc();
-                free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
-            }
-            String hint = "the KV cache for context " + config.contextLength() + " needs " + (bytes >> 20) + " MiB but the JVM has about "
-                    + (free >> 20) + " MiB free; use a smaller --context or a larger heap (e.g. TOKENBUTLER_JAVA_OPTS=-Xmx"
-                    + Math.max(1, (bytes >> 30) + 2) + "g)";
-            if (bytes > free) throw new UserError(hint);
-            try {
-                return new State(this, new float[config.nLayers()][(int) perLayer], new float[config.nLayers()][(int) perLayer], attention);
-            } catch (OutOfMemoryError e) {
-                throw new UserError(hint);
-            }
+            State s = new State(this, new float[config.nLayers()][0], new float[config.nLayers()][0], attention);
+            s.ensureCapacity(Math.max(1, Math.min(initialTokens, config.contextLength())));
+            return s;
         }
 
         /**
@@ -1821,8 +1814,10 @@ public final class Llama3 {
             /**
              * Computes attention for one layer, or returns false to let the runtime compute it densely.
              * @param q          [nTokens][nHeads*headSize] queries after RoPE
-             * @param keyCache   [contextLength][nKvHeads*headSize] keys after RoPE (the runtime's live cache: read only)
-             * @param valueCache [contextLength][nKvHeads*headSize] values (read only)
+             * @param keyCache   [capacity][nKvHeads*headSize] keys after RoPE (the runtime's live cache: read only), with
+             *                   capacity >= startPos + nTokens; the cache grows by replacing its arrays, so a hook
+             *                   reads them during the call and keeps no reference to them past it
+             * @param valueCache [capacity][nKvHeads*headSize] values (read only)
              * @param out        [nTokens][nHeads*headSize] to be filled: softmax(q·k/sqrt(headSize))·v per head
              */
             boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out);
@@ -1853,7 +1848,7 @@ public final class Llama3 {
         /**
          * One query head over the given key positions: {@link #attendGroup} with one head.
          * @param q        query buffer; the head's queries at q[qOff .. qOff+headSize)
-         * @param keyCache [contextLength][kvDim]; the head's keys at t*kvDim + kvOff
+         * @param keyCache [positions][kvDim]; the head's keys at t*kvDim + kvOff
          * @param indices  key positions to attend, ascending; null means 0..count-1
          * @param count    how many entries of indices to use
          * @param scores   scratch of at least count floats (receives the attention weights)
@@ -1889,21 +1884,7 @@ public final class Llama3 {
                     }
                 }
             }
-            for (int h = 0; h < heads; h++) {
-                int w = h * weightStride;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < count; j++) {
-                    float v = weights[w + j];
-                    if (v > max) max = v;
-                }
-                float sum = 0f;
-                for (int j = 0; j < count; j++) {
-                    float e = (float) Math.exp(weights[w + j] - max);
-                    weights[w + j] = e;
-                    sum += e;
-                }
-                for (int j = 0; j < count; j++) weights[w + j] /= sum;
-            }
+            for (int h = 0; h < heads; h++) VectorMath.softmax(weights, h * weightStride, count);
             for (int h0 = 0; h0 < heads; h0 += 4) {
                 weightedSum(weights, weightStride, h0, Math.min(4, heads - h0), valueCache, kvDim, kvOff, headSize,
                         indices, count, out, outOff);
@@ -2026,6 +2007,84 @@ public final class Llama3 {
             }
             for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
             return s;
+        }
+
+        /**
+         * a[off..off+n) = softmax of itself: exp(a_i - max) / sum, with {@link #exp}'s polynomial in vector lanes
+         * and in the scalar tail alike. The sum's order is fixed for a given n (lane accumulators, the
+         * fixed-order lane sum, then the tail in order), so the same n gives the same result bit for bit,
+         * interpreted or compiled, whatever positions the values came from.
+         */
+        public static void softmax(float[] a, int off, int n) {
+            float max = Float.NEGATIVE_INFINITY;
+            int i = 0;
+            if (Simd.ENABLED && n >= Simd.L) {
+                var F = Simd.F;
+                FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+                for (; i + Simd.L <= n; i += Simd.L) m = m.max(FloatVector.fromArray(F, a, off + i));
+                max = m.reduceLanes(VectorOperators.MAX);
+            }
+            for (; i < n; i++) max = Math.max(max, a[off + i]);
+            float sum = 0f;
+            i = 0;
+            if (Simd.ENABLED && n >= Simd.L) {
+                var F = Simd.F;
+                FloatVector mv = FloatVector.broadcast(F, max), acc = FloatVector.zero(F);
+                for (; i + Simd.L <= n; i += Simd.L) {
+                    FloatVector e = exp(FloatVector.fromArray(F, a, off + i).sub(mv));
+                    e.intoArray(a, off + i);
+                    acc = acc.add(e);
+                }
+                sum = Simd.sum(acc);
+            }
+            for (; i < n; i++) {
+                float e = exp(a[off + i] - max);
+                a[off + i] = e;
+                sum += e;
+            }
+            i = 0;
+            if (Simd.ENABLED) {
+                var F = Simd.F;
+                for (; i + Simd.L <= n; i += Simd.L) FloatVector.fromArray(F, a, off + i).div(sum).intoArray(a, off + i);
+            }
+            for (; i < n; i++) a[off + i] /= sum;
+        }
+
+        private static final float EXP_LOW = -87.0f, EXP_HIGH = 88.0f, LOG2E = 1.44269504f, ROUNDER = 12582912f; // 1.5 * 2^23
+        private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+        private static final float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f,
+                P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
+
+        /**
+         * e^x within about 2 ulp for x in [-87, 88] (inputs are clamped there: below, e^-87 stands for
+         * anything smaller, which softmax cannot tell from 0 next to its largest term e^0): x = n ln2 + r with n
+         * rounded by the 1.5*2^23 trick, r in two parts of ln 2, a degree-7 polynomial for e^r (Cephes' expf
+         * coefficients), 2^n built in the exponent bits. Only adds, multiplies and fused multiply-adds, so the
+         * scalar form and every vector lane give the same bits, interpreted or compiled (the Vector API's own
+         * EXP differs between the two).
+         */
+        public static float exp(float x) {
+            x = Math.min(Math.max(x, EXP_LOW), EXP_HIGH);
+            float t = Math.fma(x, LOG2E, ROUNDER);
+            float n = t - ROUNDER;
+            float r = Math.fma(n, -LN2_LO, Math.fma(n, -LN2_HI, x));
+            float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(P0, r, P1), r, P2), r, P3), r, P4), r, P5);
+            float y = Math.fma(p, r * r, r) + 1f;
+            return y * Float.intBitsToFloat((Float.floatToRawIntBits(t) - Float.floatToRawIntBits(ROUNDER) + 127) << 23);
+        }
+
+        private static FloatVector r0(FloatVector like, float c) { return like.broadcast(c); }
+
+        /** {@link #exp} in every lane, the same operations in the same order. */
+        public static FloatVector exp(FloatVector x) {
+            x = x.max(EXP_LOW).min(EXP_HIGH);
+            FloatVector t = x.fma(LOG2E, ROUNDER);
+            FloatVector n = t.sub(ROUNDER);
+            FloatVector r = n.fma(r0(n, -LN2_LO), n.fma(r0(n, -LN2_HI), x));
+            FloatVector p = r0(r, P0).fma(r, r0(r, P1)).fma(r, r0(r, P2)).fma(r, r0(r, P3)).fma(r, r0(r, P4)).fma(r, r0(r, P5));
+            FloatVector y = p.fma(r.mul(r), r).add(1f);
+            IntVector e = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUNDER) - 127).lanewise(VectorOperators.LSHL, 23);
+            return y.mul(e.reinterpretAsFloats());
         }
 
         /** y[yOff+i] += alpha * x[xOff+i], i < n (fused multiply-add per element when vectorized). */
@@ -2174,10 +2233,14 @@ public final class Llama3 {
 
     /** Per-sequence state: the KV cache, the attention in use, and scratch buffers of the forward pass. */
     public static final class State {
-        /** [layer][contextLength * kvDim], keys after RoPE. */
+        /** Positions the KV cache holds when a state is made; it grows from there in steps (see {@link #ensureCapacity}). */
+        static final int INITIAL_TOKENS = 1024;
+        /** [layer][capacity * kvDim], keys after RoPE. The arrays are replaced by larger ones as the sequence grows. */
         public final float[][] keyCache;
-        /** [layer][contextLength * kvDim]. */
+        /** [layer][capacity * kvDim]. */
         public final float[][] valueCache;
+        /** Positions every layer's K and V arrays hold (at most the context length). */
+        private int capacity;
         /** Nanoseconds spent in attention (hook or dense, layer0Input included) and in everything else, summed over forward calls since position 0. */
         public long attentionNanos, otherNanos;
 
@@ -2198,6 +2261,45 @@ public final class Llama3 {
             ModelConfig c = model.config();
             this.scores = new float[Parallel.THREADS][c.kvGroup() * c.contextLength()];
             this.rowScratch = new float[Parallel.THREADS][Math.max(Math.max(c.dim(), c.qDim()), c.hiddenDim())];
+        }
+
+        /** Positions the KV cache holds now. */
+        public int capacity() { return capacity; }
+
+        /**
+         * Makes the KV cache hold at least {@code tokens} positions (at most the context length): each layer's
+         * arrays are replaced by larger copies, one layer at a time (so the extra memory at any moment is one
+         * layer's), by at least half the current size and in multiples of 64 positions, so that a long
+         * sequence is copied a logarithmic number of times. When the heap cannot hold it: a UserError naming
+         * the tokens, the bytes and what to change.
+         */
+        public void ensureCapacity(int tokens) {
+            int context = model.config().contextLength();
+            if (tokens > context) throw new IllegalArgumentException(tokens + " positions exceed the context of " + context);
+            if (tokens <= capacity) return;
+            long grown = capacity == 0 ? tokens : Math.max(tokens, (long) capacity + capacity / 2);
+            int target = (int) Math.min(context, (grown + 63) / 64 * 64);
+            int kvDim = model.config().kvDim(), layers = keyCache.length;
+            long bytes = 2L * 4 * layers * target * kvDim, extra = 2L * 4 * layers * (target - capacity) * kvDim;
+            Runtime rt = Runtime.getRuntime();
+            long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+            if (extra > free) { // "used" counts garbage too, e.g. the cache of a state dropped just before
+                System.gc();
+                free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+            }
+            String hint = "the KV cache cannot grow to " + target + " tokens (" + (bytes >> 20) + " MiB for " + layers + " layers, "
+                    + (extra >> 20) + " MiB more than now) with about " + (free >> 20) + " MiB of the JVM's heap free; use a smaller"
+                    + " --context (now " + context + ") or a larger heap (e.g. TOKENBUTLER_JAVA_OPTS=-Xmx" + Math.max(1, (rt.maxMemory() + extra >> 30) + 2) + "g)";
+            if (extra > free) throw new UserError(hint);
+            try {
+                for (int l = 0; l < layers; l++) {
+                    keyCache[l] = Arrays.copyOf(keyCache[l], target * kvDim);
+                    valueCache[l] = Arrays.copyOf(valueCache[l], target * kvDim);
+                }
+            } catch (OutOfMemoryError e) {
+                throw new UserError(hint);
+            }
+            capacity = target;
         }
 
         /** The attention this state was made with, or null for dense. */
@@ -2269,6 +2371,7 @@ public final class Llama3 {
                 s.otherNanos = 0;
                 if (s.attention != null) s.attention.resetSequence();
             }
+            s.ensureCapacity(startPos + nTokens);
             long start = System.nanoTime(), attentionBefore = s.attentionNanos;
             float[] logits = new float[allLogits ? nTokens * c.vocabSize() : c.vocabSize()];
             for (int done = 0; done < nTokens; ) {
@@ -3653,7 +3756,9 @@ public final class Llama3 {
               --temperature T        sampling temperature, 0 = greedy (default 0.1)
               --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)
               --seed N               random seed (default: from the clock)
-              --context N            context length in tokens (default: the model's llama.context_length)
+              --context N            context length in tokens (default: the model's llama.context_length); the KV
+                                     cache grows as tokens arrive, so a large context costs memory only when used
+              -t, --threads N        threads for the matmuls and attention (default: all processors; also -Dtokenbutler.threads=N)
               --stream               print tokens as they are generated (default: all at the end)
               --attention NAME       attention implementation (default: dense, or -Dtokenbutler.attention=NAME)
               --attention-opt K=V    an option of the attention (repeatable; also -Dtokenbutler.attention.K=V)
@@ -3671,7 +3776,7 @@ public final class Llama3 {
         int maxTokens = Integer.MAX_VALUE;
         float temperature = 0.1f, topP = 0.95f;
         long seed = System.nanoTime();
-        int context;
+        int context, threads;
         String attention = System.getProperty("tokenbutler.attention", "dense");
         final List<String> attentionOptions = new ArrayList<>();
 
@@ -3691,7 +3796,7 @@ public final class Llama3 {
                     default -> {
                         String value = inline;
                         if (value == null) {
-                            if (!name.startsWith("--")) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
+                            if (!name.startsWith("--") && !name.equals("-t")) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
                             if (i + 1 >= args.length) throw new UserError("option " + name + " needs a value");
                             value = args[++i];
                         }
@@ -3726,6 +3831,7 @@ public final class Llama3 {
                     }
                 }
                 case "--context" -> context = integer(name, value, 1);
+                case "-t", "--threads" -> threads = integer(name, value, 1);
                 case "--attention" -> attention = value;
                 case "--attention-opt" -> {
                     if (value.indexOf('=') <= 0) throw new UserError("option --attention-opt expects KEY=VALUE, got '" + value + "'");
@@ -3815,6 +3921,14 @@ public final class Llama3 {
                 out.print(USAGE);
                 out.println("Attention implementations: " + String.join(", ", attentionHooks().keySet()));
                 return 0;
+            }
+            if (o.threads > 0) {
+                // The pool is sized once per JVM, on first use: here, unless a caller of run() already used it.
+                if (System.getProperty("tokenbutler.threads") == null) System.setProperty("tokenbutler.threads", Integer.toString(o.threads));
+                if (Parallel.THREADS != o.threads) {
+                    throw new UserError("option --threads " + o.threads + ": this JVM's thread pool already runs with " + Parallel.THREADS
+                            + " threads (-Dtokenbutler.threads, or an earlier run in the same JVM)");
+                }
             }
             AttentionHook hook = findAttentionHook(o.attention);
             Map<String, String> attentionOptions = attentionOptions(o.attentionOptions);

@@ -242,6 +242,7 @@ public final class BenchCommand implements Command {
     /** Keys and values of positions 0..n-1 of every layer: uniform in [-1, 1), as if a prompt had run. */
     private static void fillCache(State state, int n, long seed) {
         int kvDim = state.model().config().kvDim();
+        state.ensureCapacity(n);
         float[][] k = state.keyCache, v = state.valueCache;
         Parallel.forRange(k.length * 2, 1, (from, to, worker) -> {
             for (int i = from; i < to; i++) {

@@ -99,4 +99,46 @@ class Stories260KTest {
         }
         assertEquals(512, model.config().contextLength());
     }
+
+    /**
+     * A KV cache that starts with room for one token and grows several times over 300 positions (a 40-token
+     * batched prefill, then token by token) gives the same logits, bit for bit, as one allocated for the whole
+     * context up front.
+     */
+    @Test
+    void growingKvCacheEqualsOneAllocatedUpFront() {
+        State growing = model.newState(null, 1), upFront = model.newState(null, 512);
+        assertEquals(64, growing.capacity());
+        assertEquals(512, upFront.capacity());
+        int[] tokens = new int[300];
+        tokens[0] = 1;
+        System.arraycopy(greedy(model, model.newState(null), 299), 0, tokens, 1, 299);
+        assertArrayEquals(model.forward(upFront, tokens, 0, 40, 0, false), model.forward(growing, tokens, 0, 40, 0, false));
+        java.util.Set<Integer> capacities = new java.util.TreeSet<>();
+        for (int pos = 40; pos < tokens.length; pos++) {
+            float[] expected = model.forward(upFront, tokens, pos, 1, pos, false);
+            float[] got = model.forward(growing, tokens, pos, 1, pos, false);
+            capacities.add(growing.capacity());
+            for (int v = 0; v < expected.length; v++) {
+                assertEquals(Float.floatToIntBits(expected[v]), Float.floatToIntBits(got[v]), "position " + pos + " logit " + v);
+            }
+        }
+        assertEquals(java.util.List.of(64, 128, 192, 320), java.util.List.copyOf(capacities), "capacities seen");
+    }
+
+    /** Growth that the heap cannot hold: one message naming the tokens, the bytes, the context and the flags to change; the state stays usable. */
+    @Test
+    void kvCacheGrowthBeyondTheHeapIsOneClearError() {
+        Path file = SharedData.require("models/stories260K/stories260K.gguf");
+        try (Model m = Model.load(file, new LoadOptions(50_000_000))) {
+            State s = m.newState(null);
+            assertEquals(1024, s.capacity(), "a large context costs nothing up front");
+            UserError e = assertThrows(UserError.class, () -> s.ensureCapacity(50_000_000));
+            String msg = e.getMessage();
+            assertTrue(msg.contains("cannot grow to 50000000 tokens") && msg.contains("MiB") && msg.contains("--context (now 50000000)")
+                    && msg.contains("-Xmx"), msg);
+            assertEquals(1024, s.capacity());
+            assertEquals(m.config().vocabSize(), m.forward(s, new int[] {1, 2, 3}, 0, 3, 0, false).length);
+        }
+    }
 }
