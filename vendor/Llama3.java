@@ -1486,8 +1486,16 @@ public final class Llama3 {
     /** What an attention hook learns about the model it is attached to. tokenizer is null for a file without one. */
     public record ModelInfo(ModelConfig config, GGUF gguf, Tokenizer tokenizer) {}
 
-    /** How to load a model. contextLength 0 means "from the metadata" (llama.context_length). */
-    public record LoadOptions(int contextLength) {
+    /**
+     * How to load a model. contextLength 0 means "from the metadata" (llama.context_length); keyType and
+     * valueType are how each state's KV cache stores keys and values (default f16, as llama.cpp).
+     */
+    public record LoadOptions(int contextLength, KvType keyType, KvType valueType) {
+        public LoadOptions {
+            Objects.requireNonNull(keyType, "keyType");
+            Objects.requireNonNull(valueType, "valueType");
+        }
+        public LoadOptions(int contextLength) { this(contextLength, KvType.F16, KvType.F16); }
         public static LoadOptions defaults() { return new LoadOptions(0); }
     }
 
@@ -1506,6 +1514,8 @@ public final class Llama3 {
         final FloatTensor output;         // [vocab][dim]; token_embd.weight when the file has no output.weight
         /** Bytes of weights one decode step reads: every matrix once, plus one embedding row. */
         final long weightBytesPerToken;
+        /** How each new state's KV cache stores keys and values. */
+        final KvType keyType, valueType;
 
         /** One transformer block. */
         static final class Layer {
@@ -1531,6 +1541,8 @@ public final class Llama3 {
 
         private Model(GGUF gguf, LoadOptions options) {
             this.gguf = gguf;
+            this.keyType = options.keyType();
+            this.valueType = options.valueType();
             Path path = gguf.path();
             Object arch = gguf.get("general.architecture");
             if (arch == null) throw new GGUFFormatException(path + ": required metadata key 'general.architecture' is missing");
@@ -1735,6 +1747,14 @@ public final class Llama3 {
         public ModelInfo info() { return new ModelInfo(config, gguf, tokenizer); }
         /** Bytes of weight data one decode step reads (every matrix once, plus one embedding row). */
         public long weightBytesPerToken() { return weightBytesPerToken; }
+        /** How each new state's KV cache stores keys. */
+        public KvType keyType() { return keyType; }
+        /** How each new state's KV cache stores values. */
+        public KvType valueType() { return valueType; }
+        /** Bytes of K and V one decode step at position pos reads with dense attention: every layer's rows 0..pos. */
+        public long kvBytesPerToken(int pos) {
+            return (long) (pos + 1) * config.nLayers() * (keyType.bytes(config.kvDim()) + valueType.bytes(config.kvDim()));
+        }
         /** The token embedding matrix [vocab][dim]. */
         public FloatTensor tokenEmbedding() { return tokenEmbedding; }
 
@@ -1750,7 +1770,7 @@ public final class Llama3 {
             if (perLayer > Integer.MAX_VALUE - 8) {
                 throw new UserError("context " + config.contextLength() + " x KV width " + config.kvDim() + " is too large for one cache array per layer; use a smaller --context");
             }
-            State s = new State(this, new float[config.nLayers()][0], new float[config.nLayers()][0], attention);
+            State s = new State(this, keyType, valueType, attention);
             s.ensureCapacity(Math.max(1, Math.min(initialTokens, config.contextLength())));
             return s;
         }
@@ -1774,6 +1794,178 @@ public final class Llama3 {
     //    and split rows across a small fixed thread pool.
     // =====================================================================================
 
+
+    /** How the KV cache stores its rows: llama.cpp's --cache-type-k/-v names. */
+    public enum KvType {
+        /** 4 bytes per element. */
+        F32("f32"),
+        /** IEEE half precision, 2 bytes per element (the default: exact for every value an f16 can hold). */
+        F16("f16"),
+        /** Blocks of 32 elements as int8 with one f16 scale (ggml's block_q8_0: 34 bytes per 32 elements). */
+        Q8_0("q8_0");
+
+        public final String cliName;
+        KvType(String cliName) { this.cliName = cliName; }
+
+        /** The type named as on llama.cpp's command line (f32, f16, q8_0), or a UserError listing those. */
+        public static KvType parse(String option, String value) {
+            for (KvType t : values()) if (t.cliName.equalsIgnoreCase(value.trim())) return t;
+            throw new UserError("option " + option + " expects f32, f16 or q8_0, got '" + value + "'");
+        }
+
+        /** Bytes of n elements (n a multiple of 32 for Q8_0). */
+        public long bytes(long n) {
+            return switch (this) {
+                case F32 -> 4 * n;
+                case F16 -> 2 * n;
+                case Q8_0 -> n / 32 * 34;
+            };
+        }
+
+        @Override public String toString() { return cliName; }
+    }
+
+    /**
+     * One layer's keys or values: rows of {@code width} elements (nKvHeads*headSize) at positions 0..capacity-1,
+     * stored as {@link #type}. Rows are written once, when a token's K and V are computed (rounded or quantized
+     * then), and read back exactly as stored: {@link #read} dequantizes a slice of a row into floats, and the
+     * arrays behind a type ({@link #f32()}, {@link #f16()}, {@link #q8()} with {@link #q8Scales()}) are there
+     * for kernels that read the stored form directly. The arrays are replaced by larger ones when the cache
+     * grows: read them during a call, keep no reference past it.
+     */
+    public static final class KvRows {
+        public final KvType type;
+        /** Elements per row. */
+        public final int width;
+        private float[] f32 = new float[0];   // [capacity][width]
+        private short[] f16 = new short[0];   // [capacity][width], half-precision bits
+        private byte[] q8 = new byte[0];      // [capacity][width] int8
+        private short[] q8Scales = new short[0]; // [capacity][width/32], f16 bits of each block's scale
+        private int capacity;
+
+        public KvRows(KvType type, int width) {
+            if (type == KvType.Q8_0 && width % 32 != 0) {
+                throw new UserError("a q8_0 KV cache needs rows of a multiple of 32 elements; this model's are " + width + " (use f16 or f32)");
+            }
+            this.type = type;
+            this.width = width;
+        }
+
+        /** An f32 view of rows already laid out as [rows][width] floats (not copied): for tools and tests that hold plain arrays. */
+        public static KvRows wrap(float[] rows, int width) {
+            KvRows r = new KvRows(KvType.F32, width);
+            r.f32 = rows;
+            r.capacity = rows.length / width;
+            return r;
+        }
+
+        /** A copy of f32 rows [rows][width] stored as type (rounded or quantized as {@link #write} does). */
+        public static KvRows of(KvType type, float[] rows, int width) {
+            KvRows r = new KvRows(type, width);
+            r.grow(rows.length / width);
+            r.write(0, rows, 0, rows.length / width);
+            return r;
+        }
+
+        public int capacity() { return capacity; }
+        /** Bytes of one stored row. */
+        public long rowBytes() { return type.bytes(width); }
+        public float[] f32() { return f32; }
+        public short[] f16() { return f16; }
+        public byte[] q8() { return q8; }
+        public short[] q8Scales() { return q8Scales; }
+
+        /** Room for rows positions; the rows held so far are kept. */
+        void grow(int rows) {
+            if (rows <= capacity) return;
+            long n = (long) rows * width;
+            if (n > Integer.MAX_VALUE - 8) throw new UserError(rows + " positions of " + width + " elements do not fit in one array per layer; use a smaller --context");
+            switch (type) {
+                case F32 -> f32 = Arrays.copyOf(f32, (int) n);
+                case F16 -> f16 = Arrays.copyOf(f16, (int) n);
+                case Q8_0 -> {
+                    q8 = Arrays.copyOf(q8, (int) n);
+                    q8Scales = Arrays.copyOf(q8Scales, (int) (n / 32));
+                }
+            }
+            capacity = rows;
+        }
+
+        /**
+         * Stores rows pos..pos+rows-1 from src[srcOff ..] ([rows][width] floats): as they are (f32), rounded to
+         * nearest (f16), or per block of 32 with d = max|x|/127 rounded to f16 and q = round(x/d) (q8_0, as
+         * ggml's quantize_row_q8_0).
+         */
+        public void write(int pos, float[] src, int srcOff, int rows) {
+            Objects.checkFromIndexSize(pos, rows, capacity);
+            int n = rows * width, at = pos * width;
+            switch (type) {
+                case F32 -> System.arraycopy(src, srcOff, f32, at, n);
+                case F16 -> {
+                    for (int i = 0; i < n; i++) f16[at + i] = Float.floatToFloat16(src[srcOff + i]);
+                }
+                case Q8_0 -> {
+                    for (int b = 0; b < n; b += 32) {
+                        float amax = 0f;
+                        for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(src[srcOff + b + i]));
+                        short dBits = Float.floatToFloat16(amax / 127f);
+                        float d = Float.float16ToFloat(dBits), inv = d == 0f ? 0f : 1f / d;
+                        q8Scales[(at + b) / 32] = dBits;
+                        for (int i = 0; i < 32; i++) q8[at + b + i] = (byte) Math.max(-127, Math.min(127, Math.round(src[srcOff + b + i] * inv)));
+                    }
+                }
+            }
+        }
+
+        /** Elements [off, off+n) of row pos as floats into dst[dstOff ..]: exactly what {@link #write} stored (for q8_0, q * d). */
+        public void read(int pos, int off, int n, float[] dst, int dstOff) {
+            int at = pos * width + off;
+            switch (type) {
+                case F32 -> System.arraycopy(f32, at, dst, dstOff, n);
+                case F16 -> {
+                    for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(f16[at + i]);
+                }
+                case Q8_0 -> {
+                    for (int i = 0; i < n; i++) dst[dstOff + i] = q8[at + i] * Float.float16ToFloat(q8Scales[(at + i) >> 5]);
+                }
+            }
+        }
+
+        /**
+         * Elements [off, off+n) of the rows at positions idx[from..to) (or from..to-1 when idx is null), as
+         * floats packed one after the other into dst: the tile that the attention kernels compute on for
+         * f16 and q8_0 caches. The same values as {@link #read}; loops simple enough for C2 to vectorize.
+         */
+        public void gather(int[] idx, int from, int to, int off, int n, float[] dst) {
+            if (type == KvType.Q8_0 && ((off | n) & 31) != 0) { // a slice that does not start and end on blocks
+                for (int j = from, o = 0; j < to; j++, o += n) read(idx == null ? j : idx[j], off, n, dst, o);
+                return;
+            }
+            int o = 0;
+            for (int j = from; j < to; j++, o += n) {
+                int at = (idx == null ? j : idx[j]) * width + off;
+                switch (type) {
+                    case F32 -> System.arraycopy(f32, at, dst, o, n);
+                    case F16 -> {
+                        for (int i = 0; i < n; i++) dst[o + i] = Float.float16ToFloat(f16[at + i]);
+                    }
+                    case Q8_0 -> {
+                        for (int b = 0; b < n; b += 32) {
+                            float d = Float.float16ToFloat(q8Scales[(at + b) >> 5]);
+                            for (int i = 0; i < 32; i++) dst[o + b + i] = q8[at + b + i] * d;
+                        }
+                    }
+                }
+            }
+        }
+
+        /** Sum over i < n of element (pos, off+i) * x[xOff+i]: one stored row slice against a vector. */
+        public float dot(int pos, int off, float[] x, int xOff, int n, float[] scratch) {
+            if (type == KvType.F32) return VectorMath.dot(f32, pos * width + off, x, xOff, n);
+            read(pos, off, n, scratch, 0);
+            return VectorMath.dot(scratch, 0, x, xOff, n);
+        }
+    }
 
     /**
      * Replaces the attention computation of the runtime. Implementations are found with
@@ -1814,13 +2006,13 @@ public final class Llama3 {
             /**
              * Computes attention for one layer, or returns false to let the runtime compute it densely.
              * @param q          [nTokens][nHeads*headSize] queries after RoPE
-             * @param keyCache   [capacity][nKvHeads*headSize] keys after RoPE (the runtime's live cache: read only), with
-             *                   capacity >= startPos + nTokens; the cache grows by replacing its arrays, so a hook
-             *                   reads them during the call and keeps no reference to them past it
-             * @param valueCache [capacity][nKvHeads*headSize] values (read only)
+             * @param keys       this layer's keys after RoPE, rows of nKvHeads*headSize in the cache's stored type (the
+             *                   runtime's live cache: read only), capacity >= startPos + nTokens; the cache grows by
+             *                   replacing its arrays, so a hook reads them during the call and keeps none past it
+             * @param values     this layer's values, likewise
              * @param out        [nTokens][nHeads*headSize] to be filled: softmax(q·k/sqrt(headSize))·v per head
              */
-            boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out);
+            boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keys, KvRows values, float[] out);
 
             /**
              * Benchmarks only: the runtime filled cache positions 0..nTokens-1 with synthetic keys and values
@@ -1845,24 +2037,31 @@ public final class Llama3 {
     public static final class DenseAttention {
         private DenseAttention() {}
 
+        /** Positions per tile when an f16 or q8_0 cache is turned into floats for the kernels (a few KB: stays in L1/L2). */
+        static final int TILE = 64;
+        private static final ThreadLocal<float[]> TILES = new ThreadLocal<>();
+
         /**
          * One query head over the given key positions: {@link #attendGroup} with one head.
          * @param q        query buffer; the head's queries at q[qOff .. qOff+headSize)
-         * @param keyCache [positions][kvDim]; the head's keys at t*kvDim + kvOff
+         * @param keys     one layer's keys; the head's keys at element kvOff of each row
          * @param indices  key positions to attend, ascending; null means 0..count-1
          * @param count    how many entries of indices to use
          * @param scores   scratch of at least count floats (receives the attention weights)
          * @param out      receives headSize floats at outOff (overwritten)
          */
-        public static void attendHead(float[] q, int qOff, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+        public static void attendHead(float[] q, int qOff, KvRows keys, KvRows values, int kvOff,
                                       int headSize, int[] indices, int count, float[] scores, float[] out, int outOff) {
-            attendGroup(q, qOff, 1, keyCache, valueCache, kvDim, kvOff, headSize, indices, count, scores, count, out, outOff);
+            attendGroup(q, qOff, 1, keys, values, kvOff, headSize, indices, count, scores, count, out, outOff);
         }
 
         /**
          * Query heads h = 0..heads-1 of one KV group over the same key positions. Each K and V row is read once
          * for the whole group (GQA: the heads share it), which is what makes attention memory-friendly; each
          * head's arithmetic is unchanged, so the result does not depend on how many heads go together.
+         * An f32 cache is read in place; f16 and q8_0 rows are turned into floats {@link #TILE} positions at a
+         * time (exactly: {@link KvRows#gather}) and the same kernels run on the tile; the value sums carry over
+         * from tile to tile in the output, so the order of every addition is the same as in one sweep.
          * @param qOff         query of head h at q[qOff + h*headSize ..]
          * @param kvOff        offset of the group's KV head inside a cache row (kvHead * headSize)
          * @param indices      key positions, ascending, indices[0..count); null means 0..count-1
@@ -1870,24 +2069,55 @@ public final class Llama3 {
          * @param weightStride at least count
          * @param outOff       output of head h at out[outOff + h*headSize ..] (overwritten)
          */
-        public static void attendGroup(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+        public static void attendGroup(float[] q, int qOff, int heads, KvRows keys, KvRows values, int kvOff,
                                        int headSize, int[] indices, int count, float[] weights, int weightStride, float[] out, int outOff) {
             if (count > weightStride) throw new IllegalArgumentException("weightStride " + weightStride + " is below count " + count);
+            if (keys.width != values.width) throw new IllegalArgumentException("key rows of " + keys.width + " and value rows of " + values.width + " elements");
             float scale = (float) (1.0 / Math.sqrt(headSize));
-            if (Simd.ENABLED && headSize == 4 * Simd.L) {
-                logitsFourSlices(q, qOff, heads, keyCache, kvDim, kvOff, indices, count, scale, weights, weightStride);
+            boolean inPlace = keys.type == KvType.F32 && values.type == KvType.F32;
+            float[] tile = inPlace ? null : tile(headSize);
+            if (inPlace) {
+                logits(q, qOff, heads, keys.f32(), keys.width, kvOff, headSize, indices, 0, count, scale, weights, weightStride);
             } else {
-                for (int j = 0; j < count; j++) {
-                    int kOff = (indices == null ? j : indices[j]) * kvDim + kvOff;
-                    for (int h = 0; h < heads; h++) {
-                        weights[h * weightStride + j] = VectorMath.dot(q, qOff + h * headSize, keyCache, kOff, headSize) * scale;
-                    }
+                for (int t0 = 0; t0 < count; t0 += TILE) {
+                    int t1 = Math.min(count, t0 + TILE);
+                    keys.gather(indices, t0, t1, kvOff, headSize, tile);
+                    logits(q, qOff, heads, tile, headSize, 0, headSize, null, t0, t1 - t0, scale, weights, weightStride);
                 }
             }
             for (int h = 0; h < heads; h++) VectorMath.softmax(weights, h * weightStride, count);
             for (int h0 = 0; h0 < heads; h0 += 4) {
-                weightedSum(weights, weightStride, h0, Math.min(4, heads - h0), valueCache, kvDim, kvOff, headSize,
-                        indices, count, out, outOff);
+                int hn = Math.min(4, heads - h0);
+                if (inPlace) {
+                    weightedSum(weights, weightStride, 0, h0, hn, values.f32(), values.width, kvOff, headSize, indices, count, false, out, outOff);
+                } else {
+                    for (int t0 = 0; t0 < count; t0 += TILE) {
+                        int t1 = Math.min(count, t0 + TILE);
+                        values.gather(indices, t0, t1, kvOff, headSize, tile);
+                        weightedSum(weights, weightStride, t0, h0, hn, tile, headSize, 0, headSize, null, t1 - t0, t0 > 0, out, outOff);
+                    }
+                }
+            }
+        }
+
+        private static float[] tile(int headSize) {
+            float[] t = TILES.get();
+            if (t == null || t.length < TILE * headSize) TILES.set(t = new float[TILE * headSize]);
+            return t;
+        }
+
+        /** weights[h*weightStride + w0 + j] = q_h · k_j * scale for the count rows j of rows (at indices[j], or j, times kvDim plus kvOff). */
+        private static void logits(float[] q, int qOff, int heads, float[] rows, int kvDim, int kvOff, int headSize, int[] indices,
+                                   int w0, int count, float scale, float[] weights, int weightStride) {
+            if (Simd.ENABLED && headSize == 4 * Simd.L) {
+                logitsFourSlices(q, qOff, heads, rows, kvDim, kvOff, indices, w0, count, scale, weights, weightStride);
+                return;
+            }
+            for (int j = 0; j < count; j++) {
+                int kOff = (indices == null ? j : indices[j]) * kvDim + kvOff;
+                for (int h = 0; h < heads; h++) {
+                    weights[h * weightStride + w0 + j] = VectorMath.dot(q, qOff + h * headSize, rows, kOff, headSize) * scale;
+                }
             }
         }
 
@@ -1897,7 +2127,7 @@ public final class Llama3 {
          * dot product is one multiply, three fused multiply-adds and the fixed-order lane sum.
          */
         private static void logitsFourSlices(float[] q, int qOff, int heads, float[] keyCache, int kvDim, int kvOff,
-                                             int[] indices, int count, float scale, float[] weights, int weightStride) {
+                                             int[] indices, int w0, int count, float scale, float[] weights, int weightStride) {
             var F = Simd.F;
             int L = Simd.L, hs = 4 * L;
             for (int j = 0; j < count; j++) {
@@ -1910,20 +2140,21 @@ public final class Llama3 {
                     acc = FloatVector.fromArray(F, q, qh + L).fma(k1, acc);
                     acc = FloatVector.fromArray(F, q, qh + 2 * L).fma(k2, acc);
                     acc = FloatVector.fromArray(F, q, qh + 3 * L).fma(k3, acc);
-                    weights[h * weightStride + j] = Simd.sum(acc) * scale;
+                    weights[h * weightStride + w0 + j] = Simd.sum(acc) * scale;
                 }
             }
         }
 
         /**
-         * out_h = sum over j in index order of weight_h[j] * v_j, for up to four heads h0..h0+hn-1: element by element
-         * a chain of fused multiply-adds starting from 0, the same whatever the vector width or the loop order.
+         * out_h (+)= sum over j in index order of weight_h[w0 + j] * v_j, for up to four heads h0..h0+hn-1: element by
+         * element a chain of fused multiply-adds starting from 0 (or, when accumulate, from what out holds: the
+         * previous tile's chain), the same whatever the vector width or the loop order.
          * Four accumulators stay in registers across the keys (accumulating in the output array made every key
          * wait for the previous key's store); they hold one L-wide slice of four heads, or with fewer heads
          * several slices of each, so that a lone head (a per-head sparse selection) reads each row in one sweep.
          */
-        private static void weightedSum(float[] weights, int stride, int h0, int hn, float[] valueCache, int kvDim, int kvOff,
-                                        int headSize, int[] indices, int count, float[] out, int outOff) {
+        private static void weightedSum(float[] weights, int stride, int wBase, int h0, int hn, float[] valueCache, int kvDim, int kvOff,
+                                        int headSize, int[] indices, int count, boolean accumulate, float[] out, int outOff) {
             int c = 0;
             if (Simd.ENABLED) {
                 var F = Simd.F;
@@ -1931,9 +2162,17 @@ public final class Llama3 {
                 for (int c0 = 0; c0 < slices; c0 += perSweep) {
                     int cn = Math.min(perSweep, slices - c0), slots = hn * cn;
                     // slot k < slots: head h0 + k / cn (weights at wK), slice c0 + k % cn (at vK in the head)
-                    int w0 = h0 * stride, w1 = (h0 + 1 / cn) * stride, w2 = (h0 + 2 / cn) * stride, w3 = (h0 + 3 / cn) * stride;
+                    int w0 = h0 * stride + wBase, w1 = (h0 + 1 / cn) * stride + wBase, w2 = (h0 + 2 / cn) * stride + wBase, w3 = (h0 + 3 / cn) * stride + wBase;
                     int v0 = c0 * L, v1 = (c0 + 1 % cn) * L, v2 = (c0 + 2 % cn) * L, v3 = (c0 + 3 % cn) * L;
+                    int o0 = outOff + h0 * headSize + v0, o1 = outOff + (h0 + 1 / cn) * headSize + v1;
+                    int o2 = outOff + (h0 + 2 / cn) * headSize + v2, o3 = outOff + (h0 + 3 / cn) * headSize + v3;
                     FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+                    if (accumulate) {
+                                        a0 = FloatVector.fromArray(F, out, o0);
+                        if (slots > 1) a1 = FloatVector.fromArray(F, out, o1);
+                        if (slots > 2) a2 = FloatVector.fromArray(F, out, o2);
+                        if (slots > 3) a3 = FloatVector.fromArray(F, out, o3);
+                    }
                     for (int j = 0; j < count; j++) {
                         int row = (indices == null ? j : indices[j]) * kvDim + kvOff;
                         a0 = FloatVector.fromArray(F, valueCache, row + v0).fma(FloatVector.broadcast(F, weights[w0 + j]), a0);
@@ -1941,18 +2180,18 @@ public final class Llama3 {
                         if (slots > 2) a2 = FloatVector.fromArray(F, valueCache, row + v2).fma(FloatVector.broadcast(F, weights[w2 + j]), a2);
                         if (slots > 3) a3 = FloatVector.fromArray(F, valueCache, row + v3).fma(FloatVector.broadcast(F, weights[w3 + j]), a3);
                     }
-                            a0.intoArray(out, outOff + h0 * headSize + v0);
-                    if (slots > 1) a1.intoArray(out, outOff + (h0 + 1 / cn) * headSize + v1);
-                    if (slots > 2) a2.intoArray(out, outOff + (h0 + 2 / cn) * headSize + v2);
-                    if (slots > 3) a3.intoArray(out, outOff + (h0 + 3 / cn) * headSize + v3);
+                                    a0.intoArray(out, o0);
+                    if (slots > 1) a1.intoArray(out, o1);
+                    if (slots > 2) a2.intoArray(out, o2);
+                    if (slots > 3) a3.intoArray(out, o3);
                 }
                 c = slices * L;
             }
             for (int h = h0; h < h0 + hn; h++) {
                 for (int e = c; e < headSize; e++) {
-                    float acc = 0f;
+                    float acc = accumulate ? out[outOff + h * headSize + e] : 0f;
                     for (int j = 0; j < count; j++) {
-                        acc = Math.fma(weights[h * stride + j], valueCache[(indices == null ? j : indices[j]) * kvDim + kvOff + e], acc);
+                        acc = Math.fma(weights[h * stride + wBase + j], valueCache[(indices == null ? j : indices[j]) * kvDim + kvOff + e], acc);
                     }
                     out[outOff + h * headSize + e] = acc;
                 }
@@ -1963,14 +2202,14 @@ public final class Llama3 {
          * All heads of all current tokens, causal. Shapes as in {@link AttentionHook.Attention#attend};
          * scores: scratch of at least kvGroup * (startPos + nTokens) floats.
          */
-        public static void attend(ModelConfig c, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache,
+        public static void attend(ModelConfig c, int startPos, int nTokens, float[] q, KvRows keys, KvRows values,
                                   float[] out, float[] scores) {
-            int hs = c.headSize(), qDim = c.qDim(), kvDim = c.kvDim(), group = c.kvGroup();
+            int hs = c.headSize(), qDim = c.qDim(), group = c.kvGroup();
             for (int i = 0; i < nTokens; i++) {
                 int visible = startPos + i + 1;
                 for (int kv = 0; kv < c.nKvHeads(); kv++) {
                     int off = i * qDim + kv * group * hs;
-                    attendGroup(q, off, group, keyCache, valueCache, kvDim, kv * hs, hs, null, visible, scores, visible, out, off);
+                    attendGroup(q, off, group, keys, values, kv * hs, hs, null, visible, scores, visible, out, off);
                 }
             }
         }
@@ -2235,10 +2474,10 @@ public final class Llama3 {
     public static final class State {
         /** Positions the KV cache holds when a state is made; it grows from there in steps (see {@link #ensureCapacity}). */
         static final int INITIAL_TOKENS = 1024;
-        /** [layer][capacity * kvDim], keys after RoPE. The arrays are replaced by larger ones as the sequence grows. */
-        public final float[][] keyCache;
-        /** [layer][capacity * kvDim]. */
-        public final float[][] valueCache;
+        /** [layer] keys after RoPE, rows of kvDim in the state's key type; their arrays are replaced by larger ones as the sequence grows. */
+        public final KvRows[] keys;
+        /** [layer] values, rows of kvDim in the state's value type. */
+        public final KvRows[] values;
         /** Positions every layer's K and V arrays hold (at most the context length). */
         private int capacity;
         /** Nanoseconds spent in attention (hook or dense, layer0Input included) and in everything else, summed over forward calls since position 0. */
@@ -2253,10 +2492,15 @@ public final class Llama3 {
         final float[][] rowScratch;
         private Buffers single, batch, other;
 
-        State(Model model, float[][] keyCache, float[][] valueCache, AttentionHook.Attention attention) {
+        State(Model model, KvType keyType, KvType valueType, AttentionHook.Attention attention) {
             this.model = model;
-            this.keyCache = keyCache;
-            this.valueCache = valueCache;
+            int layers = model.config().nLayers(), kvDim = model.config().kvDim();
+            this.keys = new KvRows[layers];
+            this.values = new KvRows[layers];
+            for (int l = 0; l < layers; l++) {
+                keys[l] = new KvRows(keyType, kvDim);
+                values[l] = new KvRows(valueType, kvDim);
+            }
             this.attention = attention;
             ModelConfig c = model.config();
             this.scores = new float[Parallel.THREADS][c.kvGroup() * c.contextLength()];
@@ -2279,8 +2523,9 @@ public final class Llama3 {
             if (tokens <= capacity) return;
             long grown = capacity == 0 ? tokens : Math.max(tokens, (long) capacity + capacity / 2);
             int target = (int) Math.min(context, (grown + 63) / 64 * 64);
-            int kvDim = model.config().kvDim(), layers = keyCache.length;
-            long bytes = 2L * 4 * layers * target * kvDim, extra = 2L * 4 * layers * (target - capacity) * kvDim;
+            int kvDim = model.config().kvDim(), layers = keys.length;
+            long rowBytes = keys[0].rowBytes() + values[0].rowBytes();
+            long bytes = rowBytes * layers * target, extra = rowBytes * layers * (target - capacity);
             Runtime rt = Runtime.getRuntime();
             long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
             if (extra > free) { // "used" counts garbage too, e.g. the cache of a state dropped just before
@@ -2293,8 +2538,8 @@ public final class Llama3 {
             if (extra > free) throw new UserError(hint);
             try {
                 for (int l = 0; l < layers; l++) {
-                    keyCache[l] = Arrays.copyOf(keyCache[l], target * kvDim);
-                    valueCache[l] = Arrays.copyOf(valueCache[l], target * kvDim);
+                    keys[l].grow(target);
+                    values[l].grow(target);
                 }
             } catch (OutOfMemoryError e) {
                 throw new UserError(hint);
@@ -2409,11 +2654,11 @@ public final class Llama3 {
                     rope(b.q, t * qDim, c.nHeads(), c.headSize(), m.ropeDim, b, t);
                     rope(b.k, t * kvDim, c.nKvHeads(), c.headSize(), m.ropeDim, b, t);
                 }
-                System.arraycopy(b.k, 0, s.keyCache[l], pos * kvDim, n * kvDim);
-                System.arraycopy(b.v, 0, s.valueCache[l], pos * kvDim, n * kvDim);
+                s.keys[l].write(pos, b.k, 0, n);
+                s.values[l].write(pos, b.v, 0, n);
 
                 long t0 = System.nanoTime();
-                boolean done = s.attention != null && s.attention.attend(l, pos, n, b.q, s.keyCache[l], s.valueCache[l], b.att);
+                boolean done = s.attention != null && s.attention.attend(l, pos, n, b.q, s.keys[l], s.values[l], b.att);
                 if (!done) denseAttention(s, c, l, pos, n, b);
                 s.attentionNanos += System.nanoTime() - t0;
 
@@ -2569,12 +2814,12 @@ public final class Llama3 {
          */
         private static void denseAttention(State s, ModelConfig c, int layer, int pos, int n, Buffers b) {
             int hs = c.headSize(), qDim = c.qDim(), kvDim = c.kvDim(), group = c.kvGroup(), kvHeads = c.nKvHeads();
-            float[] keys = s.keyCache[layer], values = s.valueCache[layer];
+            KvRows keys = s.keys[layer], values = s.values[layer];
             Parallel.Body body = (start, end, worker) -> {
                 float[] scores = s.scores[worker];
                 for (int u = start; u < end; u++) {
                     int t = u / kvHeads, kvHead = u % kvHeads, off = t * qDim + kvHead * group * hs, visible = pos + t + 1;
-                    DenseAttention.attendGroup(b.q, off, group, keys, values, kvDim, kvHead * hs, hs, null, visible,
+                    DenseAttention.attendGroup(b.q, off, group, keys, values, kvHead * hs, hs, null, visible,
                             scores, visible, b.att, off);
                 }
             };
@@ -2592,7 +2837,7 @@ public final class Llama3 {
         @Override public Attention open(ModelInfo model, Map<String, String> options) {
             return new Attention() {
                 @Override public void resetSequence() {}
-                @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+                @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keys, KvRows values, float[] out) {
                     return false;
                 }
             };
@@ -3758,6 +4003,8 @@ public final class Llama3 {
               --seed N               random seed (default: from the clock)
               --context N            context length in tokens (default: the model's llama.context_length); the KV
                                      cache grows as tokens arrive, so a large context costs memory only when used
+              -ctk, --cache-type-k T KV cache type of the keys: f32, f16 (default) or q8_0 (llama.cpp's names)
+              -ctv, --cache-type-v T KV cache type of the values: f32, f16 (default) or q8_0
               -t, --threads N        threads for the matmuls and attention (default: all processors; also -Dtokenbutler.threads=N)
               --stream               print tokens as they are generated (default: all at the end)
               --attention NAME       attention implementation (default: dense, or -Dtokenbutler.attention=NAME)
@@ -3777,6 +4024,7 @@ public final class Llama3 {
         float temperature = 0.1f, topP = 0.95f;
         long seed = System.nanoTime();
         int context, threads;
+        KvType keyType = KvType.F16, valueType = KvType.F16;
         String attention = System.getProperty("tokenbutler.attention", "dense");
         final List<String> attentionOptions = new ArrayList<>();
 
@@ -3796,7 +4044,7 @@ public final class Llama3 {
                     default -> {
                         String value = inline;
                         if (value == null) {
-                            if (!name.startsWith("--") && !name.equals("-t")) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
+                            if (!name.startsWith("--") && !List.of("-t", "-ctk", "-ctv").contains(name)) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
                             if (i + 1 >= args.length) throw new UserError("option " + name + " needs a value");
                             value = args[++i];
                         }
@@ -3832,6 +4080,8 @@ public final class Llama3 {
                 }
                 case "--context" -> context = integer(name, value, 1);
                 case "-t", "--threads" -> threads = integer(name, value, 1);
+                case "-ctk", "--cache-type-k" -> keyType = KvType.parse(name, value);
+                case "-ctv", "--cache-type-v" -> valueType = KvType.parse(name, value);
                 case "--attention" -> attention = value;
                 case "--attention-opt" -> {
                     if (value.indexOf('=') <= 0) throw new UserError("option --attention-opt expects KEY=VALUE, got '" + value + "'");
@@ -3933,7 +4183,7 @@ public final class Llama3 {
             AttentionHook hook = findAttentionHook(o.attention);
             Map<String, String> attentionOptions = attentionOptions(o.attentionOptions);
             Sampler sampler = new Sampler(o.temperature, o.topP, o.seed);
-            try (Model model = Model.load(o.model, new LoadOptions(o.context))) {
+            try (Model model = Model.load(o.model, new LoadOptions(o.context, o.keyType, o.valueType))) {
                 Tokenizer tokenizer = model.tokenizer();
                 try (AttentionHook.Attention attention = hook.open(model.info(), attentionOptions)) {
                     State state = model.newState(attention);

@@ -1,6 +1,7 @@
 package io.github.tokenbutler.eval;
 
 import io.github.tokenbutler.runtime.Llama3.GGUF;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -44,8 +45,11 @@ final class ModelLoading {
      * Loads a model with a context of ctx tokens. The runtime refuses a context the model cannot take; a
      * model that comes back with a shorter context than asked for is refused here, naming both numbers.
      */
-    static Model load(String command, Path path, int ctx) {
-        Model model = Model.load(path, new LoadOptions(ctx));
+    static Model load(String command, Path path, int ctx) { return load(command, path, ctx, KvType.F32, KvType.F32); }
+
+    /** {@link #load(String, Path, int)} with the KV cache types of every state made from the model. */
+    static Model load(String command, Path path, int ctx, KvType keyType, KvType valueType) {
+        Model model = Model.load(path, new LoadOptions(ctx, keyType, valueType));
         try {
             int context = model.config().contextLength();
             if (context < ctx) {

@@ -1,6 +1,7 @@
 package io.github.tokenbutler.eval;
 
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
@@ -21,7 +22,8 @@ public final class PerplexityEvaluation {
 
     /** Everything a run needs, validated by the command before the model is loaded. */
     public record Settings(Path model, Path text, int ctx, List<String> sparsePolicies, List<Double> sparsities,
-                           Path predictor, Map<String, String> extraOptions, int maxChunks, Visualization viz, boolean forceCtx) {}
+                           Path predictor, Map<String, String> extraOptions, int maxChunks, Visualization viz, boolean forceCtx,
+                           KvType keyType, KvType valueType) {}
 
     /** One line of results. sparsity 0 for dense. */
     public record Row(String policy, double sparsity, SelectionSummary selection, double perplexity, double meanNll, long tokens) {}
@@ -104,7 +106,7 @@ public final class PerplexityEvaluation {
             throw new UserError("eval: --text " + s.text() + " holds no text (empty or only separators)");
         }
         ModelLoading.checkDeclaredContext("eval", s.model(), s.ctx(), s.forceCtx());
-        try (Model model = ModelLoading.load("eval", s.model(), s.ctx())) {
+        try (Model model = ModelLoading.load("eval", s.model(), s.ctx(), s.keyType(), s.valueType())) {
             if (s.viz() != null) ModelLoading.checkHead("eval", model, s.viz().layer(), s.viz().head());
             int[] stream = TokenChunks.stream(stories, model.tokenizer());
             TokenChunks chunks = TokenChunks.of(stream, model.tokenizer().bosId(), s.ctx(), s.maxChunks(), "--text " + s.text());

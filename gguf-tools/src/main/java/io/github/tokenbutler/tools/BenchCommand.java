@@ -1,6 +1,7 @@
 package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.runtime.Llama3;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;
@@ -243,12 +244,16 @@ public final class BenchCommand implements Command {
     private static void fillCache(State state, int n, long seed) {
         int kvDim = state.model().config().kvDim();
         state.ensureCapacity(n);
-        float[][] k = state.keyCache, v = state.valueCache;
+        KvRows[] k = state.keys, v = state.values;
         Parallel.forRange(k.length * 2, 1, (from, to, worker) -> {
+            float[] row = new float[kvDim];
             for (int i = from; i < to; i++) {
-                float[] a = (i & 1) == 0 ? k[i >> 1] : v[i >> 1];
+                KvRows a = (i & 1) == 0 ? k[i >> 1] : v[i >> 1];
                 SplittableRandom rnd = new SplittableRandom(seed * 31 + i);
-                for (int j = 0, end = n * kvDim; j < end; j++) a[j] = (float) (2 * rnd.nextDouble() - 1);
+                for (int t = 0; t < n; t++) {
+                    for (int j = 0; j < kvDim; j++) row[j] = (float) (2 * rnd.nextDouble() - 1);
+                    a.write(t, row, 0, 1);
+                }
             }
         });
     }

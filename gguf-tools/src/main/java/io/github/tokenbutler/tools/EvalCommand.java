@@ -5,6 +5,7 @@ import io.github.tokenbutler.eval.CoverageImage;
 import io.github.tokenbutler.eval.PerplexityEvaluation;
 import io.github.tokenbutler.eval.Policies;
 import io.github.tokenbutler.eval.Visualization;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.io.PrintStream;
@@ -55,6 +56,9 @@ public final class EvalCommand implements Command, Main.FlagOptions {
                   --sparsity LIST         target sparsities, 0 < s < 1, default 0.25,0.5,0.75
                   --predictor P.gguf      TokenButler predictor for this model (needed by tokenbutler)
                   --max-chunks K          score only the first K chunks (fast checks)
+                  --cache-type-k T        KV cache type of the keys: f32 (default here, as the quality tables were
+                                          measured), f16 (the runtime's default) or q8_0; also -ctk
+                  --cache-type-v T        likewise for the values; also -ctv
                   --attention-opt K=V     extra option for every sparse policy, repeatable (e.g. sinks=4, window=16, gqa=kv)
                   --out results.csv       one row per (policy, sparsity)
                   --plot results.png      perplexity vs sparsity, one line per policy, dense as a dashed line
@@ -83,7 +87,9 @@ public final class EvalCommand implements Command, Main.FlagOptions {
         Visualization viz = visualization(a, predictor, "viz-chunk");
         a.finish(0);
 
-        var settings = new PerplexityEvaluation.Settings(model, text, ctx, policies, sparsities, predictor, extra, maxChunks, viz, forceCtx);
+        KvType keyType = cacheType(a, "cache-type-k", "ctk"), valueType = cacheType(a, "cache-type-v", "ctv");
+        var settings = new PerplexityEvaluation.Settings(model, text, ctx, policies, sparsities, predictor, extra, maxChunks, viz, forceCtx,
+                keyType, valueType);
         PerplexityEvaluation.Result result = PerplexityEvaluation.run(settings, err);
         var report = result.report();
 
@@ -106,6 +112,13 @@ public final class EvalCommand implements Command, Main.FlagOptions {
             err.println("eval: wrote " + viz.file());
         }
         return 0;
+    }
+
+    /** --NAME or its short form -SHORT (llama.cpp's names): f32 unless given. */
+    static KvType cacheType(Args a, String name, String shortName) {
+        if (a.has(name) && a.has(shortName)) throw new UserError("give --" + name + " or -" + shortName + ", not both");
+        String v = a.has(name) ? a.string(name) : a.has(shortName) ? a.string(shortName) : null;
+        return v == null ? KvType.F32 : KvType.parse("--" + name, v);
     }
 
     private int requiredContext(Args a) {

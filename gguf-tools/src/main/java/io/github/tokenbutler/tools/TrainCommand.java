@@ -8,6 +8,7 @@ import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.TensorInfo;
@@ -148,7 +149,8 @@ public final class TrainCommand implements Command {
         TrainingOptions options = resumed != null ? resumed.options()
                 : new TrainingOptions(seqLen, steps, batch, lr, Math.min(warmup, Math.max(0, steps - 1)), weightDecay, clip, seed, loss);
 
-        try (Model model = Model.load(modelPath, new LoadOptions(context))) {
+        // f32 KV: the teacher's keys as the model computes them (the committed predictors were trained so).
+        try (Model model = Model.load(modelPath, new LoadOptions(context, KvType.F32, KvType.F32))) {
             if (model.config().contextLength() < seqLen) {
                 throw new UserError("train: --seq-len " + seqLen + " is larger than the context " + model.config().contextLength() + " the model was loaded with");
             }

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.train;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
@@ -68,11 +69,11 @@ public final class TeacherForcing {
             System.arraycopy(in, 0, x, startPos * c.dim(), nTokens * c.dim());
         }
 
-        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {
             if (layer == 0) return false;
             int qDim = c.nHeads() * c.headSize(), kvDim = c.nKvHeads() * c.headSize();
             System.arraycopy(q, 0, queries[layer], startPos * qDim, nTokens * qDim);
-            System.arraycopy(keyCache, startPos * kvDim, keys[layer], startPos * kvDim, nTokens * kvDim);
+            for (int t = startPos; t < startPos + nTokens; t++) keyCache.read(t, 0, kvDim, keys[layer], t * kvDim);
             return false;
         }
     }

@@ -64,7 +64,7 @@ class SynthPredictorCommandTest {
             calls.add(new int[]{startPos, nTokens});
         }
 
-        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, io.github.tokenbutler.runtime.Llama3.KvRows keyCache, io.github.tokenbutler.runtime.Llama3.KvRows valueCache, float[] out) {
             return false;
         }
     }

@@ -97,7 +97,8 @@ class TrainCommandTest {
         assertEquals(6, a.step());
         assertArrayEquals(a.params(), TrainingCheckpoint.read(oneThread).params());
         // first half, stopped by a checkpoint-every 3 run killed after step 3: emulate with the Trainer directly
-        try (Model m = Model.load(model, LoadOptions.defaults()); Trainer trainer = new Trainer(a.config(), a.options(), 2)) {
+        // loaded as train loads it: an f32 KV cache, the teacher's keys unrounded
+        try (Model m = Model.load(model, new LoadOptions(0, io.github.tokenbutler.runtime.Llama3.KvType.F32, io.github.tokenbutler.runtime.Llama3.KvType.F32)); Trainer trainer = new Trainer(a.config(), a.options(), 2)) {
             TeacherForcing teacher = new TeacherForcing(m);
             TrainingData data = TrainingData.read(text, "--text", m.tokenizer(), 24, 0, 5);
             Trainer.State s = new Trainer.State(trainer.layout().flatten(io.github.tokenbutler.plugin.predictor.PredictorWeights.random(a.config(), 5)),

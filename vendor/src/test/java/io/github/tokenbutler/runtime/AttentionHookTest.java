@@ -41,7 +41,7 @@ class AttentionHookTest {
         int calls;
         DelegatingAttention(ModelConfig c) { this.c = c; }
         @Override public void resetSequence() {}
-        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, Llama3.KvRows keyCache, Llama3.KvRows valueCache, float[] out) {
             calls++;
             DenseAttention.attend(c, startPos, nTokens, q, keyCache, valueCache, out, new float[c.kvGroup() * (startPos + nTokens)]);
             return true;
@@ -52,7 +52,7 @@ class AttentionHookTest {
     static final class RecordingAttention implements AttentionHook.Attention {
         final List<int[]> layer0Calls = new ArrayList<>(); // {startPos, nTokens}
         final List<float[]> layer0Rows = new ArrayList<>(); // one row of dim floats per token, in call order
-        final List<int[]> attendCalls = new ArrayList<>(); // {layer, startPos, nTokens, q.length, keyCache.length, out.length}
+        final List<int[]> attendCalls = new ArrayList<>(); // {layer, startPos, nTokens, q.length, key capacity, out.length, key row width}
         int resets;
         final int dim;
         RecordingAttention(int dim) { this.dim = dim; }
@@ -61,8 +61,8 @@ class AttentionHookTest {
             layer0Calls.add(new int[] {startPos, nTokens});
             for (int t = 0; t < nTokens; t++) layer0Rows.add(Arrays.copyOfRange(x, t * dim, (t + 1) * dim));
         }
-        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
-            attendCalls.add(new int[] {layer, startPos, nTokens, q.length, keyCache.length, out.length});
+        @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, Llama3.KvRows keyCache, Llama3.KvRows valueCache, float[] out) {
+            attendCalls.add(new int[] {layer, startPos, nTokens, q.length, keyCache.capacity(), out.length, keyCache.width});
             return false;
         }
     }
@@ -110,7 +110,8 @@ class AttentionHookTest {
             assertTrue(a[0] >= 0 && a[0] < c.nLayers(), "layer index " + a[0]);
             assertTrue(a[3] >= n * c.qDim(), "q holds [n][nHeads*headSize]");
             assertTrue(a[5] >= n * c.qDim(), "out holds [n][nHeads*headSize]");
-            assertEquals(c.contextLength() * c.kvDim(), a[4], "the key cache is [contextLength][kvDim]");
+            assertTrue(a[4] >= a[1] + a[2], "the key cache holds the current tokens");
+            assertEquals(c.kvDim(), a[6], "key rows are kvDim wide");
         }
         assertEquals(c.nLayers() * (1 + DECODE), batched.attendCalls.size());
 

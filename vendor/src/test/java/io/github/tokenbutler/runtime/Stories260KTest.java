@@ -1,5 +1,6 @@
 package io.github.tokenbutler.runtime;
 
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.Sampler;
@@ -27,16 +28,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class Stories260KTest {
     static final int[] FIRST_IDS = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
-    static Model model;
+    /** With the default f16 KV cache, and with an f32 one. */
+    static Model model, modelF32;
 
     @BeforeAll
     static void load() {
-        model = Model.load(SharedData.require("models/stories260K/stories260K.gguf"), new LoadOptions(512));
+        Path file = SharedData.require("models/stories260K/stories260K.gguf");
+        model = Model.load(file, new LoadOptions(512));
+        modelF32 = Model.load(file, new LoadOptions(512, KvType.F32, KvType.F32));
     }
 
     @AfterAll
     static void close() {
         if (model != null) model.close();
+        if (modelF32 != null) modelF32.close();
     }
 
     /** Greedy decoding, one token per forward call after the BOS prefill. */
@@ -56,10 +61,14 @@ class Stories260KTest {
         assertArrayEquals(FIRST_IDS, ids);
     }
 
-    @Test
-    void greedyFromBosGivesReferenceText() throws Exception {
+    /** The whole reference text, with the f16 KV cache (the default) and with an f32 one: f16 changes no token. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = KvType.class, names = {"F16", "F32"})
+    void greedyFromBosGivesReferenceText(KvType kv) throws Exception {
         // run.c's loop with steps = 256 runs 256 forward passes (BOS at position 0, then each sampled token) and prints
         // every token it samples, so the block is 256 generated tokens; the first piece after BOS loses its leading space.
+        Model model = kv == KvType.F32 ? modelF32 : Stories260KTest.model;
+        assertEquals(kv, model.keyType());
         int[] ids = greedy(model, model.newState(null), 256);
         Llama3.Tokenizer tok = model.tokenizer();
         ByteArrayOutputStream text = new ByteArrayOutputStream();
@@ -73,8 +82,13 @@ class Stories260KTest {
         assertEquals(block.stripTrailing(), text.toString(StandardCharsets.UTF_8));
     }
 
+    /**
+     * On an f32 KV cache: the batched matmuls' other summation order is all that differs. (With f16 a K or V
+     * value that lands on a rounding boundary can move by one f16 step, 2^-11 of itself, in one path only.)
+     */
     @Test
     void batchedPrefillMatchesTokenByTokenDecode() {
+        Model model = modelF32;
         int[] prompt = new int[40]; // longer than one batch (32) so the split is exercised too
         prompt[0] = 1;
         System.arraycopy(greedy(model, model.newState(null), 39), 0, prompt, 1, 39);

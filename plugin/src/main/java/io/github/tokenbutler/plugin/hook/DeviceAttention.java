@@ -1,5 +1,7 @@
 package io.github.tokenbutler.plugin.hook;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
+
 /**
  * Sparse attention of one model state done by an offload backend (e.g. OpenCL): the selection (scoring and
  * top-k) and the attention of layers 1..L-1, on state the backend keeps itself (a mirror of the KV cache, the
@@ -26,7 +28,7 @@ public interface DeviceAttention extends AutoCloseable {
      * @return the number of attended (query head, key) pairs; -1 when the backend gave up (it said why, once)
      *         and the caller must compute this call itself
      */
-    long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache, float[] out);
+    long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, KvRows keyCache, KvRows valueCache, float[] out);
 
     /**
      * The positions unit {@code unit} attended for query token {@code token} of the last {@link #attend} call,

@@ -10,6 +10,7 @@ import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.plugin.selection.StatisticsSource;
 import io.github.tokenbutler.plugin.selection.TokenSelector;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.VectorMath;
 
@@ -54,7 +55,8 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
 
     // The call in progress, read by the workers (published by the pool's round start).
     private int callLayer, callStart, callTokens, callPredictedRow;
-    private float[] callQ, callKeys, callValues, callOut;
+    private float[] callQ, callOut;
+    private KvRows callKeys, callValues;
 
     // The predictor's last append: the query tokens it can score.
     private int appendStart = -1, appendCount;
@@ -67,12 +69,17 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
         final TokenSelector.Scratch selection;
         int[] indices = new int[0], oracle = new int[0];
         float[] weights = new float[0], logits = new float[0];
+        /** One key row's head slice, for the hit-rate's true logits on an f16 or q8_0 cache. */
+        final float[] row;
         int weightStride;
         long visible, attended, hitCount;
         double hitSum;
         long predictorNanos, selectionNanos, attentionNanos, measureNanos;
 
-        Worker(int headSize) { selection = new TokenSelector.Scratch(0, headSize); }
+        Worker(int headSize) {
+            selection = new TokenSelector.Scratch(0, headSize);
+            row = new float[headSize];
+        }
     }
 
     /**
@@ -138,7 +145,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
     }
 
     @Override
-    public boolean attend(int layer, int startPos, int nTokens, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+    public boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {
         if (layer == 0) {
             countDenseLayer(startPos, nTokens);
             return false;
@@ -182,7 +189,8 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
         try {
             pool.run(selector.units(), unitTask, pairs >= PARALLEL_FROM_PAIRS);
         } finally {
-            callQ = callKeys = callValues = callOut = null;
+            callQ = callOut = null;
+            callKeys = callValues = null;
         }
         mergeWorkers(System.nanoTime() - start - pagesNanos);
         selectionNanos += pagesNanos;
@@ -199,7 +207,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
     }
 
     /** Hit-rate and recording of a call the device attended, from the selections it kept (on the calling thread). */
-    private void measureOffloaded(int layer, int startPos, int nTokens, float[] q, float[] keyCache) {
+    private void measureOffloaded(int layer, int startPos, int nTokens, float[] q, KvRows keyCache) {
         Worker w = workers[0];
         int rh = options.recordHead();
         callKeys = keyCache;
@@ -253,7 +261,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
             long t0 = System.nanoTime();
             int count = selector.select(callLayer, unit, p, callQ, i, callPredictedRow + i, callKeys, w.selection, w.indices);
             long t1 = System.nanoTime();
-            SparseAttentionKernel.attend(callQ, headOff, headsPerUnit, callKeys, callValues, kvDim, kvOff, headSize,
+            SparseAttentionKernel.attend(callQ, headOff, headsPerUnit, callKeys, callValues, kvOff, headSize,
                     w.indices, count, w.weights, w.weightStride, callOut, headOff);
             long t2 = System.nanoTime();
             if (heavyHitters != null) {
@@ -286,7 +294,7 @@ public final class SparseAttention implements AttentionHook.Attention, Statistic
             hits = oracleSize;
         } else {
             float[] logits = w.logits;
-            for (int t = 0; t <= p; t++) logits[t] = VectorMath.dot(q, qOff, callKeys, t * kvDim + kvOff, headSize) * scale;
+            for (int t = 0; t <= p; t++) logits[t] = callKeys.dot(t, kvOff, q, qOff, headSize, w.row) * scale;
             w.selection.topK.select(logits, 0, p + 1, oracleSize, w.oracle, 0);
             hits = 0;
             int a = 0, b = 0;

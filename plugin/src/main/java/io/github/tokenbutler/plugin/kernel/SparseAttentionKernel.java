@@ -1,6 +1,7 @@
 package io.github.tokenbutler.plugin.kernel;
 
 import io.github.tokenbutler.runtime.Llama3.DenseAttention;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 
 /**
  * Attention of one or more query heads over a list of key positions: gather the K rows, scaled dot products,
@@ -24,9 +25,9 @@ public final class SparseAttentionKernel {
      * @param weightStride at least count
      * @param outOff       output of head h at out[outOff + h*headSize ..] (overwritten)
      */
-    public static void attend(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+    public static void attend(float[] q, int qOff, int heads, KvRows keys, KvRows values, int kvOff,
                               int headSize, int[] indices, int count, float[] weights, int weightStride, float[] out, int outOff) {
-        DenseAttention.attendGroup(q, qOff, heads, keyCache, valueCache, kvDim, kvOff, headSize, indices, count,
+        DenseAttention.attendGroup(q, qOff, heads, keys, values, kvOff, headSize, indices, count,
                 weights, weightStride, out, outOff);
     }
 }

@@ -2,6 +2,8 @@ package io.github.tokenbutler.plugin.opencl;
 
 import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -265,6 +267,28 @@ public final class OpenClKernels implements TokenKernels {
      * Writes src[srcOff, srcOff+count) to mirror elements [dstElement, ...) stored as {@code kv}; F16 rounds to
      * nearest (Float.floatToFloat16) piece by piece through {@code scratch}.
      */
+    /**
+     * Rows fromRow..fromRow+rows-1 of a KV cache layer into the device's mirror at the same rows, in the mirror's
+     * precision: an f32 cache as it is, an f16 cache into an f16 mirror as its bits (no conversion), anything
+     * else through floats, a staging chunk at a time.
+     */
+    static void writeMirror(ClBuffer dst, KeyPrecision kv, KvRows src, int fromRow, int rows, short[] halfScratch, float[] floatScratch) {
+        int width = src.width;
+        long at = (long) fromRow * width;
+        if (src.type == KvType.F32) {
+            writeMirror(dst, kv, src.f32(), fromRow * width, rows * width, at, halfScratch);
+        } else if (src.type == KvType.F16 && kv == KeyPrecision.F16) {
+            dst.write(src.f16(), fromRow * width, rows * width, at);
+        } else {
+            int perChunk = Math.max(1, floatScratch.length / width);
+            for (int r = 0; r < rows; r += perChunk) {
+                int n = Math.min(perChunk, rows - r);
+                src.gather(null, fromRow + r, fromRow + r + n, 0, width, floatScratch);
+                writeMirror(dst, kv, floatScratch, 0, n * width, at + (long) r * width, halfScratch);
+            }
+        }
+    }
+
     static void writeMirror(ClBuffer dst, KeyPrecision kv, float[] src, int srcOff, int count, long dstElement, short[] scratch) {
         if (kv == KeyPrecision.F32) {
             dst.write(src, srcOff, count, dstElement);

@@ -6,6 +6,7 @@ import io.github.tokenbutler.plugin.predictor.ImportanceState;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.selection.BudgetRule;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
@@ -43,6 +44,8 @@ final class OpenClSparseAttention implements DeviceAttention {
     private final BudgetRule budget;
     private final KeyPrecision mirror;
     private final short[] halfScratch;
+    /** Rows of an f16 or q8_0 cache as floats on their way to the mirror (when the mirror's precision differs). */
+    private final float[] floatScratch = new float[OpenClKernels.HALF_CHUNK];
     private final int layers, nHeads, qDim, kvDim, headSize, kvGroup, units, headsPerUnit, context, positionsPadded;
     private final int groupStride, importanceDim, modelHeads;
     private final float attentionScale, scoreScale;
@@ -182,7 +185,7 @@ final class OpenClSparseAttention implements DeviceAttention {
     }
 
     @Override
-    public long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache, float[] out) {
+    public long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {
         if (failed) return -1;
         synchronized (kernels) {
             try {
@@ -195,14 +198,14 @@ final class OpenClSparseAttention implements DeviceAttention {
         }
     }
 
-    private long attendOnDevice(int layer, int startPos, int nTokens, int predictedRow, float[] q, float[] keyCache, float[] valueCache,
+    private long attendOnDevice(int layer, int startPos, int nTokens, int predictedRow, float[] q, KvRows keyCache, KvRows valueCache,
                                 float[] result) {
         int end = startPos + nTokens;
         if (end > context) throw new IllegalArgumentException("positions up to " + (end - 1) + " exceed the context of " + context);
         // Only the rows the device has not seen cross the bus (a rewind re-sends from the rewound position).
         int from = Math.min(mirrored[layer], startPos);
-        OpenClKernels.writeMirror(keyMirror[layer], mirror, keyCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim, halfScratch);
-        OpenClKernels.writeMirror(valueMirror[layer], mirror, valueCache, from * kvDim, (end - from) * kvDim, (long) from * kvDim, halfScratch);
+        OpenClKernels.writeMirror(keyMirror[layer], mirror, keyCache, from, end - from, halfScratch, floatScratch);
+        OpenClKernels.writeMirror(valueMirror[layer], mirror, valueCache, from, end - from, halfScratch, floatScratch);
         mirrored[layer] = end;
 
         int stride = (int) OpenClKernels.roundUp(end, OpenClKernels.SCORE_GROUP);

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.selection;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -44,7 +45,7 @@ public final class QuestPages {
     public void reset() { Arrays.fill(builtPages, 0); }
 
     /** Builds every not yet built page of {@code layer} whose positions all lie below {@code end}. */
-    public void update(int layer, float[] keyCache, int end) {
+    public void update(int layer, KvRows keyCache, int end) {
         int full = end / pageSize;
         if (full <= builtPages[layer]) return;
         int needed = full * kvDim;
@@ -53,11 +54,11 @@ public final class QuestPages {
             min[layer] = Arrays.copyOf(min[layer], size);
             max[layer] = Arrays.copyOf(max[layer], size);
         }
-        float[] lo = min[layer], hi = max[layer];
+        float[] lo = min[layer], hi = max[layer], row = new float[headSize];
         for (int page = builtPages[layer]; page < full; page++) {
             for (int h = 0; h < nKvHeads; h++) {
-                pageMinMax(keyCache, kvDim, h * headSize, headSize, page * pageSize, page * pageSize + pageSize - 1,
-                        lo, hi, (page * nKvHeads + h) * headSize);
+                int off = (page * nKvHeads + h) * headSize;
+                pageMinMax(keyCache, h * headSize, headSize, page * pageSize, page * pageSize + pageSize - 1, lo, hi, off, off, row, 0);
             }
         }
         builtPages[layer] = full;
@@ -67,9 +68,9 @@ public final class QuestPages {
      * Scores the keys from..to-1 (to-1 ≤ p) of one KV head for one query: each key gets the upper bound of its
      * page, where pages end at the current position p. Ties inside a page then resolve to earlier positions,
      * so a top-k over these scores takes whole pages in bound order and the earliest keys of the last page.
-     * @param pageScratch at least 2*headSize floats (the partial page's min and max)
+     * @param pageScratch at least 3*headSize floats (the partial page's min and max, and one key row)
      */
-    public void scoreTokens(int layer, int kvHead, float[] q, int qOff, float[] keyCache, int p, int from, int to,
+    public void scoreTokens(int layer, int kvHead, float[] q, int qOff, KvRows keyCache, int p, int from, int to,
                             float[] scores, float[] pageScratch) {
         int kvOff = kvHead * headSize;
         for (int page = from / pageSize; page * pageSize < to; page++) {
@@ -78,27 +79,22 @@ public final class QuestPages {
             if (last == first + pageSize - 1 && page < builtPages[layer]) {
                 bound = bound(q, qOff, min[layer], max[layer], (page * nKvHeads + kvHead) * headSize, headSize);
             } else {
-                pageMinMax(keyCache, kvDim, kvOff, headSize, first, last, pageScratch, pageScratch, 0, headSize);
+                pageMinMax(keyCache, kvOff, headSize, first, last, pageScratch, pageScratch, 0, headSize, pageScratch, 2 * headSize);
                 bound = bound(q, qOff, pageScratch, pageScratch, 0, headSize, headSize);
             }
             Arrays.fill(scores, Math.max(first, from), Math.min(last + 1, to), bound);
         }
     }
 
-    private static void pageMinMax(float[] keyCache, int kvDim, int kvOff, int headSize, int first, int last,
-                                   float[] lo, float[] hi, int off) {
-        pageMinMax(keyCache, kvDim, kvOff, headSize, first, last, lo, hi, off, off);
-    }
-
-    /** Per-channel min into lo[loOff..], max into hi[hiOff..] over key rows first..last. */
-    static void pageMinMax(float[] keyCache, int kvDim, int kvOff, int headSize, int first, int last,
-                           float[] lo, float[] hi, int loOff, int hiOff) {
-        System.arraycopy(keyCache, first * kvDim + kvOff, lo, loOff, headSize);
-        System.arraycopy(keyCache, first * kvDim + kvOff, hi, hiOff, headSize);
+    /** Per-channel min into lo[loOff..], max into hi[hiOff..] over key rows first..last, each read into row[rowOff..] (headSize floats). */
+    static void pageMinMax(KvRows keyCache, int kvOff, int headSize, int first, int last,
+                           float[] lo, float[] hi, int loOff, int hiOff, float[] row, int rowOff) {
+        keyCache.read(first, kvOff, headSize, lo, loOff);
+        System.arraycopy(lo, loOff, hi, hiOff, headSize);
         for (int t = first + 1; t <= last; t++) {
-            int row = t * kvDim + kvOff;
+            keyCache.read(t, kvOff, headSize, row, rowOff);
             for (int c = 0; c < headSize; c++) {
-                float k = keyCache[row + c];
+                float k = row[rowOff + c];
                 lo[loOff + c] = Math.min(lo[loOff + c], k);
                 hi[hiOff + c] = Math.max(hi[hiOff + c], k);
             }

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.selection;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.VectorMath;
 
@@ -18,7 +19,7 @@ public final class TokenSelector {
     /** Per-worker buffers, sized for the longest row seen. */
     public static final class Scratch {
         float[] scores;
-        final float[] query, pageScratch;
+        final float[] query, pageScratch, row;
         public final TopKSelection topK;
         /** Nanoseconds spent in the predictor's scoring since the last {@link #takePredictorNanos}. */
         long predictorNanos;
@@ -26,7 +27,8 @@ public final class TokenSelector {
         public Scratch(int capacity, int headSize) {
             scores = new float[Math.max(1, capacity)];
             query = new float[headSize];
-            pageScratch = new float[2 * headSize];
+            pageScratch = new float[3 * headSize];
+            row = new float[headSize];
             topK = new TopKSelection(capacity);
         }
 
@@ -101,7 +103,7 @@ public final class TokenSelector {
      * @param predictedRow this token's index in the predictor's last append (tokenbutler)
      * @return the number of positions written: max(K(p), mandatory), at most p+1
      */
-    public int select(int layer, int unit, int p, float[] q, int qRow, int predictedRow, float[] keyCache, Scratch s, int[] out) {
+    public int select(int layer, int unit, int p, float[] q, int qRow, int predictedRow, KvRows keyCache, Scratch s, int[] out) {
         if (policy == SelectionPolicy.H2O) return heavyHitters.step(layer, unit, p, out);
         int visible = p + 1;
         int sinkEnd = budget.sinkEnd(p), recentStart = budget.recentStart(p);
@@ -126,7 +128,7 @@ public final class TokenSelector {
     }
 
     /** Fills s.scores[from..to) with the policy's ranking scores of those candidates (higher is kept first). */
-    private void score(int layer, int unit, int p, float[] q, int qRowOff, int predictedRow, float[] keyCache,
+    private void score(int layer, int unit, int p, float[] q, int qRowOff, int predictedRow, KvRows keyCache,
                        int from, int to, Scratch s) {
         float[] scores = s.scores;
         switch (policy) {
@@ -142,7 +144,7 @@ public final class TokenSelector {
                 int qo = Math.max(qOff, 0), kvOff = kvHead(unit) * headSize;
                 // The same product as the attention kernel's logit, so that the oracle's ranking is the one
                 // the hit-rate's oracle set uses.
-                for (int t = from; t < to; t++) scores[t] = VectorMath.dot(query, qo, keyCache, t * kvDim + kvOff, headSize) * scale;
+                for (int t = from; t < to; t++) scores[t] = keyCache.dot(t, kvOff, query, qo, headSize, s.row) * scale;
             }
             case QUEST -> {
                 int qOff = query(unit, q, qRowOff, s);

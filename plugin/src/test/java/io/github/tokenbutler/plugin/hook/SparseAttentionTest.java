@@ -10,16 +10,21 @@ import io.github.tokenbutler.plugin.selection.SelectionPolicy;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.DenseAttention;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.ModelInfo;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Random;
 import java.util.ServiceLoader;
 
@@ -31,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * pass are in StoriesEndToEndTest.
  */
 class SparseAttentionTest {
-    static final int LAYERS = 3, HEADS = 4, KV_HEADS = 2, HEAD_SIZE = 8, DIM = HEADS * HEAD_SIZE, CTX = 512;
+    static final int LAYERS = 3, HEADS = 4, KV_HEADS = 2, HEAD_SIZE = 16, DIM = HEADS * HEAD_SIZE, CTX = 512; // KV rows of 32: a q8_0 block
     static final int Q_DIM = HEADS * HEAD_SIZE, KV_DIM = KV_HEADS * HEAD_SIZE;
     static final ModelConfig CONFIG = new ModelConfig(DIM, 64, LAYERS, HEADS, KV_HEADS, HEAD_SIZE, 16, CTX, 1e-5f, 10000f);
 
@@ -65,7 +70,17 @@ class SparseAttentionTest {
     }
 
     /** Queries and K/V caches of every layer for CTX positions (what the runtime would have computed). */
-    record Sequence(float[][] q, float[][] keys, float[][] values, float[] x) {
+    record Sequence(float[][] q, float[][] keys, float[][] values, float[] x, KvType type) {
+        Sequence {
+            Objects.requireNonNull(type);
+        }
+
+        /** Layer l's keys (or values) as the runtime would store them in a cache of this sequence's type. */
+        KvRows keyRows(int l) { return KvRows.of(type, keys[l], KV_DIM); }
+        KvRows valueRows(int l) { return KvRows.of(type, values[l], KV_DIM); }
+
+        Sequence stored(KvType t) { return new Sequence(q, keys, values, x, t); }
+
         static Sequence random(long seed) {
             Random rnd = new Random(seed);
             float[][] q = new float[LAYERS][CTX * Q_DIM], k = new float[LAYERS][CTX * KV_DIM], v = new float[LAYERS][CTX * KV_DIM];
@@ -77,7 +92,7 @@ class SparseAttentionTest {
             }
             float[] x = new float[CTX * DIM];
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
-            return new Sequence(q, k, v, x);
+            return new Sequence(q, k, v, x, KvType.F32);
         }
     }
 
@@ -112,9 +127,10 @@ class SparseAttentionTest {
                     Arrays.fill(values, end * KV_DIM, values.length, Float.NaN);
                 }
                 float[] out = new float[n * Q_DIM];
-                boolean handled = attention.attend(layer, start, n, q, keys, values, out);
+                KvRows k = KvRows.of(s.type(), keys, KV_DIM), v = KvRows.of(s.type(), values, KV_DIM);
+                boolean handled = attention.attend(layer, start, n, q, k, v, out);
                 assertEquals(layer != 0, handled, "layer 0 goes back to the runtime's dense attention");
-                if (!handled) DenseAttention.attend(CONFIG, start, n, q, keys, values, out, new float[CONFIG.kvGroup() * CTX]);
+                if (!handled) DenseAttention.attend(CONFIG, start, n, q, k, v, out, new float[CONFIG.kvGroup() * CTX]);
                 System.arraycopy(out, 0, outs[layer], start * Q_DIM, n * Q_DIM);
             }
             start = end;
@@ -130,7 +146,7 @@ class SparseAttentionTest {
             for (int layer = 0; layer < LAYERS; layer++) {
                 float[] q = Arrays.copyOfRange(s.q[layer], start * Q_DIM, end * Q_DIM);
                 float[] out = new float[n * Q_DIM];
-                DenseAttention.attend(CONFIG, start, n, q, s.keys[layer], s.values[layer], out, new float[CONFIG.kvGroup() * CTX]);
+                DenseAttention.attend(CONFIG, start, n, q, s.keyRows(layer), s.valueRows(layer), out, new float[CONFIG.kvGroup() * CTX]);
                 System.arraycopy(out, 0, outs[layer], start * Q_DIM, n * Q_DIM);
             }
             start = end;
@@ -168,9 +184,11 @@ class SparseAttentionTest {
         return sum / n;
     }
 
-    @Test
-    void sparsityZeroOrAFullBudgetGivesDenseAttentionBitForBitUnderEveryPolicy() {
-        Sequence s = Sequence.random(1);
+    /** For every KV cache type: the sparse kernel reads the stored rows exactly as the dense one does. */
+    @ParameterizedTest
+    @EnumSource(KvType.class)
+    void sparsityZeroOrAFullBudgetGivesDenseAttentionBitForBitUnderEveryPolicy(KvType kv) {
+        Sequence s = Sequence.random(1).stored(kv);
         int[] chunks = {100, 101, 230, 231, 232, 300};
         float[][] dense = dense(s, chunks);
         for (SelectionPolicy policy : SelectionPolicy.values()) {
@@ -179,7 +197,7 @@ class SparseAttentionTest {
                     Map<String, String> o = new HashMap<>(budget);
                     o.put("gqa", gqa);
                     try (SparseAttention a = open(policy, o)) {
-                        assertBitwiseEqual(dense, run(a, s, chunks, false), policy.hookName + " " + o);
+                        assertBitwiseEqual(dense, run(a, s, chunks, false), policy.hookName + " " + o + " " + kv);
                         SelectionStatistics st = a.statistics();
                         assertEquals(st.visiblePairsSparseLayers, st.attendedPairsSparseLayers);
                         assertEquals(0.0, st.effectiveSparsityAllLayers());
@@ -306,8 +324,8 @@ class SparseAttentionTest {
                     float[] out = new float[Q_DIM];
                     float[] keys = s.keys[layer].clone();
                     Arrays.fill(keys, (n + 1) * KV_DIM, keys.length, Float.NaN);
-                    assertTrue(a.attend(layer, n, 1, Arrays.copyOfRange(s.q[layer], n * Q_DIM, (n + 1) * Q_DIM), keys,
-                            s.values[layer], out));
+                    assertTrue(a.attend(layer, n, 1, Arrays.copyOfRange(s.q[layer], n * Q_DIM, (n + 1) * Q_DIM), KvRows.wrap(keys, KV_DIM),
+                            s.valueRows(layer), out));
                     for (float v : out) assertTrue(Float.isFinite(v), policy.hookName);
                 }
                 Map<String, Long> t = a.timingsNanos();
@@ -329,7 +347,7 @@ class SparseAttentionTest {
         try (SparseAttention a = open(SelectionPolicy.H2O, Map.of("sparsity", "0.5"))) {
             run(a, s, new int[]{5}, false);
             float[] q = Arrays.copyOfRange(s.q[1], 10 * Q_DIM, 11 * Q_DIM);
-            assertThrows(IllegalStateException.class, () -> a.attend(1, 10, 1, q, s.keys[1], s.values[1], new float[Q_DIM]));
+            assertThrows(IllegalStateException.class, () -> a.attend(1, 10, 1, q, s.keyRows(1), s.valueRows(1), new float[Q_DIM]));
         }
     }
 
@@ -339,7 +357,7 @@ class SparseAttentionTest {
         try (SparseAttention a = open(SelectionPolicy.TOKENBUTLER, Map.of("sparsity", "0.5"))) {
             float[] q = Arrays.copyOfRange(s.q[1], 0, 3 * Q_DIM);
             IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> a.attend(1, 0, 3, q, s.keys[1], s.values[1], new float[3 * Q_DIM]));
+                    () -> a.attend(1, 0, 3, q, s.keyRows(1), s.valueRows(1), new float[3 * Q_DIM]));
             assertTrue(e.getMessage().contains("layer0Input"), e.getMessage());
         }
     }

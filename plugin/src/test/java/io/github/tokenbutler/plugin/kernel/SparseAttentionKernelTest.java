@@ -1,6 +1,7 @@
 package io.github.tokenbutler.plugin.kernel;
 
 import io.github.tokenbutler.runtime.Llama3.DenseAttention;
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -25,7 +26,7 @@ class SparseAttentionKernelTest {
 
     private static float[] sparse(Inputs in, int heads, int headSize, int[] idx, float[] weights) {
         float[] out = new float[heads * headSize];
-        SparseAttentionKernel.attend(in.q, 0, heads, in.keys, in.values, in.kvDim, in.kvOff, headSize, idx, idx.length,
+        SparseAttentionKernel.attend(in.q, 0, heads, KvRows.wrap(in.keys, in.kvDim), KvRows.wrap(in.values, in.kvDim), in.kvOff, headSize, idx, idx.length,
                 weights, idx.length, out, 0);
         return out;
     }
@@ -34,7 +35,7 @@ class SparseAttentionKernelTest {
         float[] out = new float[heads * headSize];
         float[] scratch = new float[Math.max(1, idx == null ? 0 : idx.length)];
         for (int h = 0; h < heads; h++) {
-            DenseAttention.attendHead(in.q, h * headSize, in.keys, in.values, in.kvDim, in.kvOff, headSize,
+            DenseAttention.attendHead(in.q, h * headSize, KvRows.wrap(in.keys, in.kvDim), KvRows.wrap(in.values, in.kvDim), in.kvOff, headSize,
                     idx, idx.length, scratch, out, h * headSize);
         }
         return out;
@@ -69,7 +70,7 @@ class SparseAttentionKernelTest {
                     float[] dense = new float[heads * headSize];
                     float[] scratch = new float[positions];
                     for (int h = 0; h < heads; h++) {
-                        DenseAttention.attendHead(in.q, h * headSize, in.keys, in.values, in.kvDim, in.kvOff, headSize,
+                        DenseAttention.attendHead(in.q, h * headSize, KvRows.wrap(in.keys, in.kvDim), KvRows.wrap(in.values, in.kvDim), in.kvOff, headSize,
                                 null, positions, scratch, dense, h * headSize);
                     }
                     float[] got = sparse(in, heads, headSize, all, new float[heads * positions]);
@@ -117,12 +118,12 @@ class SparseAttentionKernelTest {
         float[] weights = new float[2 * 10];
         Arrays.fill(weights, -1f);
         float[] out = new float[16];
-        SparseAttentionKernel.attend(in.q, 0, 2, in.keys, in.values, in.kvDim, in.kvOff, 8, idx, 4, weights, 10, out, 0);
+        SparseAttentionKernel.attend(in.q, 0, 2, KvRows.wrap(in.keys, in.kvDim), KvRows.wrap(in.values, in.kvDim), in.kvOff, 8, idx, 4, weights, 10, out, 0);
         for (int h = 0; h < 2; h++) {
             for (int j = 0; j < 4; j++) assertTrue(weights[h * 10 + j] > 0 && weights[h * 10 + j] < 1);
             for (int j = 4; j < 10; j++) assertEquals(-1f, weights[h * 10 + j], "untouched past count");
         }
         assertThrows(IllegalArgumentException.class,
-                () -> SparseAttentionKernel.attend(in.q, 0, 2, in.keys, in.values, in.kvDim, in.kvOff, 8, idx, 4, weights, 3, out, 0));
+                () -> SparseAttentionKernel.attend(in.q, 0, 2, KvRows.wrap(in.keys, in.kvDim), KvRows.wrap(in.values, in.kvDim), in.kvOff, 8, idx, 4, weights, 3, out, 0));
     }
 }

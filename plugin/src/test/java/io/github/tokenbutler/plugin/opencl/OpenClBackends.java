@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.opencl;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.plugin.kernel.SparseAttentionKernel;
 import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.selection.TopKSelection;
@@ -80,7 +81,7 @@ final class OpenClBackends {
         @Override
         public void sparseAttention(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
                                     int headSize, int[] indices, int count, float[] out, int outOff) {
-            SparseAttentionKernel.attend(q, qOff, heads, keyCache, valueCache, kvDim, kvOff, headSize, indices, count,
+            SparseAttentionKernel.attend(q, qOff, heads, KvRows.wrap(keyCache, kvDim), KvRows.wrap(valueCache, kvDim), kvOff, headSize, indices, count,
                     new float[heads * Math.max(1, count)], Math.max(1, count), out, outOff);
         }
 

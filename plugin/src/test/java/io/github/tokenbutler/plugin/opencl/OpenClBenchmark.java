@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.opencl;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
 import io.github.tokenbutler.plugin.hook.SparseAttention;
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
@@ -134,7 +135,7 @@ public final class OpenClBenchmark {
                 int p = context + s;
                 a.layer0Input(p, 1, x);
                 long t0 = System.nanoTime();
-                a.attend(1, p, 1, q, keys, values, out);
+                a.attend(1, p, 1, q, KvRows.wrap(keys, config.kvDim()), KvRows.wrap(values, config.kvDim()), out);
                 best = Math.min(best, (System.nanoTime() - t0) / 1e6);
             }
         }

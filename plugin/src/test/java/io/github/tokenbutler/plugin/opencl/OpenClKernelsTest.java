@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.opencl;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 import io.github.tokenbutler.plugin.selection.TopKSelection;
@@ -176,7 +177,7 @@ class OpenClKernelsTest {
             Arrays.setAll(all, t -> t);
             float[] sparse = new float[headSize], dense = new float[headSize];
             k.sparseAttention(q, 0, 1, keys, values, kvDim, 0, headSize, all, positions, sparse, 0);
-            DenseAttention.attendHead(q, 0, keys, values, kvDim, 0, headSize, null, positions, new float[positions], dense, 0);
+            DenseAttention.attendHead(q, 0, KvRows.wrap(keys, kvDim), KvRows.wrap(values, kvDim), 0, headSize, null, positions, new float[positions], dense, 0);
             if (k instanceof OpenClBackends.VectorApiKernels) {
                 assertArrayEquals(dense, sparse, "the CPU kernel over every position is dense attention bit for bit");
             } else {

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.predictor;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.DenseAttention;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 
@@ -76,7 +77,7 @@ public final class ScoresBenchmark {
             long t0 = System.nanoTime();
             float[] scratch = new float[count];
             for (int h = 0; h < m.nHeads(); h++) {
-                DenseAttention.attendHead(q, h * hs, keys, values, kvDim, (h / m.kvGroup()) * hs, hs, null, count, scratch, outAll, h * hs);
+                DenseAttention.attendHead(q, h * hs, KvRows.wrap(keys, kvDim), KvRows.wrap(values, kvDim), (h / m.kvGroup()) * hs, hs, null, count, scratch, outAll, h * hs);
             }
             best = Math.min(best, System.nanoTime() - t0);
         }

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.selection;
 
+import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import org.junit.jupiter.api.Test;
 
@@ -36,7 +37,7 @@ class TokenSelectorTest {
 
     private static int[] select(TokenSelector sel, int unit, int p, float[] q, float[] keys) {
         int[] out = new int[p + 1];
-        int n = sel.select(1, unit, p, q, 0, 0, keys, new TokenSelector.Scratch(p + 1, HS), out);
+        int n = sel.select(1, unit, p, q, 0, 0, keys == null ? null : KvRows.wrap(keys, KV_DIM), new TokenSelector.Scratch(p + 1, HS), out);
         return Arrays.copyOf(out, n);
     }
 
