@@ -1828,46 +1828,58 @@ public final class Llama3 {
     /**
      * One layer's keys or values: rows of {@code width} elements (nKvHeads*headSize) at positions 0..capacity-1,
      * stored as {@link #type}. Rows are written once, when a token's K and V are computed (rounded or quantized
-     * then), and read back exactly as stored: {@link #read} dequantizes a slice of a row into floats, and the
-     * arrays behind a type ({@link #f32()}, {@link #f16()}, {@link #q8()} with {@link #q8Scales()}) are there
-     * for kernels that read the stored form directly. The arrays are replaced by larger ones when the cache
-     * grows: read them during a call, keep no reference past it.
+     * then), and read back exactly as stored: {@link #read} and {@link #gather} dequantize slices into floats.
+     *
+     * <p>Layout: head-major. Each run of {@link #unit} elements of a row (a KV head, headSize elements, in the
+     * runtime's cache) is stored with the same run of every other position: element e of position pos is at
+     * {@link #index}(pos, e) = ((e / unit) * capacity + pos) * unit + e % unit, so one head's rows follow one after
+     * the other and attention over a head streams one contiguous range. With unit = width this is the plain
+     * [position][width] layout ({@link #wrap}). The arrays behind a type ({@link #f32()}, {@link #f16()},
+     * {@link #q8()} with {@link #q8Scales()}, one f16 scale per 32 elements of the same numbering) are for kernels
+     * that read the stored form directly. They are replaced by larger ones when the cache grows: read them during a
+     * call, keep no reference past it.
      */
     public static final class KvRows {
         public final KvType type;
         /** Elements per row. */
         public final int width;
-        private float[] f32 = new float[0];   // [capacity][width]
-        private short[] f16 = new short[0];   // [capacity][width], half-precision bits
-        private byte[] q8 = new byte[0];      // [capacity][width] int8
-        private short[] q8Scales = new short[0]; // [capacity][width/32], f16 bits of each block's scale
+        /** Elements of a row stored together per position (headSize; width for the plain layout). */
+        public final int unit;
+        private float[] f32 = new float[0];      // [width/unit][capacity][unit]
+        private short[] f16 = new short[0];      // [width/unit][capacity][unit], half-precision bits
+        private byte[] q8 = new byte[0];         // [width/unit][capacity][unit] int8
+        private short[] q8Scales = new short[0]; // [width/unit][capacity][unit/32], f16 bits of each block's scale
         private int capacity;
 
-        public KvRows(KvType type, int width) {
-            if (type == KvType.Q8_0 && width % 32 != 0) {
-                throw new UserError("a q8_0 KV cache needs rows of a multiple of 32 elements; this model's are " + width + " (use f16 or f32)");
+        public KvRows(KvType type, int width, int unit) {
+            if (unit <= 0 || width % unit != 0) throw new IllegalArgumentException("rows of " + width + " elements in runs of " + unit);
+            if (type == KvType.Q8_0 && unit % 32 != 0) {
+                throw new UserError("a q8_0 KV cache needs heads of a multiple of 32 elements; this model's are " + unit + " (use f16 or f32)");
             }
             this.type = type;
             this.width = width;
+            this.unit = unit;
         }
 
         /** An f32 view of rows already laid out as [rows][width] floats (not copied): for tools and tests that hold plain arrays. */
         public static KvRows wrap(float[] rows, int width) {
-            KvRows r = new KvRows(KvType.F32, width);
+            KvRows r = new KvRows(KvType.F32, width, width);
             r.f32 = rows;
             r.capacity = rows.length / width;
             return r;
         }
 
-        /** A copy of f32 rows [rows][width] stored as type (rounded or quantized as {@link #write} does). */
-        public static KvRows of(KvType type, float[] rows, int width) {
-            KvRows r = new KvRows(type, width);
+        /** A copy of f32 rows [rows][width] stored as type, in runs of unit (rounded or quantized as {@link #write} does). */
+        public static KvRows of(KvType type, float[] rows, int width, int unit) {
+            KvRows r = new KvRows(type, width, unit);
             r.grow(rows.length / width);
             r.write(0, rows, 0, rows.length / width);
             return r;
         }
 
         public int capacity() { return capacity; }
+        /** Where element e of position pos is in the arrays. */
+        public int index(int pos, int e) { return ((e / unit) * capacity + pos) * unit + e % unit; }
         /** Bytes of one stored row. */
         public long rowBytes() { return type.bytes(width); }
         public float[] f32() { return f32; }
@@ -1880,15 +1892,22 @@ public final class Llama3 {
             if (rows <= capacity) return;
             long n = (long) rows * width;
             if (n > Integer.MAX_VALUE - 8) throw new UserError(rows + " positions of " + width + " elements do not fit in one array per layer; use a smaller --context");
+            int runs = width / unit, old = capacity;
             switch (type) {
-                case F32 -> f32 = Arrays.copyOf(f32, (int) n);
-                case F16 -> f16 = Arrays.copyOf(f16, (int) n);
+                case F32 -> f32 = regroup(f32, new float[(int) n], runs, old, rows, unit);
+                case F16 -> f16 = regroup(f16, new short[(int) n], runs, old, rows, unit);
                 case Q8_0 -> {
-                    q8 = Arrays.copyOf(q8, (int) n);
-                    q8Scales = Arrays.copyOf(q8Scales, (int) (n / 32));
+                    q8 = regroup(q8, new byte[(int) n], runs, old, rows, unit);
+                    q8Scales = regroup(q8Scales, new short[(int) (n / 32)], runs, old, rows, unit / 32);
                 }
             }
             capacity = rows;
+        }
+
+        /** Each run's first oldRows positions of per elements from src into dst, which holds newRows per run. */
+        private static <A> A regroup(A src, A dst, int runs, int oldRows, int newRows, int per) {
+            for (int r = 0; r < runs && oldRows > 0; r++) System.arraycopy(src, r * oldRows * per, dst, r * newRows * per, oldRows * per);
+            return dst;
         }
 
         /**
@@ -1898,20 +1917,24 @@ public final class Llama3 {
          */
         public void write(int pos, float[] src, int srcOff, int rows) {
             Objects.checkFromIndexSize(pos, rows, capacity);
-            int n = rows * width, at = pos * width;
-            switch (type) {
-                case F32 -> System.arraycopy(src, srcOff, f32, at, n);
-                case F16 -> {
-                    for (int i = 0; i < n; i++) f16[at + i] = Float.floatToFloat16(src[srcOff + i]);
-                }
-                case Q8_0 -> {
-                    for (int b = 0; b < n; b += 32) {
-                        float amax = 0f;
-                        for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(src[srcOff + b + i]));
-                        short dBits = Float.floatToFloat16(amax / 127f);
-                        float d = Float.float16ToFloat(dBits), inv = d == 0f ? 0f : 1f / d;
-                        q8Scales[(at + b) / 32] = dBits;
-                        for (int i = 0; i < 32; i++) q8[at + b + i] = (byte) Math.max(-127, Math.min(127, Math.round(src[srcOff + b + i] * inv)));
+            for (int t = 0; t < rows; t++) {
+                for (int e = 0; e < width; e += unit) {
+                    int from = srcOff + t * width + e, at = index(pos + t, e);
+                    switch (type) {
+                        case F32 -> System.arraycopy(src, from, f32, at, unit);
+                        case F16 -> {
+                            for (int i = 0; i < unit; i++) f16[at + i] = Float.floatToFloat16(src[from + i]);
+                        }
+                        case Q8_0 -> {
+                            for (int b = 0; b < unit; b += 32) {
+                                float amax = 0f;
+                                for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(src[from + b + i]));
+                                short dBits = Float.floatToFloat16(amax / 127f);
+                                float d = Float.float16ToFloat(dBits), inv = d == 0f ? 0f : 1f / d;
+                                q8Scales[(at + b) >> 5] = dBits;
+                                for (int i = 0; i < 32; i++) q8[at + b + i] = (byte) Math.max(-127, Math.min(127, Math.round(src[from + b + i] * inv)));
+                            }
+                        }
                     }
                 }
             }
@@ -1919,49 +1942,75 @@ public final class Llama3 {
 
         /** Elements [off, off+n) of row pos as floats into dst[dstOff ..]: exactly what {@link #write} stored (for q8_0, q * d). */
         public void read(int pos, int off, int n, float[] dst, int dstOff) {
-            int at = pos * width + off;
-            switch (type) {
-                case F32 -> System.arraycopy(f32, at, dst, dstOff, n);
-                case F16 -> {
-                    for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(f16[at + i]);
+            for (int i = 0; i < n; ) {
+                int e = off + i, run = Math.min(n - i, unit - e % unit), at = index(pos, e);
+                switch (type) {
+                    case F32 -> System.arraycopy(f32, at, dst, dstOff + i, run);
+                    case F16 -> {
+                        for (int k = 0; k < run; k++) dst[dstOff + i + k] = Float.float16ToFloat(f16[at + k]);
+                    }
+                    case Q8_0 -> {
+                        for (int k = 0; k < run; k++) dst[dstOff + i + k] = q8[at + k] * Float.float16ToFloat(q8Scales[(at + k) >> 5]);
+                    }
                 }
-                case Q8_0 -> {
-                    for (int i = 0; i < n; i++) dst[dstOff + i] = q8[at + i] * Float.float16ToFloat(q8Scales[(at + i) >> 5]);
-                }
+                i += run;
             }
         }
 
         /**
          * Elements [off, off+n) of the rows at positions idx[from..to) (or from..to-1 when idx is null), as
          * floats packed one after the other into dst: the tile that the attention kernels compute on for
-         * f16 and q8_0 caches. The same values as {@link #read}; loops simple enough for C2 to vectorize.
+         * f16 and q8_0 caches. The same values as {@link #read}, vectorized.
          */
         public void gather(int[] idx, int from, int to, int off, int n, float[] dst) {
-            if (type == KvType.Q8_0 && ((off | n) & 31) != 0) { // a slice that does not start and end on blocks
+            if (off % unit + n > unit || (type == KvType.Q8_0 && ((off | n) & 31) != 0)) { // across runs, or not on whole blocks
                 for (int j = from, o = 0; j < to; j++, o += n) read(idx == null ? j : idx[j], off, n, dst, o);
                 return;
             }
             int o = 0;
             for (int j = from; j < to; j++, o += n) {
-                int at = (idx == null ? j : idx[j]) * width + off;
+                int at = index(idx == null ? j : idx[j], off);
                 switch (type) {
                     case F32 -> System.arraycopy(f32, at, dst, o, n);
-                    case F16 -> {
-                        for (int i = 0; i < n; i++) dst[o + i] = Float.float16ToFloat(f16[at + i]);
-                    }
-                    case Q8_0 -> {
-                        for (int b = 0; b < n; b += 32) {
-                            float d = Float.float16ToFloat(q8Scales[(at + b) >> 5]);
-                            for (int i = 0; i < 32; i++) dst[o + b + i] = q8[at + b + i] * d;
-                        }
+                    case F16 -> halfRow(at, n, dst, o);
+                    case Q8_0 -> q8Row(at, n, dst, o);
+                }
+            }
+        }
+
+        /** f16 elements [at, at+n) as floats into dst[o..]: L at a time with the bit-exact widening of Simd.halfToFloat. */
+        private void halfRow(int at, int n, float[] dst, int o) {
+            int i = 0;
+            if (Simd.ENABLED && Simd.L == 16) { // JDK species constants: C2 intrinsifies casts to them reliably (see Simd)
+                for (; i + 16 <= n; i += 16) {
+                    Simd.halfToFloat((IntVector) ShortVector.fromArray(ShortVector.SPECIES_256, f16, at + i).castShape(Simd.I16L, 0)).intoArray(dst, o + i);
+                }
+            } else if (Simd.ENABLED) {
+                for (; i + Simd.L <= n; i += Simd.L) {
+                    Simd.halfToFloat((IntVector) ShortVector.fromArray(Simd.S, f16, at + i).castShape(Simd.I, 0)).intoArray(dst, o + i);
+                }
+            }
+            for (; i < n; i++) dst[o + i] = Float.float16ToFloat(f16[at + i]);
+        }
+
+        /** q8_0 elements [at, at+n) (whole blocks) as q * d into dst[o..]. */
+        private void q8Row(int at, int n, float[] dst, int o) {
+            for (int b = 0; b < n; b += 32) {
+                float d = Float.float16ToFloat(q8Scales[(at + b) >> 5]);
+                int i = 0;
+                if (Simd.ENABLED && Simd.PARTS == 1) {
+                    FloatVector dv = FloatVector.broadcast(Simd.F, d);
+                    for (; i + Simd.L <= 32; i += Simd.L) {
+                        ((FloatVector) ByteVector.fromArray(Simd.B, q8, at + b + i).castShape(Simd.F, 0)).mul(dv).intoArray(dst, o + b + i);
                     }
                 }
+                for (; i < 32; i++) dst[o + b + i] = q8[at + b + i] * d;
             }
         }
 
         /** Sum over i < n of element (pos, off+i) * x[xOff+i]: one stored row slice against a vector. */
         public float dot(int pos, int off, float[] x, int xOff, int n, float[] scratch) {
-            if (type == KvType.F32) return VectorMath.dot(f32, pos * width + off, x, xOff, n);
+            if (type == KvType.F32 && off % unit + n <= unit) return VectorMath.dot(f32, index(pos, off), x, xOff, n);
             read(pos, off, n, scratch, 0);
             return VectorMath.dot(scratch, 0, x, xOff, n);
         }
@@ -2037,9 +2086,9 @@ public final class Llama3 {
     public static final class DenseAttention {
         private DenseAttention() {}
 
-        /** Positions per tile when an f16 or q8_0 cache is turned into floats for the kernels (a few KB: stays in L1/L2). */
+        /** Positions per tile when an f16 or q8_0 cache is turned into floats for the scalar kernels (a few KB: stays in L1/L2). */
         static final int TILE = 64;
-        private static final ThreadLocal<float[]> TILES = new ThreadLocal<>();
+        private static final ThreadLocal<KvRows> TILES = new ThreadLocal<>();
 
         /**
          * One query head over the given key positions: {@link #attendGroup} with one head.
@@ -2060,8 +2109,10 @@ public final class Llama3 {
          * for the whole group (GQA: the heads share it), which is what makes attention memory-friendly; each
          * head's arithmetic is unchanged, so the result does not depend on how many heads go together.
          * An f32 cache is read in place; f16 and q8_0 rows are turned into floats {@link #TILE} positions at a
-         * time (exactly: {@link KvRows#gather}) and the same kernels run on the tile; the value sums carry over
-         * from tile to tile in the output, so the order of every addition is the same as in one sweep.
+         * time (exactly, vectorized: {@link KvRows#gather}) and the same kernels run on the tile, the value sums
+         * carried from tile to tile in the output, so that the order of every addition is the same as in one sweep.
+         * (Kernels that convert as they load were tried: the three load paths in one loop exceeded C2's inlining
+         * budget and ran at half the speed.)
          * @param qOff         query of head h at q[qOff + h*headSize ..]
          * @param kvOff        offset of the group's KV head inside a cache row (kvHead * headSize)
          * @param indices      key positions, ascending, indices[0..count); null means 0..count-1
@@ -2075,48 +2126,52 @@ public final class Llama3 {
             if (keys.width != values.width) throw new IllegalArgumentException("key rows of " + keys.width + " and value rows of " + values.width + " elements");
             float scale = (float) (1.0 / Math.sqrt(headSize));
             boolean inPlace = keys.type == KvType.F32 && values.type == KvType.F32;
-            float[] tile = inPlace ? null : tile(headSize);
+            KvRows tile = inPlace ? null : tile(headSize);
             if (inPlace) {
-                logits(q, qOff, heads, keys.f32(), keys.width, kvOff, headSize, indices, 0, count, scale, weights, weightStride);
+                logits(q, qOff, heads, keys, kvOff, headSize, indices, 0, count, scale, weights, weightStride);
             } else {
                 for (int t0 = 0; t0 < count; t0 += TILE) {
                     int t1 = Math.min(count, t0 + TILE);
-                    keys.gather(indices, t0, t1, kvOff, headSize, tile);
-                    logits(q, qOff, heads, tile, headSize, 0, headSize, null, t0, t1 - t0, scale, weights, weightStride);
+                    keys.gather(indices, t0, t1, kvOff, headSize, tile.f32());
+                    logits(q, qOff, heads, tile, 0, headSize, null, t0, t1 - t0, scale, weights, weightStride);
                 }
             }
             for (int h = 0; h < heads; h++) VectorMath.softmax(weights, h * weightStride, count);
             for (int h0 = 0; h0 < heads; h0 += 4) {
                 int hn = Math.min(4, heads - h0);
                 if (inPlace) {
-                    weightedSum(weights, weightStride, 0, h0, hn, values.f32(), values.width, kvOff, headSize, indices, count, false, out, outOff);
+                    weightedSum(weights, weightStride, 0, h0, hn, values, kvOff, headSize, indices, count, false, out, outOff);
                 } else {
                     for (int t0 = 0; t0 < count; t0 += TILE) {
                         int t1 = Math.min(count, t0 + TILE);
-                        values.gather(indices, t0, t1, kvOff, headSize, tile);
-                        weightedSum(weights, weightStride, t0, h0, hn, tile, headSize, 0, headSize, null, t1 - t0, t0 > 0, out, outOff);
+                        values.gather(indices, t0, t1, kvOff, headSize, tile.f32());
+                        weightedSum(weights, weightStride, t0, h0, hn, tile, 0, headSize, null, t1 - t0, t0 > 0, out, outOff);
                     }
                 }
             }
         }
 
-        private static float[] tile(int headSize) {
-            float[] t = TILES.get();
-            if (t == null || t.length < TILE * headSize) TILES.set(t = new float[TILE * headSize]);
+        /** This thread's tile: TILE rows of headSize floats, as an f32 view. */
+        private static KvRows tile(int headSize) {
+            KvRows t = TILES.get();
+            if (t == null || t.width != headSize) TILES.set(t = KvRows.wrap(new float[TILE * headSize], headSize));
             return t;
         }
 
-        /** weights[h*weightStride + w0 + j] = q_h · k_j * scale for the count rows j of rows (at indices[j], or j, times kvDim plus kvOff). */
-        private static void logits(float[] q, int qOff, int heads, float[] rows, int kvDim, int kvOff, int headSize, int[] indices,
+        /** weights[h*weightStride + w0 + j] = q_h · k_j * scale for the count rows j of rows (positions indices[j], or j), head slice at kvOff. */
+        private static void logits(float[] q, int qOff, int heads, KvRows rows, int kvOff, int headSize, int[] indices,
                                    int w0, int count, float scale, float[] weights, int weightStride) {
             if (Simd.ENABLED && headSize == 4 * Simd.L) {
-                logitsFourSlices(q, qOff, heads, rows, kvDim, kvOff, indices, w0, count, scale, weights, weightStride);
+                // one head's rows: unit apart from the head's first (head-major layout)
+                logitsFourSlices(q, qOff, heads, rows.f32(), rows.unit, rows.index(0, kvOff), indices, w0, count, scale, weights, weightStride);
                 return;
             }
+            float[] k = rows.f32(); // f32 rows: the cache's own or a tile
+            int base = rows.index(0, kvOff);
             for (int j = 0; j < count; j++) {
-                int kOff = (indices == null ? j : indices[j]) * kvDim + kvOff;
+                int kOff = (indices == null ? j : indices[j]) * rows.unit + base;
                 for (int h = 0; h < heads; h++) {
-                    weights[h * weightStride + w0 + j] = VectorMath.dot(q, qOff + h * headSize, rows, kOff, headSize) * scale;
+                    weights[h * weightStride + w0 + j] = VectorMath.dot(q, qOff + h * headSize, k, kOff, headSize) * scale;
                 }
             }
         }
@@ -2146,16 +2201,19 @@ public final class Llama3 {
         }
 
         /**
-         * out_h (+)= sum over j in index order of weight_h[w0 + j] * v_j, for up to four heads h0..h0+hn-1: element by
+         * out_h (+)= sum over j in index order of weight_h[wBase + j] * v_j, for up to four heads h0..h0+hn-1: element by
          * element a chain of fused multiply-adds starting from 0 (or, when accumulate, from what out holds: the
          * previous tile's chain), the same whatever the vector width or the loop order.
          * Four accumulators stay in registers across the keys (accumulating in the output array made every key
          * wait for the previous key's store); they hold one L-wide slice of four heads, or with fewer heads
          * several slices of each, so that a lone head (a per-head sparse selection) reads each row in one sweep.
          */
-        private static void weightedSum(float[] weights, int stride, int wBase, int h0, int hn, float[] valueCache, int kvDim, int kvOff,
+        private static void weightedSum(float[] weights, int stride, int wBase, int h0, int hn, KvRows values, int kvOff,
                                         int headSize, int[] indices, int count, boolean accumulate, float[] out, int outOff) {
-            int c = 0;
+            // one head's rows are unit apart from the head's first (head-major layout): kvDim and kvOff as in a [pos][kvDim] array
+            int c = 0, kvDim = values.unit;
+            kvOff = values.index(0, kvOff);
+            float[] valueCache = values.f32(); // f32 rows: the cache's own or a tile
             if (Simd.ENABLED) {
                 var F = Simd.F;
                 int L = Simd.L, slices = headSize / L, perSweep = Math.max(1, 4 / hn);
@@ -2498,8 +2556,8 @@ public final class Llama3 {
             this.keys = new KvRows[layers];
             this.values = new KvRows[layers];
             for (int l = 0; l < layers; l++) {
-                keys[l] = new KvRows(keyType, kvDim);
-                values[l] = new KvRows(valueType, kvDim);
+                keys[l] = new KvRows(keyType, kvDim, model.config().headSize());
+                values[l] = new KvRows(valueType, kvDim, model.config().headSize());
             }
             this.attention = attention;
             ModelConfig c = model.config();

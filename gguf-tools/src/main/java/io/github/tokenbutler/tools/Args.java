@@ -30,7 +30,11 @@ public final class Args {
         this.command = command;
         this.flags = flags;
         for (int i = 0; i < argv.length; i++) {
-            String a = argv[i];
+            String a = switch (argv[i]) { // llama.cpp's short names of the KV cache types
+                case "-ctk" -> "--cache-type-k";
+                case "-ctv" -> "--cache-type-v";
+                default -> argv[i];
+            };
             if (a.startsWith("--") && a.length() > 2) {
                 String key = a.substring(2), value;
                 int eq = key.indexOf('=');

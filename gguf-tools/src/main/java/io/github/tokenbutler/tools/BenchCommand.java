@@ -2,6 +2,7 @@ package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;
@@ -55,6 +56,7 @@ public final class BenchCommand implements Command {
                   --backends B1,B2  runs every attention but dense once per attention backend (backend=B), side by
                                     side in one table (e.g. tokenbutler/cpu and tokenbutler/opencl)
                   --seed S    synthetic tokens and cache contents (default 1)
+                  --cache-type-k T, --cache-type-v T   KV cache types, f32, f16 (default) or q8_0 (also -ctk, -ctv)
                 """;
     }
 
@@ -72,6 +74,7 @@ public final class BenchCommand implements Command {
             int warmup = args.integer("warmup", 2, 0, 100_000);
             int rounds = args.integer("rounds", 2, 1, 100);
             List<String> backends = args.list("backends", List.of());
+            KvType keyType = EvalCommand.cacheType(args, "cache-type-k", KvType.F16), valueType = EvalCommand.cacheType(args, "cache-type-v", KvType.F16);
             args.finish(0);
             Map<String, String> options = Llama3.attentionOptions(optionStrings);
             if (!backends.isEmpty() && options.containsKey("backend")) {
@@ -92,21 +95,22 @@ public final class BenchCommand implements Command {
                     }
                 }
             }
-            longContext(modelPath, contexts, variants, options, steps, warmup, rounds, seed);
+            longContext(modelPath, contexts, variants, options, steps, warmup, rounds, seed, keyType, valueType);
         } else {
             int promptTokens = args.integer("prompt-tokens", 128, 1, 1 << 20);
             int genTokens = args.integer("gen-tokens", 32, 1, 1 << 20);
             int repeat = args.integer("repeat", 2, 1, 100);
+            KvType keyType = EvalCommand.cacheType(args, "cache-type-k", KvType.F16), valueType = EvalCommand.cacheType(args, "cache-type-v", KvType.F16);
             args.finish(0);
-            throughput(modelPath, promptTokens, genTokens, repeat, seed);
+            throughput(modelPath, promptTokens, genTokens, repeat, seed, keyType, valueType);
         }
         return 0;
     }
 
     // ---- throughput -------------------------------------------------------------------------------
 
-    private static void throughput(Path modelPath, int promptTokens, int genTokens, int repeat, long seed) {
-        try (Model model = Model.load(modelPath, new LoadOptions(promptTokens + genTokens))) {
+    private static void throughput(Path modelPath, int promptTokens, int genTokens, int repeat, long seed, KvType keyType, KvType valueType) {
+        try (Model model = Model.load(modelPath, new LoadOptions(promptTokens + genTokens, keyType, valueType))) {
             ModelConfig c = model.config();
             System.out.printf(Locale.ROOT, "model %s: dim %d, %d layers, %d/%d heads, vocab %d; %s of weights read per decoded token; %d threads%n",
                     modelPath.getFileName(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(),
@@ -132,7 +136,8 @@ public final class BenchCommand implements Command {
             }
             double bandwidth = MemoryBandwidth.measure();
             double decodeBytes = bestDecode * model.weightBytesPerToken();
-            System.out.printf(Locale.ROOT, "prefill %.1f tokens/s; decode %.2f tokens/s%n", bestPrefill, bestDecode);
+            System.out.printf(Locale.ROOT, "prefill %.1f tokens/s; decode %.2f tokens/s; KV cache K %s, V %s: %s of K/V read by the last step%n",
+                    bestPrefill, bestDecode, keyType, valueType, mib(model.kvBytesPerToken(promptTokens + genTokens - 1)));
             System.out.printf(Locale.ROOT, "decode reads %.2f GB/s of weights; this machine reads %.2f GB/s (measured now, %d threads):"
                             + " %.0f%% of the bandwidth bound of %.1f tokens/s%n",
                     decodeBytes / 1e9, bandwidth / 1e9, Parallel.THREADS, 100 * decodeBytes / bandwidth,
@@ -154,11 +159,11 @@ public final class BenchCommand implements Command {
     private record Variant(String label, AttentionHook hook, Map<String, String> options) {}
 
     private static void longContext(Path modelPath, List<Integer> contexts, List<Variant> variants,
-                                    Map<String, String> options, int steps, int warmup, int rounds, long seed) {
+                                    Map<String, String> options, int steps, int warmup, int rounds, long seed, KvType keyType, KvType valueType) {
         // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included), and a context long
         // enough for the selection's long-row paths: run them once, untimed, before the table. Otherwise the
         // first rows time interpreted and C1 code, and a compiler thread that competes for the two cores.
-        try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1))) {
+        try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1, keyType, valueType))) {
             for (Variant v : variants) {
                 decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
             }
@@ -167,11 +172,11 @@ public final class BenchCommand implements Command {
         for (int context : contexts) {
             // One load per context: the KV cache is sized by the model's context, and a 32K cache for a 1K run
             // would only measure the allocator.
-            try (Model model = Model.load(modelPath, new LoadOptions(context + warmup + steps))) {
+            try (Model model = Model.load(modelPath, new LoadOptions(context + warmup + steps, keyType, valueType))) {
                 ModelConfig c = model.config();
                 if (header) {
-                    System.out.printf(Locale.ROOT, "model %s: %d layers, %d/%d heads, head size %d; %d threads; options %s%n",
-                            modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, options);
+                    System.out.printf(Locale.ROOT, "model %s: %d layers, %d/%d heads, head size %d; %d threads; KV cache K %s, V %s; options %s%n",
+                            modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, keyType, valueType, options);
                     System.out.println("the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
                             + " then " + warmup + " warm-up and " + steps + " timed decode steps (after " + JIT_WARMUP_STEPS
                             + " untimed steps per attention at context " + JIT_WARMUP_CONTEXT + ", for the JIT); best of "
@@ -193,9 +198,13 @@ public final class BenchCommand implements Command {
                     }
                 }
                 double baseline = 0;
+                double denseBytesPerSecond = 0;
                 for (int i = 0; i < variants.size(); i++) {
                     Variant v = variants.get(i);
                     StepTimes t = best[i];
+                    if (v.label().equals("dense")) {
+                        denseBytesPerSecond = (model.weightBytesPerToken() + model.kvBytesPerToken(context)) / (t.total / 1e9 / steps);
+                    }
                     double tps = steps / (t.total / 1e9);
                     if (baseline == 0) baseline = tps;
                     System.out.printf(Locale.ROOT, "%-8d %-18s %9.2f %9.1f %7.2fx %7.1f%% %9.1f%% %9.1f%% %9.1f%%%n",
@@ -203,6 +212,12 @@ public final class BenchCommand implements Command {
                             pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total));
                     System.out.flush();
                 }
+                double bandwidth = MemoryBandwidth.measure();
+                System.out.printf(Locale.ROOT, "%-8d a dense step reads %s of weights and %s of K/V (%s per position);%s this machine reads %.1f GB/s (%d threads)%n",
+                        context, mib(model.weightBytesPerToken()), mib(model.kvBytesPerToken(context)),
+                        mib(model.kvBytesPerToken(0)), denseBytesPerSecond == 0 ? "" : String.format(Locale.ROOT,
+                                " dense reads %.1f GB/s, %.0f%% of what", denseBytesPerSecond / 1e9, 100 * denseBytesPerSecond / bandwidth),
+                        bandwidth / 1e9, Parallel.THREADS);
             }
         }
     }

@@ -87,7 +87,7 @@ public final class EvalCommand implements Command, Main.FlagOptions {
         Visualization viz = visualization(a, predictor, "viz-chunk");
         a.finish(0);
 
-        KvType keyType = cacheType(a, "cache-type-k", "ctk"), valueType = cacheType(a, "cache-type-v", "ctv");
+        KvType keyType = cacheType(a, "cache-type-k", KvType.F32), valueType = cacheType(a, "cache-type-v", KvType.F32);
         var settings = new PerplexityEvaluation.Settings(model, text, ctx, policies, sparsities, predictor, extra, maxChunks, viz, forceCtx,
                 keyType, valueType);
         PerplexityEvaluation.Result result = PerplexityEvaluation.run(settings, err);
@@ -114,11 +114,9 @@ public final class EvalCommand implements Command, Main.FlagOptions {
         return 0;
     }
 
-    /** --NAME or its short form -SHORT (llama.cpp's names): f32 unless given. */
-    static KvType cacheType(Args a, String name, String shortName) {
-        if (a.has(name) && a.has(shortName)) throw new UserError("give --" + name + " or -" + shortName + ", not both");
-        String v = a.has(name) ? a.string(name) : a.has(shortName) ? a.string(shortName) : null;
-        return v == null ? KvType.F32 : KvType.parse("--" + name, v);
+    /** --cache-type-k or --cache-type-v (also -ctk, -ctv, as llama.cpp names them), or fallback when not given. */
+    static KvType cacheType(Args a, String name, KvType fallback) {
+        return a.has(name) ? KvType.parse("--" + name, a.string(name)) : fallback;
     }
 
     private int requiredContext(Args a) {

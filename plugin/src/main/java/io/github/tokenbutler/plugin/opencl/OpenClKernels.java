@@ -268,16 +268,17 @@ public final class OpenClKernels implements TokenKernels {
      * nearest (Float.floatToFloat16) piece by piece through {@code scratch}.
      */
     /**
-     * Rows fromRow..fromRow+rows-1 of a KV cache layer into the device's mirror at the same rows, in the mirror's
-     * precision: an f32 cache as it is, an f16 cache into an f16 mirror as its bits (no conversion), anything
-     * else through floats, a staging chunk at a time.
+     * Rows fromRow..fromRow+rows-1 of a KV cache layer into the device's mirror ([position][kvDim]) at the same rows,
+     * in the mirror's precision: a row-major f32 cache as it is, a row-major f16 cache into an f16 mirror as its bits,
+     * anything else (the runtime's head-major caches) assembled into float rows, a staging chunk at a time.
      */
     static void writeMirror(ClBuffer dst, KeyPrecision kv, KvRows src, int fromRow, int rows, short[] halfScratch, float[] floatScratch) {
         int width = src.width;
         long at = (long) fromRow * width;
-        if (src.type == KvType.F32) {
+        boolean rowMajor = src.unit == width; // else the runtime's head-major layout: rows are assembled below
+        if (rowMajor && src.type == KvType.F32) {
             writeMirror(dst, kv, src.f32(), fromRow * width, rows * width, at, halfScratch);
-        } else if (src.type == KvType.F16 && kv == KeyPrecision.F16) {
+        } else if (rowMajor && src.type == KvType.F16 && kv == KeyPrecision.F16) {
             dst.write(src.f16(), fromRow * width, rows * width, at);
         } else {
             int perChunk = Math.max(1, floatScratch.length / width);

@@ -36,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * pass are in StoriesEndToEndTest.
  */
 class SparseAttentionTest {
-    static final int LAYERS = 3, HEADS = 4, KV_HEADS = 2, HEAD_SIZE = 16, DIM = HEADS * HEAD_SIZE, CTX = 512; // KV rows of 32: a q8_0 block
+    static final int LAYERS = 3, HEADS = 4, KV_HEADS = 2, HEAD_SIZE = 32, DIM = HEADS * HEAD_SIZE, CTX = 512; // heads of 32: a q8_0 block
     static final int Q_DIM = HEADS * HEAD_SIZE, KV_DIM = KV_HEADS * HEAD_SIZE;
     static final ModelConfig CONFIG = new ModelConfig(DIM, 64, LAYERS, HEADS, KV_HEADS, HEAD_SIZE, 16, CTX, 1e-5f, 10000f);
 
@@ -76,8 +76,8 @@ class SparseAttentionTest {
         }
 
         /** Layer l's keys (or values) as the runtime would store them in a cache of this sequence's type. */
-        KvRows keyRows(int l) { return KvRows.of(type, keys[l], KV_DIM); }
-        KvRows valueRows(int l) { return KvRows.of(type, values[l], KV_DIM); }
+        KvRows keyRows(int l) { return KvRows.of(type, keys[l], KV_DIM, HEAD_SIZE); }
+        KvRows valueRows(int l) { return KvRows.of(type, values[l], KV_DIM, HEAD_SIZE); }
 
         Sequence stored(KvType t) { return new Sequence(q, keys, values, x, t); }
 
@@ -127,7 +127,7 @@ class SparseAttentionTest {
                     Arrays.fill(values, end * KV_DIM, values.length, Float.NaN);
                 }
                 float[] out = new float[n * Q_DIM];
-                KvRows k = KvRows.of(s.type(), keys, KV_DIM), v = KvRows.of(s.type(), values, KV_DIM);
+                KvRows k = KvRows.of(s.type(), keys, KV_DIM, HEAD_SIZE), v = KvRows.of(s.type(), values, KV_DIM, HEAD_SIZE);
                 boolean handled = attention.attend(layer, start, n, q, k, v, out);
                 assertEquals(layer != 0, handled, "layer 0 goes back to the runtime's dense attention");
                 if (!handled) DenseAttention.attend(CONFIG, start, n, q, k, v, out, new float[CONFIG.kvGroup() * CTX]);

@@ -1,0 +1,78 @@
+package io.github.tokenbutler.runtime;
+
+import io.github.tokenbutler.runtime.Llama3.KvRows;
+import io.github.tokenbutler.runtime.Llama3.KvType;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The KV cache's storage: what read and gather give back is what write was given, rounded as the type says
+ * (f32 exact; f16 Float.floatToFloat16; q8_0 within half a step d = max|x|/127 of its block, d itself rounded
+ * to f16), in the head-major layout, across growth steps.
+ */
+class KvRowsTest {
+    static final int HEADS = 3, HEAD = 64, WIDTH = HEADS * HEAD;
+
+    static float stored(KvType type, float x) {
+        return switch (type) {
+            case F32 -> x;
+            case F16 -> Float.float16ToFloat(Float.floatToFloat16(x));
+            case Q8_0 -> Float.NaN; // checked by tolerance
+        };
+    }
+
+    @ParameterizedTest
+    @EnumSource(KvType.class)
+    void whatIsReadIsWhatWasWrittenAcrossGrowth(KvType type) {
+        Random rnd = new Random(type.ordinal());
+        KvRows rows = new KvRows(type, WIDTH, HEAD);
+        int n = 150;
+        float[] all = new float[n * WIDTH];
+        for (int i = 0; i < all.length; i++) all[i] = (float) (rnd.nextGaussian() * 3);
+        // written in three pieces, the cache growing in between (as the runtime grows it)
+        int[] ends = {7, 70, n};
+        int pos = 0;
+        for (int end : ends) {
+            rows.grow(end);
+            rows.write(pos, all, pos * WIDTH, end - pos);
+            pos = end;
+        }
+        assertEquals(n, rows.capacity());
+        float[] row = new float[WIDTH], tile = new float[n * HEAD];
+        for (int p = 0; p < n; p++) {
+            rows.read(p, 0, WIDTH, row, 0);
+            for (int e = 0; e < WIDTH; e++) {
+                float x = all[p * WIDTH + e];
+                if (type == KvType.Q8_0) {
+                    int b = e / 32 * 32;
+                    float amax = 0;
+                    for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(all[p * WIDTH + b + i]));
+                    assertEquals(x, row[e], amax / 127 * 0.5 * 1.01, "position " + p + " element " + e);
+                } else {
+                    assertEquals(Float.floatToIntBits(stored(type, x)), Float.floatToIntBits(row[e]), "position " + p + " element " + e);
+                }
+            }
+        }
+        for (int h = 0; h < HEADS; h++) {
+            rows.gather(null, 0, n, h * HEAD, HEAD, tile);
+            int[] idx = {3, 9, 149};
+            float[] picked = new float[idx.length * HEAD];
+            rows.gather(idx, 0, idx.length, h * HEAD, HEAD, picked);
+            for (int p = 0; p < n; p++) {
+                rows.read(p, h * HEAD, HEAD, row, 0);
+                for (int c = 0; c < HEAD; c++) assertEquals(Float.floatToIntBits(row[c]), Float.floatToIntBits(tile[p * HEAD + c]), "gather, head " + h);
+            }
+            for (int j = 0; j < idx.length; j++) {
+                for (int c = 0; c < HEAD; c++) assertEquals(tile[idx[j] * HEAD + c], picked[j * HEAD + c], "gather by index");
+            }
+        }
+        // one head's rows are contiguous: position p of head h right after position p-1
+        assertEquals(rows.index(5, HEAD + 3) + HEAD, rows.index(6, HEAD + 3));
+        assertTrue(rows.index(0, HEAD) >= n * HEAD);
+    }
+}
