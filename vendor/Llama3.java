@@ -1854,11 +1854,19 @@ public final class Llama3 {
         public KvRows(KvType type, int width, int unit) {
             if (unit <= 0 || width % unit != 0) throw new IllegalArgumentException("rows of " + width + " elements in runs of " + unit);
             if (type == KvType.Q8_0 && unit % 32 != 0) {
-                throw new UserError("a q8_0 KV cache needs heads of a multiple of 32 elements; this model's are " + unit + " (use f16 or f32)");
+                throw new UserError("a q8_0 KV cache needs rows of a multiple of 32 elements; this model's are " + unit + " (use f16 or f32)");
             }
             this.type = type;
             this.width = width;
             this.unit = unit;
+        }
+
+        /**
+         * The run length of a cache of this type: one head (headSize), except for q8_0 with heads that are not whole
+         * 32-element blocks (tiny models), whose blocks then run across heads in the plain row-major layout.
+         */
+        public static int unitFor(KvType type, int width, int headSize) {
+            return type == KvType.Q8_0 && headSize % 32 != 0 ? width : headSize;
         }
 
         /** An f32 view of rows already laid out as [rows][width] floats (not copied): for tools and tests that hold plain arrays. */
@@ -2556,8 +2564,8 @@ public final class Llama3 {
             this.keys = new KvRows[layers];
             this.values = new KvRows[layers];
             for (int l = 0; l < layers; l++) {
-                keys[l] = new KvRows(keyType, kvDim, model.config().headSize());
-                values[l] = new KvRows(valueType, kvDim, model.config().headSize());
+                keys[l] = new KvRows(keyType, kvDim, KvRows.unitFor(keyType, kvDim, model.config().headSize()));
+                values[l] = new KvRows(valueType, kvDim, KvRows.unitFor(valueType, kvDim, model.config().headSize()));
             }
             this.attention = attention;
             ModelConfig c = model.config();

@@ -213,9 +213,9 @@ public final class BenchCommand implements Command {
                     System.out.flush();
                 }
                 double bandwidth = MemoryBandwidth.measure();
-                System.out.printf(Locale.ROOT, "%-8d a dense step reads %s of weights and %s of K/V (%s per position);%s this machine reads %.1f GB/s (%d threads)%n",
+                System.out.printf(Locale.ROOT, "%-8d a dense step reads %s of weights and %s of K/V (%.1f KiB per position);%s this machine reads %.1f GB/s (%d threads)%n",
                         context, mib(model.weightBytesPerToken()), mib(model.kvBytesPerToken(context)),
-                        mib(model.kvBytesPerToken(0)), denseBytesPerSecond == 0 ? "" : String.format(Locale.ROOT,
+                        model.kvBytesPerToken(0) / 1024.0, denseBytesPerSecond == 0 ? "" : String.format(Locale.ROOT,
                                 " dense reads %.1f GB/s, %.0f%% of what", denseBytesPerSecond / 1e9, 100 * denseBytesPerSecond / bandwidth),
                         bandwidth / 1e9, Parallel.THREADS);
             }

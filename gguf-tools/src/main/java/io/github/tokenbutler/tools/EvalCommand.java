@@ -85,9 +85,9 @@ public final class EvalCommand implements Command, Main.FlagOptions {
         Path csv = output(a, "out");
         Path plot = output(a, "plot");
         Visualization viz = visualization(a, predictor, "viz-chunk");
+        KvType keyType = cacheType(a, "cache-type-k", KvType.F32), valueType = cacheType(a, "cache-type-v", KvType.F32);
         a.finish(0);
 
-        KvType keyType = cacheType(a, "cache-type-k", KvType.F32), valueType = cacheType(a, "cache-type-v", KvType.F32);
         var settings = new PerplexityEvaluation.Settings(model, text, ctx, policies, sparsities, predictor, extra, maxChunks, viz, forceCtx,
                 keyType, valueType);
         PerplexityEvaluation.Result result = PerplexityEvaluation.run(settings, err);
