@@ -1975,9 +1975,9 @@ public final class Llama3 {
                 for (int j = from, o = 0; j < to; j++, o += n) read(idx == null ? j : idx[j], off, n, dst, o);
                 return;
             }
-            int o = 0;
+            int o = 0, base = index(0, off); // position p of this run at base + p * unit
             for (int j = from; j < to; j++, o += n) {
-                int at = index(idx == null ? j : idx[j], off);
+                int at = base + (idx == null ? j : idx[j]) * unit;
                 switch (type) {
                     case F32 -> System.arraycopy(f32, at, dst, o, n);
                     case F16 -> halfRow(at, n, dst, o);
@@ -2554,7 +2554,7 @@ public final class Llama3 {
         final AttentionHook.Attention attention;
         /** [worker][kvGroup * contextLength] attention weights of the dense fallback (one row per head of a KV group). */
         final float[][] scores;
-        /** [worker][max(dim, qDim, hidden)] one dequantized weight row, for batched matmuls. */
+        /** [worker][4 * max(dim, qDim, hidden)] four dequantized weight rows, for batched matmuls. */
         final float[][] rowScratch;
         private Buffers single, batch, other;
 
@@ -2570,7 +2570,7 @@ public final class Llama3 {
             this.attention = attention;
             ModelConfig c = model.config();
             this.scores = new float[Parallel.THREADS][c.kvGroup() * c.contextLength()];
-            this.rowScratch = new float[Parallel.THREADS][Math.max(Math.max(c.dim(), c.qDim()), c.hiddenDim())];
+            this.rowScratch = new float[Parallel.THREADS][4 * Math.max(Math.max(c.dim(), c.qDim()), c.hiddenDim())];
         }
 
         /** Positions the KV cache holds now. */
@@ -2785,7 +2785,24 @@ public final class Llama3 {
                 matvecRows(mm.w, x, cols, out, mm.outOff, r0, r1, mm.accumulate, scratch);
                 return;
             }
-            for (int r = r0; r < r1; r++) {
+            int r = r0;
+            if (Simd.ENABLED && Simd.L == 16 && cols % 16 == 0) {
+                // Four rows against four tokens at a time: 16 accumulators, each weight and activation vector
+                // loaded once for four products (dot4 below loads a weight vector per four).
+                for (; r + 4 <= r1; r += 4) {
+                    mm.w.dequantize((long) r * cols, scratch, 0, 4 * cols);
+                    int t = 0;
+                    for (; t + 4 <= n; t += 4) tile4x4(scratch, x, t * cols, cols, mm, r, t);
+                    for (; t < n; t++) {
+                        for (int k = 0; k < 4; k++) {
+                            float d = VectorMath.dot(scratch, k * cols, x, t * cols, cols);
+                            int o = mm.outOff + t * mm.rows + r + k;
+                            out[o] = mm.accumulate ? out[o] + d : d;
+                        }
+                    }
+                }
+            }
+            for (; r < r1; r++) {
                 mm.w.dequantize((long) r * cols, scratch, 0, cols);
                 int t = 0;
                 for (; t + 4 <= n; t += 4) dot4(scratch, x, t * cols, cols, mm, r, t);
@@ -2797,9 +2814,55 @@ public final class Llama3 {
             }
         }
 
+        /** out[t*rows + r] (+)= W[r] · x[t*cols ..] for rows [r0, r1) and tokens t < n: the prefill path, for tests. scratch holds 4*cols floats. */
+        static void batchRows(FloatTensor w, int rows, float[] x, int cols, int n, float[] out, int r0, int r1, boolean accumulate, float[] scratch) {
+            Matmul mm = new Matmul(w, out, rows);
+            rows(accumulate ? mm.accumulating() : mm, r0, r1, x, cols, n, scratch);
+        }
+
         /** out[outOff + r] (+)= W[r] · x for rows [r0, r1): one token's matmul rows. scratch holds at least cols floats. */
         static void matvecRows(FloatTensor w, float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
             w.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+        }
+
+        /**
+         * Rows r..r+3 (dequantized, one after the other in w) against tokens t..t+3 (x from xOff, cols apart):
+         * 16 dot products in 16 register accumulators. Each product sums as {@link #dot4} does (one lane
+         * accumulator over the row, the fixed-order lane sum), so the results are dot4's bit for bit. Written out
+         * in one method larger than C2's FreqInlineSize, so that it is compiled on its own (see Q4_0Tensor.rows2).
+         */
+        private static void tile4x4(float[] w, float[] x, int xOff, int cols, Matmul mm, int r, int t) {
+            var F = Simd.F16L;
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            int x0 = xOff, x1 = xOff + cols, x2 = xOff + 2 * cols, x3 = xOff + 3 * cols;
+            for (int i = 0; i < cols; i += 16) {
+                FloatVector w0 = FloatVector.fromArray(F, w, i), w1 = FloatVector.fromArray(F, w, cols + i);
+                FloatVector w2 = FloatVector.fromArray(F, w, 2 * cols + i), w3 = FloatVector.fromArray(F, w, 3 * cols + i);
+                FloatVector v = FloatVector.fromArray(F, x, x0 + i);
+                a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
+                v = FloatVector.fromArray(F, x, x1 + i);
+                a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
+                v = FloatVector.fromArray(F, x, x2 + i);
+                a02 = w0.fma(v, a02); a12 = w1.fma(v, a12); a22 = w2.fma(v, a22); a32 = w3.fma(v, a32);
+                v = FloatVector.fromArray(F, x, x3 + i);
+                a03 = w0.fma(v, a03); a13 = w1.fma(v, a13); a23 = w2.fma(v, a23); a33 = w3.fma(v, a33);
+            }
+            float[] out = mm.out;
+            int o = mm.outOff + t * mm.rows + r, st = mm.rows;
+            boolean acc = mm.accumulate;
+            store(out, o, acc, a00); store(out, o + 1, acc, a10); store(out, o + 2, acc, a20); store(out, o + 3, acc, a30);
+            o += st;
+            store(out, o, acc, a01); store(out, o + 1, acc, a11); store(out, o + 2, acc, a21); store(out, o + 3, acc, a31);
+            o += st;
+            store(out, o, acc, a02); store(out, o + 1, acc, a12); store(out, o + 2, acc, a22); store(out, o + 3, acc, a32);
+            o += st;
+            store(out, o, acc, a03); store(out, o + 1, acc, a13); store(out, o + 2, acc, a23); store(out, o + 3, acc, a33);
+        }
+
+        private static void store(float[] out, int o, boolean accumulate, FloatVector sum) {
+            float d = Simd.sum(sum);
+            out[o] = accumulate ? out[o] + d : d;
         }
 
         /** Four tokens' dot products with one dequantized row, sharing its loads. */

@@ -155,6 +155,40 @@ class TensorKernelsTest {
         }
     }
 
+    /**
+     * The prefill matmul (rows dequantized four at a time against four tokens at a time, plus the row and token
+     * tails) against the float64 decoder: 23 rows and 7 tokens, so both tails run; writing and accumulating.
+     */
+    @ParameterizedTest
+    @MethodSource("types")
+    void batchedMatmulMatchesTheFloat64Decoder(GGMLType type) {
+        int rows = 23, n = 7;
+        Random random = new Random(500 + type.id);
+        byte[] bytes = randomBlocks(type, ROW * rows, random);
+        FloatTensor t = tensor(type, bytes);
+        double[] w = decode(type, bytes, ROW * rows);
+        float[] x = new float[n * ROW];
+        for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+        for (boolean accumulate : new boolean[] {false, true}) {
+            float[] out = new float[n * rows];
+            for (int i = 0; i < out.length; i++) out[i] = accumulate ? 0.5f * i : Float.NaN;
+            Llama3.Forward.batchRows(t, rows, x, ROW, n, out, 0, 10, accumulate, new float[4 * ROW]);
+            Llama3.Forward.batchRows(t, rows, x, ROW, n, out, 10, rows, accumulate, new float[4 * ROW]);
+            for (int tok = 0; tok < n; tok++) {
+                for (int r = 0; r < rows; r++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < ROW; i++) {
+                        ref += w[r * ROW + i] * x[tok * ROW + i];
+                        mag += Math.abs(w[r * ROW + i] * x[tok * ROW + i]);
+                    }
+                    int o = tok * rows + r;
+                    double expected = accumulate ? 0.5 * o + ref : ref;
+                    assertEquals(expected, out[o], 1e-5 * mag + (accumulate ? 1e-6 * o : 0), type + " token " + tok + " row " + r);
+                }
+            }
+        }
+    }
+
     // ---- helpers ----
 
     static FloatTensor tensor(GGMLType type, byte[] bytes) {
