@@ -953,9 +953,10 @@ public final class Llama3 {
             dotRows2(o2, o3, x, n, res, 2);
         }
         /**
-         * Four rows a quarter of the range apart per loop (four memory streams, as Q8_0), each x vector loaded
-         * once for all four. The -8 offset is taken out of the loop: sum((q-8)*x*d) = sum(q*x*d) - 8*sum(d*sum(x))
-         * per block, the block sums of x computed once per call into scratch.
+         * Rows in pairs a quarter of the range apart, each x vector loaded once for the pair (two rows per loop:
+         * four exceed what C2 compiles without falling back, see rows2). The -8 offset is taken out of the loop:
+         * sum((q-8)*x*d) = sum(q*x*d) - 8*sum(d*sum(x)) per block, the block sums of x computed once per call into
+         * scratch.
          */
         @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
             if (!Simd.ENABLED || Simd.L != 16) {
@@ -1354,6 +1355,57 @@ public final class Llama3 {
             return Simd.sum(acc0.add(acc1));
         }
 
+        // ---- decode from an int8 copy: q - 32 as bytes and d * scale per 16 elements as floats ----
+        //
+        // A Q6_K matvec is bound by arithmetic (the 6-bit values take a dozen int operations per vector to
+        // assemble: 7.7 G elements/s on one core), not by memory. The copy holds exactly the same values
+        // (d * scale * (q - 32): an f16 times an int8 is exact in float) at 10 bits per weight instead of 6.56,
+        // and its loop is Q8_0's: one widening load, one multiply and one fused multiply-add per 16 weights.
+
+        /** [rows][cols] q - 32 in -32..31, and [rows][cols/16] d * scale; null until {@link #repackForDecode}. */
+        private byte[] int8;
+        private float[] scales16;
+
+        /**
+         * Builds the int8 copy that {@link #matvec} then reads (for the output matrix of Q4_0/Q4_K files: a quarter of
+         * a 1B model's decode work). Needs Simd with 16 float lanes and fewer than 2^31 elements; else does nothing.
+         * @return the bytes the copy takes on the heap, 0 when none was made
+         */
+        long repackForDecode() {
+            if (!PERMUTED || size > Integer.MAX_VALUE - 8) return 0;
+            byte[] q;
+            float[] sc;
+            try {
+                q = new byte[(int) size];
+                sc = new float[(int) (size / 16)];
+            } catch (OutOfMemoryError e) { // a heap too small for the copy: decode reads the Q6_K blocks instead
+                return 0;
+            }
+            Parallel.forRange((int) (size / 256), (from, to, worker) -> {
+                for (int b = from; b < to; b++) {
+                    long block = (long) b * 210;
+                    float d = f16(data, block + 208);
+                    for (int half = 0; half < 2; half++) {
+                        long ql = block + 64 * half, qh = block + 128 + 32 * half, scOff = block + 192 + 8 * half;
+                        int o = b * 256 + 128 * half;
+                        for (int l = 0; l < 32; l++) {
+                            int a = u8(data, ql + l), c = u8(data, ql + l + 32), h = u8(data, qh + l);
+                            q[o + l] = (byte) (((a & 15) | (h & 3) << 4) - 32);
+                            q[o + l + 32] = (byte) (((c & 15) | ((h >> 2) & 3) << 4) - 32);
+                            q[o + l + 64] = (byte) (((a >> 4) | ((h >> 4) & 3) << 4) - 32);
+                            q[o + l + 96] = (byte) (((c >> 4) | ((h >> 6) & 3) << 4) - 32);
+                        }
+                        for (int is = 0; is < 2; is++) {
+                            for (int k = 0; k < 4; k++) sc[(o + 32 * k + 16 * is) >> 4] = d * i8(data, scOff + is + 2 * k);
+                        }
+                    }
+                }
+            });
+            int8 = q;
+            scales16 = sc;
+            return q.length + 4L * sc.length;
+        }
+
         // ---- the matmul kernel for 16 float lanes: int lanes over whole 4-byte words, x reordered to match ----
         //
         // One 64-byte load of ql gives 16 int lanes of 4 bytes each; byte k of lane i is ql[4i + k]. Taking
@@ -1383,6 +1435,59 @@ public final class Llama3 {
         private static final int[] PERMUTATION = new int[256];
         static {
             for (int v = 0; v < 16; v++) for (int i = 0; i < 16; i++) PERMUTATION[16 * v + i] = permutedElement(v, i);
+        }
+
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (int8 == null) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            int q = (r1 - r0) / 4;
+            for (int r = r0; r < r0 + q; r++) int8Rows4(r, q, x, cols, out, outOff + r, accumulate);
+            for (int r = r0 + 4 * q; r < r1; r++) {
+                float d = int8Row(r, x, cols);
+                out[outOff + r] = accumulate ? out[outOff + r] + d : d;
+            }
+        }
+
+        private float int8Row(int r, float[] x, int cols) {
+            var F = Simd.F16L;
+            FloatVector acc = FloatVector.zero(F);
+            int at = r * cols;
+            for (int j = 0; j < cols; j += 16) {
+                FloatVector w = (FloatVector) ByteVector.fromArray(Simd.B16L, int8, at + j).castShape(F, 0);
+                acc = w.mul(FloatVector.fromArray(F, x, j)).fma(FloatVector.broadcast(F, scales16[(at + j) >> 4]), acc);
+            }
+            return acc.reduceLanes(VectorOperators.ADD);
+        }
+
+        /**
+         * Rows r, r+step, r+2*step, r+3*step of the int8 copy (four memory streams, as Q8_0), each x vector loaded
+         * once for the four; written out in one method above C2's FreqInlineSize (see Q4_0Tensor.rows2).
+         */
+        private void int8Rows4(int r, int step, float[] x, int cols, float[] out, int o, boolean accumulate) {
+            var F = Simd.F16L;
+            var B = Simd.B16L;
+            int p0 = r * cols, p1 = (r + step) * cols, p2 = (r + 2 * step) * cols, p3 = (r + 3 * step) * cols;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = 0; j < cols; j += 16) {
+                FloatVector xv = FloatVector.fromArray(F, x, j);
+                FloatVector w = (FloatVector) ByteVector.fromArray(B, int8, p0 + j).castShape(F, 0);
+                a0 = w.mul(xv).fma(FloatVector.broadcast(F, scales16[(p0 + j) >> 4]), a0);
+                w = (FloatVector) ByteVector.fromArray(B, int8, p1 + j).castShape(F, 0);
+                a1 = w.mul(xv).fma(FloatVector.broadcast(F, scales16[(p1 + j) >> 4]), a1);
+                w = (FloatVector) ByteVector.fromArray(B, int8, p2 + j).castShape(F, 0);
+                a2 = w.mul(xv).fma(FloatVector.broadcast(F, scales16[(p2 + j) >> 4]), a2);
+                w = (FloatVector) ByteVector.fromArray(B, int8, p3 + j).castShape(F, 0);
+                a3 = w.mul(xv).fma(FloatVector.broadcast(F, scales16[(p3 + j) >> 4]), a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1; out[o + 2 * step] += s2; out[o + 3 * step] += s3;
+            } else {
+                out[o] = s0; out[o + step] = s1; out[o + 2 * step] = s2; out[o + 3 * step] = s3;
+            }
         }
 
         @Override float[] prepare(float[] x, int n, float[] scratch) {
@@ -1512,10 +1617,12 @@ public final class Llama3 {
         final Layer[] layers;
         final float[] outputNorm;         // [dim]
         final FloatTensor output;         // [vocab][dim]; token_embd.weight when the file has no output.weight
-        /** Bytes of weights one decode step reads: every matrix once, plus one embedding row. */
+        /** Bytes of weights one decode step reads: every matrix once (a copy made at load instead of its matrix), plus one embedding row. */
         final long weightBytesPerToken;
         /** How each new state's KV cache stores keys and values. */
         final KvType keyType, valueType;
+        /** Heap bytes of weight copies made at load for faster decode (the Q6_K output matrix as int8), 0 if none. */
+        final long repackedBytes;
 
         /** One transformer block. */
         static final class Layer {
@@ -1614,7 +1721,10 @@ public final class Llama3 {
             output = gguf.tensors().containsKey("output.weight")
                     ? shapes.matrix("output.weight", vocab, dim, "vocab", "embedding_length")
                     : tokenEmbedding;
-            weightBytesPerToken = bytes + output.data.byteSize() + tokenEmbedding.data.byteSize() / vocab;
+            // The output matrix of Q4_0/Q4_K files is Q6_K: decode reads it from an int8 copy (Q6_KTensor.repackForDecode).
+            repackedBytes = output instanceof Q6_KTensor q6 && !"false".equalsIgnoreCase(System.getProperty("tokenbutler.repack", "true"))
+                    ? q6.repackForDecode() : 0;
+            weightBytesPerToken = bytes + (repackedBytes > 0 ? repackedBytes : output.data.byteSize()) + tokenEmbedding.data.byteSize() / vocab;
 
             ropeFreqs = ropeFrequencies(gguf, shapes, ropeDim, theta);
             tokenizer = loadTokenizer(gguf, vocab);
@@ -1747,6 +1857,8 @@ public final class Llama3 {
         public ModelInfo info() { return new ModelInfo(config, gguf, tokenizer); }
         /** Bytes of weight data one decode step reads (every matrix once, plus one embedding row). */
         public long weightBytesPerToken() { return weightBytesPerToken; }
+        /** Heap bytes of weight copies made at load for faster decode (-Dtokenbutler.repack=false: none). */
+        public long repackedBytes() { return repackedBytes; }
         /** How each new state's KV cache stores keys. */
         public KvType keyType() { return keyType; }
         /** How each new state's KV cache stores values. */
@@ -2087,9 +2199,10 @@ public final class Llama3 {
     /**
      * Dense causal attention, the reference every other attention must match. The arithmetic is fixed
      * so that a sparse kernel given every visible index reproduces it bit for bit:
-     * scores s_t = dot(q_h, k_t) * (1/sqrt(headSize)) for t in index order; m = max s; e_t = (float) exp(s_t - m);
-     * sum = e_0 + e_1 + ... in index order; out = 0, then for t in index order out += (e_t / sum) * v_t
-     * with {@link VectorMath#axpy}. Use {@link #attendHead} with an index list to get the same arithmetic.
+     * scores s_t = q_h · k_t * (1/sqrt(headSize)) for t in index order (k_t as the cache stores it, exactly);
+     * {@link VectorMath#softmax} of the scores (its own exponential, a fixed order of additions for a given count);
+     * out = 0, then for t in index order out = fma(w_t, v_t, out) per element. Use {@link #attendHead} with an index
+     * list to get the same arithmetic.
      */
     public static final class DenseAttention {
         private DenseAttention() {}

@@ -112,9 +112,10 @@ public final class BenchCommand implements Command {
     private static void throughput(Path modelPath, int promptTokens, int genTokens, int repeat, long seed, KvType keyType, KvType valueType) {
         try (Model model = Model.load(modelPath, new LoadOptions(promptTokens + genTokens, keyType, valueType))) {
             ModelConfig c = model.config();
-            System.out.printf(Locale.ROOT, "model %s: dim %d, %d layers, %d/%d heads, vocab %d; %s of weights read per decoded token; %d threads%n",
+            System.out.printf(Locale.ROOT, "model %s: dim %d, %d layers, %d/%d heads, vocab %d; %s of weights read per decoded token%s; %d threads%n",
                     modelPath.getFileName(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(),
-                    mib(model.weightBytesPerToken()), Parallel.THREADS);
+                    mib(model.weightBytesPerToken()), model.repackedBytes() == 0 ? "" : " (plus a " + mib(model.repackedBytes())
+                            + " int8 copy of the Q6_K output matrix made at load, read instead of it)", Parallel.THREADS);
             int[] tokens = syntheticTokens(c.vocabSize(), promptTokens + genTokens, seed);
             State state = model.newState(null);
             double bestPrefill = 0, bestDecode = 0;

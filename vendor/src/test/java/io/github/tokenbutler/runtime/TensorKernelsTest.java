@@ -124,10 +124,24 @@ class TensorKernelsTest {
     @ParameterizedTest
     @MethodSource("types")
     void matvecOverOddRowRangesMatchesTheFloat64Decoder(GGMLType type) {
+        matvecOverOddRowRanges(type, false);
+    }
+
+    /** Q6_K's decode from its int8 copy (repackForDecode, the output matrix of Q4_0 files) the same way. */
+    @org.junit.jupiter.api.Test
+    void q6kMatvecFromTheInt8CopyMatchesTheFloat64Decoder() {
+        matvecOverOddRowRanges(GGMLType.Q6_K, true);
+    }
+
+    private static void matvecOverOddRowRanges(GGMLType type, boolean repack) {
         int rows = 23;
         Random random = new Random(400 + type.id);
         byte[] bytes = randomBlocks(type, ROW * rows, random);
         FloatTensor t = tensor(type, bytes);
+        if (repack) {
+            long made = ((Llama3.Q6_KTensor) t).repackForDecode();
+            assertTrue(made == 0 || made == (long) ROW * rows + 4L * ROW * rows / 16, "copy of " + made + " bytes");
+        }
         double[] w = decode(type, bytes, ROW * rows);
         float[] x = new float[ROW];
         for (int i = 0; i < ROW; i++) x[i] = (float) random.nextGaussian();
