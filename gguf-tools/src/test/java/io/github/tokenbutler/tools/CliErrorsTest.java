@@ -202,4 +202,24 @@ class CliErrorsTest {
     void runtimeRejectsMissingModelFile() throws Exception {
         assertRuntimeUserError(runRuntime("--model", dir.resolve("nope.gguf").toString(), "--prompt", "hi"), "nope.gguf");
     }
+
+    @Test
+    void runtimeRejectsAnUnknownCacheType() throws Exception {
+        Path m = SharedData.testModel("tiny-f32.gguf");
+        assertRuntimeUserError(runRuntime("--model", m.toString(), "-ctk", "q4_9", "--prompt", "hi", "--max-tokens", "1"),
+                "-ctk", "f32, f16 or q8_0", "q4_9");
+    }
+
+    @Test
+    void runtimeRejectsAThreadCountBelowOne() throws Exception {
+        Path m = SharedData.testModel("tiny-f32.gguf");
+        assertRuntimeUserError(runRuntime("--model", m.toString(), "-t", "0", "--prompt", "hi", "--max-tokens", "1"), "-t", "0");
+    }
+
+    @Test
+    void evalRejectsAnUnknownCacheType() {
+        Path m = SharedData.testModel("tiny-f32.gguf");
+        assertUserError(run("eval", "--model", m.toString(), "--text", m.toString(), "--ctx", "16", "--policies", "dense", "-ctv", "f8"),
+                "--cache-type-v", "f8");
+    }
 }
