@@ -850,8 +850,8 @@ public final class Llama3 {
                 q1 = (FloatVector) ByteVector.fromMemorySegment(B, data, b3 + 18, Simd.LE).castShape(F, 0);
                 a3 = q1.fma(x1, q0.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b3))), a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float s0 = Simd.sum(a0), s1 = Simd.sum(a1);
+            float s2 = Simd.sum(a2), s3 = Simd.sum(a3);
             if (accumulate) {
                 out[o] += s0; out[o + step] += s1; out[o + 2 * step] += s2; out[o + 3 * step] += s3;
             } else {
@@ -966,7 +966,7 @@ public final class Llama3 {
             int blocks = cols / 32;
             for (int b = 0; b < blocks; b++) {
                 FloatVector v = FloatVector.fromArray(Simd.F16L, x, 32 * b).add(FloatVector.fromArray(Simd.F16L, x, 32 * b + 16));
-                scratch[b] = 8f * v.reduceLanes(VectorOperators.ADD);
+                scratch[b] = 8f * Simd.sum(v);
             }
             long rowBytes = blocks * 18L;
             int q = (r1 - r0) / 4;
@@ -1006,7 +1006,7 @@ public final class Llama3 {
                 c0 = Math.fma(d0, xs, c0);
                 c1 = Math.fma(d1, xs, c1);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD) - c0, s1 = a1.reduceLanes(VectorOperators.ADD) - c1;
+            float s0 = Simd.sum(a0) - c0, s1 = Simd.sum(a1) - c1;
             if (accumulate) {
                 out[o] += s0; out[o + step] += s1;
             } else {
@@ -1458,7 +1458,7 @@ public final class Llama3 {
                 FloatVector w = (FloatVector) ByteVector.fromArray(Simd.B16L, int8, at + j).castShape(F, 0);
                 acc = w.mul(FloatVector.fromArray(F, x, j)).fma(FloatVector.broadcast(F, scales16[(at + j) >> 4]), acc);
             }
-            return acc.reduceLanes(VectorOperators.ADD);
+            return Simd.sum(acc);
         }
 
         /**
@@ -1481,8 +1481,8 @@ public final class Llama3 {
                 w = (FloatVector) ByteVector.fromArray(B, int8, p3 + j).castShape(F, 0);
                 a3 = w.mul(xv).fma(FloatVector.broadcast(F, scales16[(p3 + j) >> 4]), a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float s0 = Simd.sum(a0), s1 = Simd.sum(a1);
+            float s2 = Simd.sum(a2), s3 = Simd.sum(a3);
             if (accumulate) {
                 out[o] += s0; out[o + step] += s1; out[o + 2 * step] += s2; out[o + 3 * step] += s3;
             } else {
@@ -2895,7 +2895,7 @@ public final class Llama3 {
         private static void rows(Matmul mm, int r0, int r1, float[] x, int cols, int n, float[] scratch) {
             float[] out = mm.out;
             if (n == 1) {
-                matvecRows(mm.w, x, cols, out, mm.outOff, r0, r1, mm.accumulate, scratch);
+                mm.w.matvec(x, cols, out, mm.outOff, r0, r1, mm.accumulate, scratch);
                 return;
             }
             int r = r0;
@@ -2931,11 +2931,6 @@ public final class Llama3 {
         static void batchRows(FloatTensor w, int rows, float[] x, int cols, int n, float[] out, int r0, int r1, boolean accumulate, float[] scratch) {
             Matmul mm = new Matmul(w, out, rows);
             rows(accumulate ? mm.accumulating() : mm, r0, r1, x, cols, n, scratch);
-        }
-
-        /** out[outOff + r] (+)= W[r] · x for rows [r0, r1): one token's matmul rows. scratch holds at least cols floats. */
-        static void matvecRows(FloatTensor w, float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
-            w.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
         }
 
         /**

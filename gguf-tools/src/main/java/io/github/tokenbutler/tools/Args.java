@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.nio.file.Path;
@@ -99,6 +100,11 @@ public final class Args {
         for (String s : v.split(",")) if (!s.isBlank()) out.add(s.trim());
         if (out.isEmpty()) throw new UserError(command + ": option --" + key + " expects a comma-separated list, got '" + v + "'");
         return out;
+    }
+
+    /** --KEY as a KV cache type (f32, f16, q8_0; --cache-type-k/-v also as llama.cpp's -ctk/-ctv), or fallback when not given. */
+    public Llama3.KvType kvType(String key, Llama3.KvType fallback) {
+        return has(key) ? Llama3.KvType.parse("--" + key, string(key)) : fallback;
     }
 
     public int integer(String key, int fallback, int min, int max) {

@@ -74,7 +74,7 @@ public final class BenchCommand implements Command {
             int warmup = args.integer("warmup", 2, 0, 100_000);
             int rounds = args.integer("rounds", 2, 1, 100);
             List<String> backends = args.list("backends", List.of());
-            KvType keyType = EvalCommand.cacheType(args, "cache-type-k", KvType.F16), valueType = EvalCommand.cacheType(args, "cache-type-v", KvType.F16);
+            KvType keyType = args.kvType("cache-type-k", KvType.F16), valueType = args.kvType("cache-type-v", KvType.F16);
             args.finish(0);
             Map<String, String> options = Llama3.attentionOptions(optionStrings);
             if (!backends.isEmpty() && options.containsKey("backend")) {
@@ -100,7 +100,7 @@ public final class BenchCommand implements Command {
             int promptTokens = args.integer("prompt-tokens", 128, 1, 1 << 20);
             int genTokens = args.integer("gen-tokens", 32, 1, 1 << 20);
             int repeat = args.integer("repeat", 2, 1, 100);
-            KvType keyType = EvalCommand.cacheType(args, "cache-type-k", KvType.F16), valueType = EvalCommand.cacheType(args, "cache-type-v", KvType.F16);
+            KvType keyType = args.kvType("cache-type-k", KvType.F16), valueType = args.kvType("cache-type-v", KvType.F16);
             args.finish(0);
             throughput(modelPath, promptTokens, genTokens, repeat, seed, keyType, valueType);
         }

@@ -85,7 +85,7 @@ public final class EvalCommand implements Command, Main.FlagOptions {
         Path csv = output(a, "out");
         Path plot = output(a, "plot");
         Visualization viz = visualization(a, predictor, "viz-chunk");
-        KvType keyType = cacheType(a, "cache-type-k", KvType.F32), valueType = cacheType(a, "cache-type-v", KvType.F32);
+        KvType keyType = a.kvType("cache-type-k", KvType.F32), valueType = a.kvType("cache-type-v", KvType.F32);
         a.finish(0);
 
         var settings = new PerplexityEvaluation.Settings(model, text, ctx, policies, sparsities, predictor, extra, maxChunks, viz, forceCtx,
@@ -112,11 +112,6 @@ public final class EvalCommand implements Command, Main.FlagOptions {
             err.println("eval: wrote " + viz.file());
         }
         return 0;
-    }
-
-    /** --cache-type-k or --cache-type-v (also -ctk, -ctv, as llama.cpp names them), or fallback when not given. */
-    static KvType cacheType(Args a, String name, KvType fallback) {
-        return a.has(name) ? KvType.parse("--" + name, a.string(name)) : fallback;
     }
 
     private int requiredContext(Args a) {

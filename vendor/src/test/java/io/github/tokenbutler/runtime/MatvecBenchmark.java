@@ -26,10 +26,10 @@ public final class MatvecBenchmark {
                 for (int r = 0; r < repeats; r++) {
                     if (Boolean.getBoolean("par")) {
                         Llama3.Parallel.forRange(rows, Math.max(4, rows / (Llama3.Parallel.THREADS * Integer.getInteger("split", 16))),
-                                (a, b, wk) -> Llama3.Forward.matvecRows(w, x, cols, out, 0, a, b, false, new float[cols]));
+                                (a, b, wk) -> w.matvec(x, cols, out, 0, a, b, false, new float[cols]));
                         continue;
                     }
-                    for (int c = 0; c < rows; c += chunk) Llama3.Forward.matvecRows(w, x, cols, out, 0, c, Math.min(rows, c + chunk), false, scratch);
+                    for (int c = 0; c < rows; c += chunk) w.matvec(x, cols, out, 0, c, Math.min(rows, c + chunk), false, scratch);
                 }
                 double s = (System.nanoTime() - t0) / 1e9 / repeats;
                 System.out.printf("%s %s [%d][%d]: %.3f ms, %.1f GB/s, %.2f G elements/s%n", args[1], w.type(), rows, cols,
