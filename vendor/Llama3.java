@@ -39,7 +39,13 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -73,9 +79,69 @@ public final class Llama3 {
      * alone and exits non-zero; it is never shown with a stack trace.
      */
     public static class UserError extends RuntimeException {
-        public UserError(String message) { super(message); }
-        public UserError(String message, Throwable cause) { super(message, cause); }
+        public UserError(String message) { super(printable(message)); }
+        public UserError(String message, Throwable cause) { super(printable(message), cause); }
+
+        /**
+         * "doing: what went wrong" in words for an I/O failure, e.g. "cannot write out.gguf: the file system is
+         * read-only", instead of an exception's class name and errno text.
+         */
+        public static UserError io(String doing, IOException e) {
+            String reason = e instanceof FileSystemException f && f.getReason() != null ? f.getReason() : String.valueOf(e.getMessage());
+            String words = switch (e) {
+                case AccessDeniedException a -> "permission denied" + (a.getFile() != null ? " (" + a.getFile() + ")" : "");
+                case NoSuchFileException n -> "no such file or folder: " + n.getFile();
+                case FileAlreadyExistsException x -> x.getFile() + " already exists";
+                case NotDirectoryException d -> d.getFile() + " is not a folder";
+                case DirectoryNotEmptyException d -> "folder " + d.getFile() + " is not empty";
+                default -> reason.contains("Read-only file system") ? "the file system is read-only"
+                        : reason.contains("No space left") ? "the disk is full"
+                        : reason.contains("quota") ? "the disk quota is exceeded"
+                        : reason.contains("Permission denied") ? "permission denied"
+                        : reason;
+            };
+            return new UserError(doing + ": " + words, e);
+        }
     }
+
+    /**
+     * Text from a file as a message shows it: quoted, control characters escaped (\n, \xNN), and cut after
+     * 64 characters, so that a corrupt name never prints raw bytes or a megabyte of garbage.
+     */
+    public static String quote(String fromFile) {
+        int max = 64;
+        String shown = fromFile.length() > max ? fromFile.substring(0, max) : fromFile;
+        return "'" + printable(shown) + (fromFile.length() > max ? "'... (" + fromFile.length() + " characters)" : "'");
+    }
+
+    /** s with control characters (C0, DEL, C1) escaped: every message stays one printable line. */
+    static String printable(String s) {
+        if (s == null || s.chars().noneMatch(Llama3::isControl)) return s;
+        StringBuilder sb = new StringBuilder(s.length() + 16);
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (!isControl(c)) sb.append(c);
+            else if (c == '\n') sb.append("\\n");
+            else if (c == '\t') sb.append("\\t");
+            else if (c == '\r') sb.append("\\r");
+            else sb.append(String.format("\\x%02x", (int) c));
+        }
+        return sb.toString();
+    }
+
+    /**
+     * path, when it is a readable file; else a UserError saying which of "not found", "is a folder" and
+     * "cannot be read" it is. what names the file's role, e.g. "model file".
+     */
+    public static Path requireReadableFile(Path path, String what) {
+        if (Files.isDirectory(path)) throw new UserError(what + " " + path + " is a folder, expected a file");
+        if (!Files.exists(path)) throw new UserError(what + " not found: " + path);
+        if (!Files.isRegularFile(path)) throw new UserError(what + " " + path + " is not a regular file");
+        if (!Files.isReadable(path)) throw new UserError(what + " " + path + " cannot be read: permission denied");
+        return path;
+    }
+
+    private static boolean isControl(int c) { return c < 0x20 || (c >= 0x7f && c < 0xa0); }
 
     /** A GGUF file that cannot be read: the message names the file, what was expected and what was found. */
     public static final class GGUFFormatException extends UserError {
@@ -227,7 +293,7 @@ public final class Llama3 {
 
         /** Parses a GGUF v2/v3 file and maps its tensor data. Every structural problem is a {@link GGUFFormatException}. */
         public static GGUF read(Path path) {
-            if (!Files.isRegularFile(path)) throw new UserError("model file not found: " + path);
+            requireReadableFile(path, "GGUF file");
             Arena arena = Arena.ofShared();
             try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
                 MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
@@ -235,7 +301,7 @@ public final class Llama3 {
                 return gguf;
             } catch (IOException e) {
                 arena.close();
-                throw new UserError("cannot read " + path + ": " + e.getMessage(), e);
+                throw UserError.io("cannot read " + path, e);
             } catch (RuntimeException e) {
                 arena.close();
                 throw e;
@@ -252,6 +318,7 @@ public final class Llama3 {
             // Far above any real model, far below what would make us allocate absurd arrays.
             private static final long MAX_COUNT = 1L << 28;
             private static final int MAX_DIMS = 4;
+            private static final int MAX_ARRAY_NESTING = 4;
 
             private final Path path;
             private final MemorySegment file;
@@ -310,31 +377,40 @@ public final class Llama3 {
                     case FLOAT64 -> f64();
                     case BOOL -> {
                         byte b = u8();
-                        if (b != 0 && b != 1) throw error("metadata key '" + key + "' is a bool with value " + b + " (expected 0 or 1)");
+                        if (b != 0 && b != 1) throw error("metadata key " + quote(key) + " is a bool with value " + b + " (expected 0 or 1)");
                         yield b == 1;
                     }
                     case STRING -> string();
-                    case ARRAY -> array(arrayTypes, key);
+                    case ARRAY -> array(arrayTypes, key, 1);
                 };
             }
 
-            private Object array(Map<String, GGUFValueType> arrayTypes, String key) {
+            private Object array(Map<String, GGUFValueType> arrayTypes, String key, int depth) {
+                if (depth > MAX_ARRAY_NESTING) throw error("array " + quote(key) + " nests arrays more than " + MAX_ARRAY_NESTING + " deep");
                 GGUFValueType et = valueType();
-                long n = count("length of array '" + key + "'");
+                long n = count("length of array " + quote(key));
                 if (arrayTypes != null) arrayTypes.put(key, et);
                 int len = (int) n;
-                switch (et) {
-                    case UINT8, INT8 -> { need(n); byte[] a = file.asSlice(pos, n).toArray(ValueLayout.JAVA_BYTE); pos += n; return a; }
-                    case UINT16, INT16 -> { short[] a = new short[len]; for (int i = 0; i < len; i++) a[i] = u16(); return a; }
-                    case UINT32, INT32 -> { need(4 * n); int[] a = new int[len]; for (int i = 0; i < len; i++) a[i] = u32(); return a; }
-                    case UINT64, INT64 -> { need(8 * n); long[] a = new long[len]; for (int i = 0; i < len; i++) a[i] = u64(); return a; }
-                    case FLOAT32 -> { need(4 * n); float[] a = new float[len]; for (int i = 0; i < len; i++) a[i] = f32(); return a; }
-                    case FLOAT64 -> { need(8 * n); double[] a = new double[len]; for (int i = 0; i < len; i++) a[i] = f64(); return a; }
-                    case BOOL -> { boolean[] a = new boolean[len]; for (int i = 0; i < len; i++) a[i] = u8() != 0; return a; }
-                    case STRING -> { String[] a = new String[len]; for (int i = 0; i < len; i++) a[i] = string(); return a; }
-                    case ARRAY -> { Object[] a = new Object[len]; for (int i = 0; i < len; i++) a[i] = array(null, key); return a; }
-                    default -> throw new IllegalStateException();
-                }
+                // The smallest encoding of each element (a string: its u64 length; an array: type and length),
+                // checked against the bytes left before anything is allocated from n.
+                need(n * switch (et) {
+                    case UINT8, INT8, BOOL -> 1;
+                    case UINT16, INT16 -> 2;
+                    case UINT32, INT32, FLOAT32 -> 4;
+                    case UINT64, INT64, FLOAT64, STRING -> 8;
+                    case ARRAY -> 12;
+                });
+                return switch (et) {
+                    case UINT8, INT8 -> { byte[] a = file.asSlice(pos, n).toArray(ValueLayout.JAVA_BYTE); pos += n; yield a; }
+                    case UINT16, INT16 -> { short[] a = new short[len]; for (int i = 0; i < len; i++) a[i] = u16(); yield a; }
+                    case UINT32, INT32 -> { int[] a = new int[len]; for (int i = 0; i < len; i++) a[i] = u32(); yield a; }
+                    case UINT64, INT64 -> { long[] a = new long[len]; for (int i = 0; i < len; i++) a[i] = u64(); yield a; }
+                    case FLOAT32 -> { float[] a = new float[len]; for (int i = 0; i < len; i++) a[i] = f32(); yield a; }
+                    case FLOAT64 -> { double[] a = new double[len]; for (int i = 0; i < len; i++) a[i] = f64(); yield a; }
+                    case BOOL -> { boolean[] a = new boolean[len]; for (int i = 0; i < len; i++) a[i] = u8() != 0; yield a; }
+                    case STRING -> { String[] a = new String[len]; for (int i = 0; i < len; i++) a[i] = string(); yield a; }
+                    case ARRAY -> { Object[] a = new Object[len]; for (int i = 0; i < len; i++) a[i] = array(null, key, depth + 1); yield a; }
+                };
             }
 
             GGUF parse(Arena arena) {
@@ -357,10 +433,10 @@ public final class Llama3 {
                 for (long i = 0; i < kvCount; i++) {
                     where = "metadata entry " + i;
                     String key = string();
-                    where = "metadata entry '" + key + "'";
+                    where = "metadata entry " + quote(key);
                     GGUFValueType type = valueType();
                     Object value = value(type, arrayTypes, key);
-                    if (metadata.containsKey(key)) throw error("duplicate metadata key '" + key + "'");
+                    if (metadata.containsKey(key)) throw error("duplicate metadata key " + quote(key));
                     metadata.put(key, value);
                     types.put(key, type);
                 }
@@ -381,36 +457,51 @@ public final class Llama3 {
                 for (long i = 0; i < tensorCount; i++) {
                     where = "tensor info " + i;
                     String name = string();
-                    where = "tensor info '" + name + "'";
+                    where = "tensor info " + quote(name);
                     int nDims = u32();
-                    if (nDims < 1 || nDims > MAX_DIMS) throw error("tensor '" + name + "' has " + Integer.toUnsignedString(nDims) + " dimensions (expected 1.." + MAX_DIMS + ")");
+                    if (nDims < 1 || nDims > MAX_DIMS) throw error("tensor " + quote(name) + " has " + Integer.toUnsignedString(nDims) + " dimensions (expected 1.." + MAX_DIMS + ")");
                     long[] shape = new long[nDims];
                     long elements = 1;
                     for (int d = 0; d < nDims; d++) {
                         shape[d] = u64();
                         if (shape[d] <= 0 || shape[d] > (1L << 40) || Math.multiplyHigh(elements, shape[d]) != 0 || elements * shape[d] > (1L << 40)) {
-                            throw error("tensor '" + name + "' has an absurd dimension " + Long.toUnsignedString(shape[d]) + " at index " + d);
+                            throw error("tensor " + quote(name) + " has an absurd dimension " + Long.toUnsignedString(shape[d]) + " at index " + d);
                         }
                         elements *= shape[d];
                     }
                     int typeId = u32();
                     GGMLType type = GGMLType.fromId(typeId);
-                    if (type == null) throw error("tensor '" + name + "' has unknown tensor type " + Integer.toUnsignedString(typeId));
+                    if (type == null) throw error("tensor " + quote(name) + " has unknown tensor type " + Integer.toUnsignedString(typeId));
                     if (shape[0] % type.blockSize != 0) {
-                        throw error("tensor '" + name + "' of type " + type + " has row length " + shape[0] + ", not a multiple of its block size " + type.blockSize);
+                        throw error("tensor " + quote(name) + " of type " + type + " has row length " + shape[0] + ", not a multiple of its block size " + type.blockSize);
                     }
                     long offset = u64();
-                    if (offset % alignment != 0) throw error("tensor '" + name + "' data offset " + offset + " is not a multiple of the alignment " + alignment);
-                    if (tensors.containsKey(name)) throw error("duplicate tensor name '" + name + "'");
+                    if (offset % alignment != 0) throw error("tensor " + quote(name) + " data offset " + offset + " is not a multiple of the alignment " + alignment);
+                    if (tensors.containsKey(name)) throw error("duplicate tensor name " + quote(name));
                     tensors.put(name, new TensorInfo(name, type, shape, offset));
                 }
 
                 long dataOffset = (pos + alignment - 1) / alignment * alignment;
                 for (TensorInfo t : tensors.values()) {
+                    // Offsets are u64 read into a long: one at or above 2^63 is negative here, and a sum with it
+                    // would wrap around. Refused first; then every term is below 2^62 and the sum cannot overflow.
+                    if (t.offset() < 0 || t.offset() > file.byteSize()) {
+                        throw error("tensor " + quote(t.name()) + " has data offset " + Long.toUnsignedString(t.offset())
+                                + ", beyond the end of the file (" + file.byteSize() + " bytes)");
+                    }
                     long end = dataOffset + t.offset() + t.byteSize();
                     if (end > file.byteSize()) {
-                        throw error("tensor data is truncated: tensor '" + t.name() + "' ends at byte " + end
+                        throw error("tensor data is truncated: tensor " + quote(t.name()) + " ends at byte " + end
                                 + " but the file has " + file.byteSize() + " bytes");
+                    }
+                }
+                List<TensorInfo> byOffset = new ArrayList<>(tensors.values());
+                byOffset.sort(Comparator.comparingLong(TensorInfo::offset));
+                for (int i = 1; i < byOffset.size(); i++) {
+                    TensorInfo a = byOffset.get(i - 1), b = byOffset.get(i);
+                    if (a.offset() + a.byteSize() > b.offset()) {
+                        throw error("the data of tensors " + quote(a.name()) + " (bytes " + a.offset() + ".." + (a.offset() + a.byteSize())
+                                + " of the data section) and " + quote(b.name()) + " (from byte " + b.offset() + ") overlap");
                     }
                 }
                 return new GGUF(path, version, Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(types),
@@ -488,6 +579,7 @@ public final class Llama3 {
     }
 
     static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     static float f16(MemorySegment m, long at) { return Float.float16ToFloat(m.get(SHORT_LE, at)); }
@@ -533,7 +625,7 @@ public final class Llama3 {
                 case Q4_K -> new Q4_KTensor(n, data, size);
                 case Q5_K -> new Q5_KTensor(n, data, size);
                 case Q6_K -> new Q6_KTensor(n, data, size);
-                default -> throw new UserError("tensor '" + n + "' has type " + info.type()
+                default -> throw new UserError("tensor " + quote(n) + " has type " + info.type()
                         + ", which this runtime does not support (supported: " + supportedList() + ")");
             };
         }
@@ -557,6 +649,26 @@ public final class Llama3 {
 
         /** One element. Slow: for inspection and tests, not for kernels. */
         public abstract float getFloat(long index);
+
+        /**
+         * The index of the first element that is NaN or infinite, or -1: llama.cpp's --check-tensors. For a
+         * block type, the first element of the first block whose f16 scale (or min) is not finite; its
+         * integer quants are finite by construction.
+         */
+        public abstract long firstNonFinite();
+
+        /** {@link #firstNonFinite} of a block type: the f16 fields at these byte offsets in every block. */
+        final long firstNonFiniteScale(int... fieldOffsets) {
+            GGMLType t = type();
+            long blocks = size / t.blockSize;
+            for (long b = 0; b < blocks; b++) {
+                long at = b * t.typeSize;
+                for (int f : fieldOffsets) {
+                    if ((data.get(SHORT_LE, at + f) & 0x7c00) == 0x7c00) return b * t.blockSize;
+                }
+            }
+            return -1;
+        }
 
         /** Elements [from, from+n) as floats into out[outOff..]; from and n are multiples of the block size. */
         public final void dequantize(long from, float[] out, int outOff, int n) {
@@ -660,6 +772,12 @@ public final class Llama3 {
         F32Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.F32; }
         @Override public float getFloat(long i) { return data.get(FLOAT_LE, i * 4); }
+        @Override public long firstNonFinite() {
+            for (long i = 0; i < size; i++) {
+                if ((data.get(INT_LE, i * 4) & 0x7f800000) == 0x7f800000) return i;
+            }
+            return -1;
+        }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int i = 0; i < n; i++) out[outOff + i] = data.get(FLOAT_LE, (from + i) * 4);
@@ -696,6 +814,15 @@ public final class Llama3 {
         abstract FloatVector toFloat(IntVector bits);
 
         @Override public float getFloat(long i) { return toFloat(data.get(SHORT_LE, i * 2)); }
+        /** The exponent bits of this type's 16-bit format (all ones: Inf or NaN). */
+        abstract int exponentMask();
+        @Override public long firstNonFinite() {
+            int mask = exponentMask();
+            for (long i = 0; i < size; i++) {
+                if ((data.get(SHORT_LE, i * 2) & mask) == mask) return i;
+            }
+            return -1;
+        }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int i = 0; i < n; i++) out[outOff + i] = toFloat(data.get(SHORT_LE, (from + i) * 2));
@@ -729,6 +856,7 @@ public final class Llama3 {
     public static final class F16Tensor extends HalfTensor {
         F16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.F16; }
+        @Override int exponentMask() { return 0x7c00; }
         @Override float toFloat(short bits) { return Float.float16ToFloat(bits); }
         @Override FloatVector toFloat(IntVector bits) { return Simd.halfToFloat(bits); }
     }
@@ -737,6 +865,7 @@ public final class Llama3 {
     public static final class BF16Tensor extends HalfTensor {
         BF16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.BF16; }
+        @Override int exponentMask() { return 0x7f80; }
         @Override float toFloat(short bits) { return Float.intBitsToFloat(bits << 16); }
         @Override FloatVector toFloat(IntVector bits) { return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(); }
     }
@@ -749,6 +878,7 @@ public final class Llama3 {
     public static final class Q8_0Tensor extends FloatTensor {
         Q8_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q8_0; }
+        @Override public long firstNonFinite() { return firstNonFiniteScale(0); }
 
         @Override public float getFloat(long i) {
             long block = i / 32 * 34;
@@ -890,6 +1020,7 @@ public final class Llama3 {
     public static final class Q4_0Tensor extends FloatTensor {
         Q4_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_0; }
+        @Override public long firstNonFinite() { return firstNonFiniteScale(0); }
 
         @Override public float getFloat(long i) {
             long block = i / 32 * 18;
@@ -1060,6 +1191,7 @@ public final class Llama3 {
     public static final class Q4_1Tensor extends FloatTensor {
         Q4_1Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_1; }
+        @Override public long firstNonFinite() { return firstNonFiniteScale(0, 2); }
 
         @Override public float getFloat(long i) {
             long block = i / 32 * 20;
@@ -1191,6 +1323,7 @@ public final class Llama3 {
     public static final class Q4_KTensor extends KQuantTensor {
         Q4_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_K; }
+        @Override public long firstNonFinite() { return firstNonFiniteScale(0, 2); }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
@@ -1242,6 +1375,7 @@ public final class Llama3 {
     public static final class Q5_KTensor extends KQuantTensor {
         Q5_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q5_K; }
+        @Override public long firstNonFinite() { return firstNonFiniteScale(0, 2); }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
@@ -1297,6 +1431,7 @@ public final class Llama3 {
     public static final class Q6_KTensor extends KQuantTensor {
         Q6_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q6_K; }
+        @Override public long firstNonFinite() { return firstNonFiniteScale(208); }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
@@ -1637,7 +1772,7 @@ public final class Llama3 {
 
         /** Loads and validates a llama GGUF; every problem with the file is a {@link UserError}. */
         public static Model load(Path path, LoadOptions options) {
-            GGUF gguf = GGUF.read(path);
+            GGUF gguf = GGUF.read(requireReadableFile(path, "model file"));
             try {
                 return new Model(gguf, options);
             } catch (RuntimeException e) {
@@ -1654,25 +1789,30 @@ public final class Llama3 {
             Object arch = gguf.get("general.architecture");
             if (arch == null) throw new GGUFFormatException(path + ": required metadata key 'general.architecture' is missing");
             if (!"llama".equals(arch)) {
-                throw new UserError(path + ": model architecture '" + arch + "' is not supported (this runtime runs 'llama' models)");
+                throw new UserError(path + ": model architecture " + (arch instanceof String a ? quote(a) : "of type " + gguf.valueTypes().get("general.architecture"))
+                        + " is not supported (this runtime runs 'llama' models)");
             }
-            int dim = intKey(gguf, "llama.embedding_length", -1);
-            int hidden = intKey(gguf, "llama.feed_forward_length", -1);
-            int nLayers = intKey(gguf, "llama.block_count", -1);
-            int nHeads = intKey(gguf, "llama.attention.head_count", -1);
-            int nKvHeads = intKey(gguf, "llama.attention.head_count_kv", nHeads);
+            // Upper bounds far above any published model, checked before anything is sized from them.
+            int dim = intKey(gguf, "llama.embedding_length", -1, 1 << 20);
+            int hidden = intKey(gguf, "llama.feed_forward_length", -1, 1 << 22);
+            int nLayers = intKey(gguf, "llama.block_count", -1, 1 << 12);
+            int nHeads = intKey(gguf, "llama.attention.head_count", -1, 1 << 12);
+            int nKvHeads = intKey(gguf, "llama.attention.head_count_kv", nHeads, 1 << 12);
             if (nKvHeads > nHeads || nHeads % nKvHeads != 0) {
                 throw new GGUFFormatException(path + ": llama.attention.head_count (" + nHeads + ") must be a multiple of llama.attention.head_count_kv (" + nKvHeads + ")");
             }
             if (!gguf.metadata().containsKey("llama.attention.key_length") && dim % nHeads != 0) {
                 throw new GGUFFormatException(path + ": llama.embedding_length (" + dim + ") is not a multiple of llama.attention.head_count (" + nHeads + ") and llama.attention.key_length is absent");
             }
-            int headSize = intKey(gguf, "llama.attention.key_length", dim / nHeads);
-            int valueLength = intKey(gguf, "llama.attention.value_length", headSize);
+            if (dim < nHeads && !gguf.metadata().containsKey("llama.attention.key_length")) {
+                throw new GGUFFormatException(path + ": llama.embedding_length (" + dim + ") is smaller than llama.attention.head_count (" + nHeads + ")");
+            }
+            int headSize = intKey(gguf, "llama.attention.key_length", dim / nHeads, 1 << 12);
+            int valueLength = intKey(gguf, "llama.attention.value_length", headSize, 1 << 12);
             if (valueLength != headSize) {
                 throw new UserError(path + ": llama.attention.value_length (" + valueLength + ") differs from key_length (" + headSize + "); this runtime needs them equal");
             }
-            int fileContext = intKey(gguf, "llama.context_length", -1);
+            int fileContext = intKey(gguf, "llama.context_length", -1, 1 << 30);
             if (options.contextLength() < 0) throw new UserError("context length must be positive, got " + options.contextLength());
             int contextLength = options.contextLength() > 0 ? options.contextLength() : fileContext;
             if (!gguf.metadata().containsKey("llama.attention.layer_norm_rms_epsilon")) {
@@ -1680,14 +1820,19 @@ public final class Llama3 {
             }
             float eps = gguf.getFloat("llama.attention.layer_norm_rms_epsilon", 0f);
             float theta = gguf.getFloat("llama.rope.freq_base", 10000f);
-            if (!(eps > 0f) || !(theta > 1f)) {
-                throw new GGUFFormatException(path + ": rms epsilon " + eps + " and rope.freq_base " + theta + " must be positive (freq_base > 1)");
+            // Real models use 1e-6..1e-5 and 1e4..1e7; far outside, the file is damaged and decoding would be garbage.
+            if (!(eps > 0f && eps <= 1e-2f)) {
+                throw new GGUFFormatException(path + ": llama.attention.layer_norm_rms_epsilon is " + eps + ", expected a number in (0, 0.01]");
             }
-            ropeDim = intKey(gguf, "llama.rope.dimension_count", headSize);
+            if (!(theta > 1f && theta <= 1e12f)) {
+                throw new GGUFFormatException(path + ": llama.rope.freq_base is " + theta + ", expected a number in (1, 1e12]");
+            }
+            ropeDim = intKey(gguf, "llama.rope.dimension_count", headSize, 1 << 12);
             if (ropeDim % 2 != 0 || ropeDim > headSize || headSize % 2 != 0) {
                 throw new GGUFFormatException(path + ": llama.rope.dimension_count (" + ropeDim + ") must be even and at most the head size (" + headSize + ")");
             }
 
+            requireBlocks(gguf, nLayers);
             Shapes shapes = new Shapes(gguf);
             TensorInfo embd = shapes.info("token_embd.weight");
             if (embd.shape().length != 2 || embd.shape()[0] != dim) {
@@ -1730,6 +1875,30 @@ public final class Llama3 {
             tokenizer = loadTokenizer(gguf, vocab);
         }
 
+        /**
+         * llama.cpp's --check-tensors: every weight matrix scanned for NaN and Inf (the norm vectors are
+         * checked at load, and every forward pass checks its logits). A UserError names the first bad
+         * tensor with its row and column.
+         * @return the bytes scanned
+         */
+        public long checkTensors() {
+            List<FloatTensor> all = new ArrayList<>();
+            all.add(tokenEmbedding);
+            for (Layer l : layers) all.addAll(List.of(l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down));
+            if (output != tokenEmbedding) all.add(output);
+            long bytes = 0;
+            for (FloatTensor t : all) {
+                long i = t.firstNonFinite();
+                if (i >= 0) {
+                    long cols = gguf.tensors().get(t.name()).shape()[0];
+                    throw new GGUFFormatException(gguf.path() + ": tensor '" + t.name() + "' (" + t.type() + ") holds " + t.getFloat(i)
+                            + " at row " + i / cols + ", column " + i % cols + (t.type().blockSize > 1 ? " (its block's scale is not finite)" : ""));
+                }
+                bytes += t.data.byteSize();
+            }
+            return bytes;
+        }
+
         /** Looks tensors up and checks their shape and type, with messages naming what the config expects. */
         private static final class Shapes {
             final GGUF gguf;
@@ -1757,21 +1926,52 @@ public final class Llama3 {
                     throw new GGUFFormatException(gguf.path() + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
                             + ", expected [" + length + "]");
                 }
-                return FloatTensor.of(t, gguf.tensorData(t)).dequantizeAll();
+                float[] v = FloatTensor.of(t, gguf.tensorData(t)).dequantizeAll();
+                // Copied anyway, so checked for free: a NaN here would turn every token into garbage.
+                for (int i = 0; i < v.length; i++) {
+                    if (!Float.isFinite(v[i])) throw new GGUFFormatException(gguf.path() + ": tensor '" + name + "' holds " + v[i] + " at element " + i);
+                }
+                return v;
             }
         }
 
-        /** A positive int metadata value; fallback < 0 makes the key required. */
-        static int intKey(GGUF gguf, String key, int fallback) {
+        /** A metadata value in 1..max; fallback < 0 makes the key required. */
+        static int intKey(GGUF gguf, String key, int fallback, int max) {
             if (!gguf.metadata().containsKey(key)) {
                 if (fallback >= 0) return fallback;
                 throw new GGUFFormatException(gguf.path() + ": required metadata key '" + key + "' is missing");
             }
             long v = gguf.getLong(key, 0);
-            if (v <= 0 || v > Integer.MAX_VALUE) {
-                throw new GGUFFormatException(gguf.path() + ": metadata key '" + key + "' is " + v + ", expected a positive 32-bit integer");
+            if (v <= 0 || v > max) {
+                throw new GGUFFormatException(gguf.path() + ": metadata key '" + key + "' is " + Long.toUnsignedString(v)
+                        + ", expected an integer in 1.." + max);
             }
             return (int) v;
+        }
+
+        /**
+         * llama.block_count against the tensors present: at most the tensor count (a block has 9), and no
+         * blk.N.* tensor at or above it (a smaller count would silently drop layers).
+         */
+        private static void requireBlocks(GGUF gguf, int nLayers) {
+            if ((long) nLayers * 9 > gguf.tensors().size()) {
+                throw new GGUFFormatException(gguf.path() + ": llama.block_count is " + nLayers + " but the file has only "
+                        + gguf.tensors().size() + " tensors (each block has 9)");
+            }
+            for (String name : gguf.tensors().keySet()) {
+                if (!name.startsWith("blk.")) continue;
+                int dot = name.indexOf('.', 4);
+                long block;
+                try {
+                    block = Long.parseLong(name.substring(4, dot < 0 ? name.length() : dot));
+                } catch (NumberFormatException e) {
+                    continue; // not a block's tensor: unused, like any other extra tensor
+                }
+                if (block >= nLayers) {
+                    throw new GGUFFormatException(gguf.path() + ": tensor " + quote(name) + " belongs to block " + block
+                            + " but llama.block_count is " + nLayers);
+                }
+            }
         }
 
         /**
@@ -1786,7 +1986,9 @@ public final class Llama3 {
             if (gguf.tensors().containsKey("rope_freqs.weight")) {
                 float[] divisors = shapes.vector("rope_freqs.weight", ropeDim / 2);
                 for (int j = 0; j < freqs.length; j++) {
-                    if (!(divisors[j] > 0f)) throw new GGUFFormatException(gguf.path() + ": rope_freqs.weight[" + j + "] is " + divisors[j] + ", expected > 0");
+                    if (!(divisors[j] > 0f && divisors[j] < Float.POSITIVE_INFINITY)) {
+                        throw new GGUFFormatException(gguf.path() + ": rope_freqs.weight[" + j + "] is " + divisors[j] + ", expected a finite number > 0");
+                    }
                     freqs[j] /= divisors[j];
                 }
             } else if (type == null || "none".equals(type)) {
@@ -1795,15 +1997,15 @@ public final class Llama3 {
                 float factor = requireFloat(gguf, "llama.rope.scaling.factor");
                 float low = requireFloat(gguf, "llama.rope.scaling.low_freq_factor");
                 float high = requireFloat(gguf, "llama.rope.scaling.high_freq_factor");
-                int original = intKey(gguf, "llama.rope.scaling.original_context_length", -1);
-                if (!(factor > 0f) || !(low > 0f) || !(high > low)) {
+                int original = intKey(gguf, "llama.rope.scaling.original_context_length", -1, 1 << 30);
+                if (!(factor > 0f && factor <= 1e4f) || !(low > 0f) || !(high > low) || !Float.isFinite(high)) {
                     throw new GGUFFormatException(gguf.path() + ": llama3 rope scaling needs factor > 0 and high_freq_factor > low_freq_factor > 0, got factor "
                             + factor + ", low " + low + ", high " + high);
                 }
                 llama3Scaling(freqs, factor, low, high, original);
             } else if ("linear".equals(type)) {
                 float factor = requireFloat(gguf, "llama.rope.scaling.factor");
-                if (!(factor > 0f)) throw new GGUFFormatException(gguf.path() + ": llama.rope.scaling.factor is " + factor + ", expected > 0");
+                if (!(factor > 0f && factor <= 1e4f)) throw new GGUFFormatException(gguf.path() + ": llama.rope.scaling.factor is " + factor + ", expected a number in (0, 10000]");
                 for (int j = 0; j < freqs.length; j++) freqs[j] /= factor;
             } else {
                 throw new UserError(gguf.path() + ": llama.rope.scaling.type '" + type + "' is not supported (supported: none, linear, llama3)");
@@ -2806,7 +3008,23 @@ public final class Llama3 {
                 done += n;
             }
             s.otherNanos += System.nanoTime() - start - (s.attentionNanos - attentionBefore);
+            requireFinite(m, logits, startPos, nTokens);
             return logits;
+        }
+
+        /**
+         * Garbage made loud: NaN or Inf weights (a damaged file) spread to every logit, and sampling from them
+         * would print nonsense with exit 0. A scan of the logits costs about one matvec row per token.
+         */
+        private static void requireFinite(Model m, float[] logits, int startPos, int nTokens) {
+            for (int i = 0; i < logits.length; i++) {
+                if (!Float.isFinite(logits[i])) {
+                    int vocab = m.config().vocabSize();
+                    int pos = logits.length == vocab ? startPos + nTokens - 1 : startPos + i / vocab;
+                    throw new UserError(m.gguf().path() + ": the model computed a " + logits[i] + " logit at position " + pos
+                            + ": its weights hold NaN or Inf values (run with --check-tensors to find the tensor)");
+                }
+            }
         }
 
         /** n tokens at positions pos..pos+n-1; logits of all of them (allLogits) or of the last one when logits != null. */
@@ -4244,6 +4462,8 @@ public final class Llama3 {
               -ctv, --cache-type-v T KV cache type of the values: f32, f16 (default) or q8_0
               -t, --threads N        threads for the matmuls and attention (default: all processors; also -Dtokenbutler.threads=N)
               --stream               print tokens as they are generated (default: all at the end)
+              --check-tensors        scan every weight for NaN and Inf before generating (llama.cpp's flag; without it
+                                     the norms are checked at load and the logits at every step)
               --attention NAME       attention implementation (default: dense, or -Dtokenbutler.attention=NAME)
               --attention-opt K=V    an option of the attention (repeatable; also -Dtokenbutler.attention.K=V)
               --help                 this text
@@ -4256,7 +4476,10 @@ public final class Llama3 {
         Path model;
         String prompt;
         String systemPrompt;
-        boolean chat, stream, help;
+        boolean chat, stream, help, checkTensors;
+        /** The options that take a value, so that an unknown one is named as unknown rather than as missing its value. */
+        static final List<String> VALUED = List.of("--model", "--prompt", "--system-prompt", "--max-tokens", "--temperature", "--top-p",
+                "--seed", "--context", "-t", "--threads", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "--attention", "--attention-opt");
         int maxTokens = Integer.MAX_VALUE;
         float temperature = 0.1f, topP = 0.95f;
         long seed = System.nanoTime();
@@ -4278,10 +4501,14 @@ public final class Llama3 {
                     case "--help", "-h" -> o.help = true;
                     case "--chat" -> o.chat = flag(name, inline);
                     case "--stream" -> o.stream = flag(name, inline);
+                    case "--check-tensors" -> o.checkTensors = flag(name, inline);
                     default -> {
                         String value = inline;
+                        if (!VALUED.contains(name)) {
+                            if (!name.startsWith("-")) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
+                            throw new UserError("unknown option '" + name + "' (see --help)");
+                        }
                         if (value == null) {
-                            if (!name.startsWith("--") && !List.of("-t", "-ctk", "-ctv").contains(name)) throw new UserError("unexpected argument '" + arg + "' (options start with --; see --help)");
                             if (i + 1 >= args.length) throw new UserError("option " + name + " needs a value");
                             value = args[++i];
                         }
@@ -4421,6 +4648,11 @@ public final class Llama3 {
             Map<String, String> attentionOptions = attentionOptions(o.attentionOptions);
             Sampler sampler = new Sampler(o.temperature, o.topP, o.seed);
             try (Model model = Model.load(o.model, new LoadOptions(o.context, o.keyType, o.valueType))) {
+                if (o.checkTensors) {
+                    long t0 = System.nanoTime();
+                    long bytes = model.checkTensors();
+                    err.printf("check-tensors: %.1f MiB of weights, all finite (%.0f ms)%n", bytes / 1048576.0, (System.nanoTime() - t0) / 1e6);
+                }
                 Tokenizer tokenizer = model.tokenizer();
                 try (AttentionHook.Attention attention = hook.open(model.info(), attentionOptions)) {
                     State state = model.newState(attention);

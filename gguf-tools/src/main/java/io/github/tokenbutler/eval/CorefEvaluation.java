@@ -1,5 +1,6 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -94,6 +95,7 @@ public final class CorefEvaluation {
         ModelLoading.checkDeclaredContext("coref", s.model(), s.ctx(), s.forceCtx());
         try (Model model = ModelLoading.load("coref", s.model(), s.ctx())) {
             if (s.viz() != null) ModelLoading.checkHead("coref", model, s.viz().layer(), s.viz().head());
+            ModelLoading.checkPredictor(model, s.predictor());
             List<CorefCase> cases = new CorefCaseGenerator(model.tokenizer(), corpus, s.seed(), s.ctx()).generateAll(s.cases());
             if (s.writeCases() != null) {
                 AtomicFiles.writeText(s.writeCases(), CorefCaseGenerator.describe(cases, s.seed(), s.ctx(),

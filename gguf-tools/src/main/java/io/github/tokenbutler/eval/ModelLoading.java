@@ -1,5 +1,6 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
@@ -61,6 +62,14 @@ final class ModelLoading {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * Loads the predictor once against the model, so that one made for another model is refused before the
+     * dense and oracle runs rather than after them.
+     */
+    static void checkPredictor(Model model, Path predictor) {
+        if (predictor != null) TokenButlerPredictor.load(predictor, model.info());
     }
 
     /** The name results are filed under: the model file's name without ".gguf". */

@@ -85,7 +85,7 @@ public final class Policies {
             }
             if (!(s > 0 && s < 1)) {
                 throw new UserError(command + ": option --" + option + " values must be between 0 and 1 (exclusive:"
-                        + " 0 is dense, 1 attends nothing), got " + v);
+                        + " 0 is the dense row, 1 would keep only sinks and window: the streaming policy), got " + v);
             }
             if (out.contains(s)) throw new UserError(command + ": option --" + option + " lists " + v + " twice");
             out.add(s);

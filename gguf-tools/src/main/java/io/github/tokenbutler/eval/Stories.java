@@ -32,7 +32,7 @@ public final class Stories {
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new UserError(what + " file cannot be read: " + file + " (" + e.getMessage() + ")", e);
+            throw UserError.io(what + ": cannot read " + file, e);
         }
         String text;
         try {

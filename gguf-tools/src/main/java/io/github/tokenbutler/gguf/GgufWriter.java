@@ -1,5 +1,6 @@
 package io.github.tokenbutler.gguf;
 
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.GGUFValueType;
@@ -12,10 +13,8 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -226,8 +225,9 @@ public final class GgufWriter {
 
     /**
      * Writes the file atomically: to a temporary file in the target's folder, then renamed over
-     * {@code path}. On any failure the temporary file is deleted and the target is left untouched.
-     * An I/O problem (folder missing, disk full, permission) is a {@link UserError} naming the file.
+     * {@code path}. On any failure, Ctrl-C or SIGTERM the temporary file is deleted and the target is left
+     * untouched. The size is checked against the free disk space before the first byte is written; an I/O
+     * problem (folder missing, disk full, read-only, permission) is a {@link UserError} naming the file.
      */
     public void write(Path path) {
         Path target = path.toAbsolutePath();
@@ -236,12 +236,13 @@ public final class GgufWriter {
         if (Files.isDirectory(target)) throw new UserError("cannot write " + path + ": it is a folder");
         int alignment = alignment();
         byte[] header = header(alignment);
+        long total = header.length;
+        for (PendingTensor t : tensors.values()) total = align(total - header.length, alignment) + header.length + t.byteSize();
+        AtomicFiles.requireSpace(path, total);
         Path temp = null;
-        boolean done = false;
         try {
-            // Not Files.createTempFile: that makes the file owner-only, and the model would keep those permissions.
-            temp = dir.resolve("." + target.getFileName() + "." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp");
-            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
+            temp = AtomicFiles.temporary(target);
+            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                 writeFully(ch, ByteBuffer.wrap(header));
                 long dataStart = header.length;
                 long offset = 0;
@@ -261,22 +262,12 @@ public final class GgufWriter {
                 }
                 ch.force(false);
             }
-            try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            done = true;
+            AtomicFiles.commit(temp, target);
+            temp = null;
         } catch (IOException e) {
-            throw new UserError("cannot write " + path + ": " + e, e);
+            throw UserError.io("cannot write " + path, e);
         } finally {
-            if (!done && temp != null) {
-                try {
-                    Files.deleteIfExists(temp);
-                } catch (IOException ignored) {
-                    // The original failure is the one worth reporting.
-                }
-            }
+            AtomicFiles.discard(temp);
         }
     }
 

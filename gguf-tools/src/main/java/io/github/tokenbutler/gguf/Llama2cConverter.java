@@ -1,6 +1,7 @@
 package io.github.tokenbutler.gguf;
 
 import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
+import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
@@ -10,7 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -101,8 +101,8 @@ public final class Llama2cConverter {
 
     /** Converts and writes {@code out} atomically; returns the model's hyperparameters. */
     public static Hyperparameters convert(Path checkpoint, Path vocabFile, Path out) {
-        if (!Files.isRegularFile(checkpoint)) throw new UserError("checkpoint file not found: " + checkpoint);
-        if (!Files.isRegularFile(vocabFile)) throw new UserError("vocabulary file not found: " + vocabFile);
+        Llama3.requireReadableFile(checkpoint, "checkpoint file");
+        Llama3.requireReadableFile(vocabFile, "vocabulary file");
         try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(checkpoint, StandardOpenOption.READ)) {
             MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             Header header = readHeader(checkpoint, file);
@@ -122,7 +122,7 @@ public final class Llama2cConverter {
             w.write(out);
             return hp;
         } catch (IOException e) {
-            throw new UserError("cannot read checkpoint " + checkpoint + ": " + e.getMessage(), e);
+            throw UserError.io("cannot convert checkpoint " + checkpoint, e);
         }
     }
 

@@ -113,7 +113,7 @@ public record SpmVocab(String[] tokens, float[] scores, int[] types, int unkId, 
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new UserError("cannot read vocabulary " + file + ": " + e.getMessage(), e);
+            throw UserError.io("cannot read vocabulary " + file, e);
         }
         if (bytes.length == 0) throw new UserError("vocabulary " + file + " is empty");
         // A ModelProto starts with field 1 (pieces), length-delimited: tag byte 0x0A. A .vocab file starts with

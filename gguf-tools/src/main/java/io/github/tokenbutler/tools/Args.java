@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
@@ -154,8 +155,23 @@ public final class Args {
     }
 
     private Path existing(String what, String v) {
-        Path p = Path.of(v);
-        if (!java.nio.file.Files.isRegularFile(p)) throw new UserError(command + ": " + what + " file not found: " + v);
+        return Llama3.requireReadableFile(Path.of(v), command + ": " + what + " file");
+    }
+
+    /**
+     * Positional argument i naming a file to write, checked now (folder exists and is writable, not a folder
+     * itself), before any long work.
+     */
+    public Path outputPositional(int i, String what) {
+        Path p = Path.of(positional(i, what));
+        AtomicFiles.checkWritable(command, "output", p);
+        return p;
+    }
+
+    /** A required option naming a file to write, checked as {@link #outputPositional}. */
+    public Path outputFile(String key) {
+        Path p = Path.of(requireString(key));
+        AtomicFiles.checkWritable(command, "--" + key, p);
         return p;
     }
 

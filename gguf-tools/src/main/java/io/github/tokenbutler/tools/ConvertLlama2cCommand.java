@@ -2,9 +2,7 @@ package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.gguf.Llama2cConverter;
 import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
-import io.github.tokenbutler.runtime.Llama3.UserError;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** `convert-llama2c MODEL.bin VOCAB OUT.gguf`: a llama2.c legacy checkpoint and its SentencePiece vocabulary → GGUF. */
@@ -26,8 +24,7 @@ public final class ConvertLlama2cCommand implements Command {
         args.finish(3);
         Path checkpoint = args.existingPositional(0, "MODEL.bin (the llama2.c checkpoint)");
         Path vocab = args.existingPositional(1, "VOCAB (the SentencePiece .model or .vocab)");
-        Path out = Path.of(args.positional(2, "OUT.gguf (the file to write)"));
-        if (Files.isDirectory(out)) throw new UserError("convert-llama2c: output " + out + " is a folder, expected a file name");
+        Path out = args.outputPositional(2, "OUT.gguf (the file to write)");
         Hyperparameters h = Llama2cConverter.convert(checkpoint, vocab, out);
         System.out.printf("wrote %s: dim %d, ffn %d, %d layers, %d/%d heads, vocab %d, context %d%s%n", out, h.dim(), h.ffn(),
                 h.layers(), h.heads(), h.kvHeads(), h.vocab(), h.context(), h.tiedEmbeddings() ? ", shared classifier" : "");

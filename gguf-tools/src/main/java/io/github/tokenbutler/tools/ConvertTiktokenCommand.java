@@ -60,8 +60,7 @@ public final class ConvertTiktokenCommand implements Command {
         String name = args.string("name");
         args.finish(2);
         Path ranks = args.existingPositional(0, "RANKS (the tiktoken rank file)");
-        Path out = Path.of(args.positional(1, "OUT.gguf (the file to write)"));
-        if (Files.isDirectory(out)) throw new UserError("convert-tiktoken: output " + out + " is a folder, expected a file name");
+        Path out = args.outputPositional(1, "OUT.gguf (the file to write)");
         if (name == null) {
             String f = ranks.getFileName().toString();
             int dot = f.lastIndexOf('.');
@@ -132,7 +131,7 @@ public final class ConvertTiktokenCommand implements Command {
         try {
             raw = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new UserError("convert-tiktoken: cannot read " + file + ": " + e.getMessage(), e);
+            throw UserError.io("convert-tiktoken: cannot read " + file, e);
         }
         String text = new String(raw, StandardCharsets.ISO_8859_1); // base64 and digits are ASCII; anything else is reported as is
         List<byte[]> tokens = new ArrayList<>();

@@ -1,6 +1,6 @@
 package io.github.tokenbutler.tools;
 
-import io.github.tokenbutler.eval.AtomicFiles;
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.eval.CorefCase;
 import io.github.tokenbutler.eval.CorefEvaluation;
 import io.github.tokenbutler.eval.CoverageImage;

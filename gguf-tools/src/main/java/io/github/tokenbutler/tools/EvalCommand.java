@@ -1,6 +1,6 @@
 package io.github.tokenbutler.tools;
 
-import io.github.tokenbutler.eval.AtomicFiles;
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.eval.CoverageImage;
 import io.github.tokenbutler.eval.PerplexityEvaluation;
 import io.github.tokenbutler.eval.Policies;
@@ -126,8 +126,7 @@ public final class EvalCommand implements Command, Main.FlagOptions {
         String p = a.string("predictor");
         if (p == null) return null;
         Path path = Path.of(p);
-        if (!Files.isRegularFile(path)) throw new UserError(a.command() + ": --predictor file not found: " + p);
-        return path;
+        return io.github.tokenbutler.runtime.Llama3.requireReadableFile(path, a.command() + ": --predictor file");
     }
 
     /** An output file option, checked writable now rather than after a long run. */

@@ -52,7 +52,7 @@ public final class InspectCommand implements Command, Main.FlagOptions {
         try {
             return Files.size(file);
         } catch (IOException e) {
-            throw new io.github.tokenbutler.runtime.Llama3.UserError("cannot read " + file + ": " + e.getMessage(), e);
+            throw io.github.tokenbutler.runtime.Llama3.UserError.io("cannot read " + file, e);
         }
     }
 

@@ -4,7 +4,6 @@ import io.github.tokenbutler.gguf.GgufQuantizer;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** `quantize IN OUT --type Q8_0|Q4_0`: re-encodes the 2-D weights of a GGUF file. */
@@ -26,10 +25,9 @@ public final class QuantizeCommand implements Command {
         String typeName = args.requireString("type");
         args.finish(2);
         Path in = args.existingPositional(0, "IN.gguf (the model to quantize)");
-        Path out = Path.of(args.positional(1, "OUT.gguf (the file to write)"));
+        Path out = args.outputPositional(1, "OUT.gguf (the file to write)");
         GGMLType type = GgufQuantizer.TARGETS.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("quantize: option --type must be one of " + GgufQuantizer.TARGETS + ", got '" + typeName + "'"));
-        if (Files.isDirectory(out)) throw new UserError("quantize: output " + out + " is a folder, expected a file name");
         long start = System.nanoTime();
         GgufQuantizer.Report report = GgufQuantizer.quantize(in, out, type);
         for (String w : report.warnings(type)) System.err.println("warning: " + w);

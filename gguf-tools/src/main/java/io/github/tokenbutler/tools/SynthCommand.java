@@ -40,7 +40,7 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         String typeName = args.string("type", "F32");
         long seed = args.longValue("seed", 0);
         args.finish(1);
-        String out = args.positional(0, "OUT.gguf (the file to write)");
+        Path outPath = args.outputPositional(0, "OUT.gguf (the file to write)");
 
         GGMLType type = SynthModel.TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("synth: option --type must be one of " + SynthModel.TYPES + ", got '" + typeName + "'"));
@@ -58,8 +58,6 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         } else {
             throw new UserError("synth: option --preset or --dims is required (presets: " + String.join(", ", SynthModel.PRESETS.keySet()) + ")");
         }
-        Path outPath = Path.of(out);
-        if (Files.isDirectory(outPath)) throw new UserError("synth: output " + out + " is a folder, expected a file name");
         long start = System.nanoTime();
         List<String> notes = SynthModel.write(h, presetName, type, seed, outPath);
         for (String n : notes) System.err.println("note: " + n);
@@ -68,9 +66,9 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         try {
             bytes = Files.size(outPath);
         } catch (java.io.IOException e) {
-            throw new UserError("synth: cannot stat " + out + ": " + e.getMessage(), e);
+            throw UserError.io("synth: cannot read the size of " + outPath, e);
         }
-        System.out.printf("wrote %s: %s, %s, seed %d, %d bytes in %.1f s%n", out, h.name(), type, seed, bytes, seconds);
+        System.out.printf("wrote %s: %s, %s, seed %d, %d bytes in %.1f s%n", outPath, h.name(), type, seed, bytes, seconds);
         return 0;
     }
 

@@ -9,7 +9,6 @@ import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.TensorInfo;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -36,7 +35,7 @@ public final class SynthPredictorCommand implements Command {
 
     @Override public int run(Args args) {
         Path modelPath = args.existingFile("model");
-        String out = args.requireString("out");
+        Path outPath = args.outputFile("out");
         long seed = args.longValue("seed", 0);
         int dPrime = args.integer("d-prime", 0, 2, 1024);
         int reduction = args.integer("reduction", 0, 1, 1 << 16);
@@ -48,8 +47,6 @@ public final class SynthPredictorCommand implements Command {
         GGMLType type = PredictorFileWriter.TENSOR_TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("synth-predictor: option --type must be one of " + PredictorFileWriter.TENSOR_TYPES
                         + ", got '" + typeName + "'"));
-        Path outPath = Path.of(out);
-        if (Files.isDirectory(outPath)) throw new UserError("synth-predictor: output " + out + " is a folder, expected a file name");
         try (Model model = Model.load(modelPath, LoadOptions.defaults())) {
             RandomPredictor.Result r = RandomPredictor.write(model.config(), model.gguf(), outPath, seed, dPrime, reduction, hidden, heads, type);
             PredictorConfig c = r.config();
@@ -57,7 +54,7 @@ public final class SynthPredictorCommand implements Command {
             for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();
             System.out.printf(Locale.ROOT, "wrote %s: random TokenButler predictor for '%s' (d' %d, r %d, importance hidden %d, %d attention heads), "
                             + "%,d parameters (%.2f%% of the model's %,d), %s, seed %d%n",
-                    out, r.fingerprint().modelName(), c.dPrime(), c.reduction(), c.importanceHidden(), c.attnHeads(), c.parameterCount(),
+                    outPath, r.fingerprint().modelName(), c.dPrime(), c.reduction(), c.importanceHidden(), c.attnHeads(), c.parameterCount(),
                     100.0 * c.parameterCount() / modelParams, modelParams, type, seed);
         }
         return 0;

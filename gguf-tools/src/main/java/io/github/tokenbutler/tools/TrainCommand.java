@@ -1,7 +1,7 @@
 package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.butlerfile.PredictorFileWriter;
-import io.github.tokenbutler.eval.AtomicFiles;
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.gguf.GgufWriter;
 import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;

@@ -1,6 +1,6 @@
 package io.github.tokenbutler.train;
 
-import io.github.tokenbutler.eval.AtomicFiles;
+import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
@@ -63,7 +63,7 @@ public record TrainingCheckpoint(PredictorConfig config, String modelName, Train
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new UserError("train: --resume " + file + " cannot be read (" + e.getMessage() + ")", e);
+            throw UserError.io("train: cannot read --resume " + file, e);
         }
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             byte[] magic = new byte[MAGIC.length()];
@@ -95,7 +95,7 @@ public record TrainingCheckpoint(PredictorConfig config, String modelName, Train
         } catch (java.io.EOFException e) {
             throw new UserError("train: checkpoint " + file + " is truncated");
         } catch (IOException e) {
-            throw new UserError("train: checkpoint " + file + " cannot be read (" + e.getMessage() + ")", e);
+            throw UserError.io("train: cannot read checkpoint " + file, e);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.files.AtomicFiles;
 import org.junit.jupiter.api.Test;
 
 import javax.imageio.ImageIO;

@@ -51,7 +51,7 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
             throw new UserError("attention " + hook + ": options 'sparsity' and 'budget' exclude each other (expected one of them),"
                     + " got sparsity=" + options.get("sparsity") + " and budget=" + options.get("budget"));
         }
-        double sparsity = options.containsKey("sparsity") ? fraction(hook, "sparsity", options.get("sparsity")) : DEFAULT_SPARSITY;
+        double sparsity = options.containsKey("sparsity") ? sparsity(hook, options.get("sparsity")) : DEFAULT_SPARSITY;
         int budget = options.containsKey("budget") ? integer(hook, "budget", options.get("budget"), 1, MAX_COUNT) : 0;
         int sinks = options.containsKey("sinks") ? integer(hook, "sinks", options.get("sinks"), 0, MAX_COUNT) : DEFAULT_SINKS;
         int window = options.containsKey("window") ? integer(hook, "window", options.get("window"), 0, MAX_COUNT) : DEFAULT_WINDOW;
@@ -162,6 +162,22 @@ public record AttentionOptions(SelectionPolicy policy, BudgetRule budget, boolea
             throw expected(hook, key, "a number from 0 to 1", value);
         }
         if (!(v >= 0 && v <= 1)) throw expected(hook, key, "a number from 0 to 1", value);
+        return v;
+    }
+
+    /**
+     * The fraction of visible tokens skipped, in [0, 1): 0 attends every position (equal to dense), and 1, which
+     * would keep the sinks and window alone, is refused as eval refuses it (that is the streaming policy).
+     */
+    private static double sparsity(String hook, String value) {
+        String what = "a number from 0 (every position) up to but not including 1 (only sinks and window: use the streaming policy)";
+        double v;
+        try {
+            v = Double.parseDouble(value.trim());
+        } catch (NumberFormatException e) {
+            throw expected(hook, "sparsity", what, value);
+        }
+        if (!(v >= 0 && v < 1)) throw expected(hook, "sparsity", what, value);
         return v;
     }
 

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.predictor;
 
+import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -118,7 +119,7 @@ public record ModelFingerprint(String modelName, int dim, int layers, int heads,
 
     /** "'stories260K' (dim 64, 5 layers, ..., fingerprint 1a2b3c4d5e6f)". */
     public String describe() {
-        return "'" + modelName + "' (" + PredictorConfig.shape(dim, layers, heads, kvHeads, headSize, vocab) + ", fingerprint "
+        return Llama3.quote(modelName) + " (" + PredictorConfig.shape(dim, layers, heads, kvHeads, headSize, vocab) + ", fingerprint "
                 + vocabularyHash.substring(0, Math.min(12, vocabularyHash.length())) + ")";
     }
 

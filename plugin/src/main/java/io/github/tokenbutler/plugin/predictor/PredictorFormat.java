@@ -1,5 +1,6 @@
 package io.github.tokenbutler.plugin.predictor;
 
+import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.GGUFValueType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -135,7 +136,7 @@ public final class PredictorFormat {
         Object arch = gguf.get(KEY_ARCHITECTURE);
         if (!ARCHITECTURE.equals(arch)) {
             throw new UserError(where + ": not a TokenButler predictor: " + KEY_ARCHITECTURE + " is "
-                    + (arch == null ? "missing" : "'" + arch + "'") + ", expected '" + ARCHITECTURE + "'"
+                    + (arch == null ? "missing" : arch instanceof String a ? Llama3.quote(a) : "of type " + gguf.valueTypes().get(KEY_ARCHITECTURE)) + ", expected '" + ARCHITECTURE + "'"
                     + (arch != null ? " (was a model file given as the predictor?)" : ""));
         }
         int version = requireInt(gguf, where, KEY_FORMAT_VERSION);

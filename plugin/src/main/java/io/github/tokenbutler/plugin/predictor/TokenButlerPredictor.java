@@ -4,7 +4,6 @@ import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
@@ -34,7 +33,7 @@ public final class TokenButlerPredictor {
 
     /** Loads a predictor; a corrupt file or one trained for another model is a Llama3.UserError naming both. */
     public static TokenButlerPredictor load(Path path, Llama3.ModelInfo model) {
-        if (!Files.isRegularFile(path)) throw new UserError("predictor file not found: " + path);
+        Llama3.requireReadableFile(path, "predictor file");
         try (GGUF gguf = GGUF.read(path)) {
             PredictorFormat.Header header = PredictorFormat.readHeader(gguf);
             String what = "predictor " + path;

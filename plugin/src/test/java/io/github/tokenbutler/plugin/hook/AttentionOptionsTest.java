@@ -27,9 +27,10 @@ class AttentionOptionsTest {
 
     @Test
     void badValuesNameTheKeyTheExpectationAndTheValue() {
-        assertRefused("sparsity", "1.5", "a number from 0 to 1");
-        assertRefused("sparsity", "half", "a number from 0 to 1");
-        assertRefused("sparsity", "NaN", "a number from 0 to 1");
+        assertRefused("sparsity", "1.5", "a number from 0 (every position) up to but not including 1");
+        assertRefused("sparsity", "1", "a number from 0 (every position) up to but not including 1");
+        assertRefused("sparsity", "half", "a number from 0 (every position) up to but not including 1");
+        assertRefused("sparsity", "NaN", "a number from 0 (every position) up to but not including 1");
         assertRefused("budget", "0", "an integer from 1");
         assertRefused("budget", "many", "an integer from 1");
         assertRefused("sinks", "-1", "an integer from 0");
