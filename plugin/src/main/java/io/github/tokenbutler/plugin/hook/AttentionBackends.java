@@ -2,7 +2,9 @@ package io.github.tokenbutler.plugin.hook;
 
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.ServiceLoader;
@@ -13,7 +15,7 @@ import java.util.ServiceLoader;
  * ServiceLoader; then the CPU. One line on stderr says what was chosen (and why, when {@code auto} fell back).
  *
  * <ul>
- *   <li>{@code cpu}: the Vector API path.</li>
+ *   <li>{@code cpu}: the Vector API kernels (the provider named "cpu", kernel.CpuBackend).</li>
  *   <li>{@code auto}: a GPU device of an offload provider if there is one, else the CPU. A CPU OpenCL device
  *       (PoCL) is taken only when asked for (backend=opencl, or device=...).</li>
  *   <li>{@code opencl} (any provider name): that provider, or a {@link UserError} saying why it cannot run.</li>
@@ -38,14 +40,28 @@ public final class AttentionBackends {
         return chosen;
     }
 
+    /** The CPU backend (the provider named "cpu"): the fallback of auto, and of a device for what it does not take. */
+    public static synchronized AttentionBackend cpu() {
+        if (cpu == null) cpu = providers().stream().filter(p -> p.name().equals("cpu")).findFirst()
+                .orElseThrow(() -> new IllegalStateException("the plugin's CPU backend provider is missing from "
+                        + "META-INF/services/" + AttentionBackendProvider.class.getName()))
+                .open(null, true);
+        return cpu;
+    }
+
+    private static AttentionBackend cpu;
+
+    private static List<AttentionBackendProvider> providers() {
+        List<AttentionBackendProvider> all = new ArrayList<>();
+        ServiceLoader.load(AttentionBackendProvider.class, AttentionBackends.class.getClassLoader()).forEach(all::add);
+        return all;
+    }
+
     private static AttentionBackend resolve(String requested, String device) {
-        if (requested.equals("cpu")) {
-            if (device != null) throw new UserError("attention: option 'device' needs an offload backend (backend=opencl or auto), got backend=cpu");
-            return AttentionBackend.VECTOR_API;
-        }
         boolean auto = requested.equals("auto");
-        for (AttentionBackendProvider provider : ServiceLoader.load(AttentionBackendProvider.class, AttentionBackends.class.getClassLoader())) {
-            if (!auto && !provider.name().equals(requested)) continue;
+        for (AttentionBackendProvider provider : providers()) {
+            // auto tries the offload backends; the CPU is what it falls back to.
+            if (auto ? provider.name().equals("cpu") : !provider.name().equals(requested)) continue;
             try {
                 AttentionBackend b = provider.open(device, !auto || device != null);
                 if (b != null) {
@@ -53,15 +69,15 @@ public final class AttentionBackends {
                     return b;
                 }
                 log("attention backend auto: " + provider.name() + " has no GPU device (backend=" + provider.name()
-                        + " uses a CPU device; ./tokenbutler devices lists them); using " + AttentionBackend.VECTOR_API.description());
+                        + " uses a CPU device; ./tokenbutler devices lists them); using " + cpu().description());
             } catch (AttentionBackendProvider.BackendUnavailableException e) {
                 if (!auto) throw new UserError("attention: backend=" + requested + " cannot run: " + e.getMessage());
                 log("attention backend auto: " + provider.name() + " cannot run (" + e.getMessage() + "); using "
-                        + AttentionBackend.VECTOR_API.description());
+                        + cpu().description());
             }
             if (!auto) break;
         }
-        if (auto) return AttentionBackend.VECTOR_API;
+        if (auto) return cpu();
         throw new UserError("attention: unknown backend '" + requested + "' (expected auto, cpu or opencl; opencl needs the plugin's"
                 + " OpenCL provider on the classpath)");
     }

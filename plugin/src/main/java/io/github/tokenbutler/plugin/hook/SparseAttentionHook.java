@@ -39,7 +39,7 @@ public abstract class SparseAttentionHook implements AttentionHook {
                     ? predictor.newState(context) : predictor.newState(context, parsed.keyPrecision());
             predicted = PredictedScores.of(state);
         }
-        return new SparseAttention(model.config(), parsed, predicted, backend.open(model.config(), parsed, state));
+        return new SparseAttention(model.config(), parsed, predicted, backend.open(model.config(), parsed, predicted, state));
     }
 
     /** {@code tokenbutler}: the learned predictor's logits. */

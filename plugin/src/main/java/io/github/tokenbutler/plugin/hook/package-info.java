@@ -1,7 +1,9 @@
 /**
  * The attention hooks the runtime finds by ServiceLoader: {@code tokenbutler}, {@code oracle}, {@code streaming},
  * {@code h2o}, {@code quest} and {@code random}, one {@link io.github.tokenbutler.plugin.hook.SparseAttentionHook}
- * subclass per name, all opening a {@link io.github.tokenbutler.plugin.hook.SparseAttention}.
+ * subclass per name, all opening a {@link io.github.tokenbutler.plugin.hook.SparseAttention}: orchestration of the
+ * predictor's step, the chosen backend's {@link io.github.tokenbutler.plugin.hook.BackendAttention} (the CPU's or a
+ * device's selection and attention) and the statistics.
  *
  * <p><b>In:</b> the hook options (checked by {@link io.github.tokenbutler.plugin.hook.AttentionOptions}), the
  * layer-0 attention input of every token (for the predictor), and per layer the queries and the runtime's live

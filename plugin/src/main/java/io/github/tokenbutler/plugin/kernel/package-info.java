@@ -1,5 +1,7 @@
 /**
- * The sparse attention computation on the CPU.
+ * The CPU backend: {@link io.github.tokenbutler.plugin.kernel.CpuBackend} (found by ServiceLoader as
+ * {@code backend=cpu}, like the OpenCL one) opens a {@link io.github.tokenbutler.plugin.kernel.CpuSparseAttention}
+ * per model state, which runs the selection of the {@code selection} package and the kernel below per unit.
  *
  * <p><b>In:</b> the queries of one or more heads sharing a selection, the runtime's K/V caches and the selected
  * key positions (ascending).

@@ -1,9 +1,11 @@
 package io.github.tokenbutler.plugin.opencl;
 
 import io.github.tokenbutler.plugin.hook.AttentionBackend;
+import io.github.tokenbutler.plugin.hook.AttentionBackends;
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
-import io.github.tokenbutler.plugin.hook.DeviceAttention;
+import io.github.tokenbutler.plugin.hook.BackendAttention;
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionPolicy;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -34,14 +36,14 @@ final class OpenClBackend implements AttentionBackend {
     }
 
     @Override
-    public synchronized DeviceAttention open(ModelConfig config, AttentionOptions options, ImportanceState state) {
+    public synchronized BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, ImportanceState state) {
         if (options.policy() != SelectionPolicy.TOKENBUTLER) {
             if (!toldCpuPolicies) {
                 toldCpuPolicies = true;
                 System.err.println("tokenbutler: attention backend opencl offloads the tokenbutler policy; "
                         + options.policy().hookName + " (and any other policy) runs on the CPU (Vector API)");
             }
-            return null;
+            return AttentionBackends.cpu().open(config, options, predicted, state);
         }
         try {
             return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state,
@@ -51,7 +53,7 @@ final class OpenClBackend implements AttentionBackend {
                     + kernels.context().device().name() + "': " + e.getMessage());
             System.err.println("tokenbutler: attention backend opencl cannot set up this model's attention on device '"
                     + kernels.context().device().name() + "' (" + e.getMessage() + "); using the CPU (Vector API)");
-            return null;
+            return AttentionBackends.cpu().open(config, options, predicted, state);
         }
     }
 }

@@ -1,6 +1,6 @@
 package io.github.tokenbutler.plugin.opencl;
 
-import io.github.tokenbutler.plugin.hook.DeviceAttention;
+import io.github.tokenbutler.plugin.hook.BackendAttention;
 import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
@@ -31,7 +31,7 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  * asked for explicitly it is a UserError; under auto one log line, and every later call returns -1 so the hook's
  * CPU path takes over (the CPU keeps the complete state, so nothing is lost).
  */
-final class OpenClSparseAttention implements DeviceAttention {
+final class OpenClSparseAttention implements BackendAttention {
     // Scores, indices and weights of one launch hold tokens * units * positions values: long prefills go in
     // chunks of tokens that keep each buffer under this many values.
     private static final long MAX_CALL_VALUES = 1L << 24;

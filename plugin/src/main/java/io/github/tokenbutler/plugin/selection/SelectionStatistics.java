@@ -17,6 +17,11 @@ public final class SelectionStatistics {
     /** With option record=LAYER:HEAD: the selected key positions (ascending) of that head, one row per query position in order. */
     public final List<int[]> recorded = new ArrayList<>();
 
+    /** The (query head, key) pairs causally visible to nTokens query tokens at startPos.. of one layer with nHeads heads. */
+    public static long visiblePairs(int nHeads, int startPos, int nTokens) {
+        return (long) nHeads * ((long) nTokens * startPos + (long) nTokens * (nTokens + 1) / 2);
+    }
+
     public double effectiveSparsitySparseLayers() {
         return visiblePairsSparseLayers == 0 ? 0 : 1.0 - (double) attendedPairsSparseLayers / visiblePairsSparseLayers;
     }

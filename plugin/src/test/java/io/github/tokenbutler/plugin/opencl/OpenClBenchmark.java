@@ -129,7 +129,8 @@ public final class OpenClBenchmark {
         OpenClSparseAttention device = kernels == null ? null
                 : new OpenClSparseAttention(kernels, true, config, options.budget(), options.perKvHead(), state, false, mirror);
         double best = Double.MAX_VALUE;
-        try (SparseAttention a = new SparseAttention(config, options, PredictedScores.of(state), device)) {
+        try (SparseAttention a = device != null ? new SparseAttention(config, options, PredictedScores.of(state), device)
+                : new SparseAttention(config, options, PredictedScores.of(state))) {
             a.syntheticPrefill(context, 3);
             for (int s = 0; s < steps; s++) {
                 int p = context + s;

@@ -76,7 +76,8 @@ class OpenClEndToEndTest {
         ImportanceState state = newPredictorState(keys);
         OpenClSparseAttention device = onDevice ? new OpenClSparseAttention(kernels, true, model.config(), parsed.budget(),
                 parsed.perKvHead(), state, parsed.measure() || parsed.recordLayer() >= 0, parsed.mirror()) : null;
-        return new SparseAttention(model.config(), parsed, PredictedScores.of(state), device);
+        return device != null ? new SparseAttention(model.config(), parsed, PredictedScores.of(state), device)
+                : new SparseAttention(model.config(), parsed, PredictedScores.of(state));
     }
 
     static double perplexity(float[] logits, int rows) {
