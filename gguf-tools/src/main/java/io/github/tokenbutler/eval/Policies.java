@@ -1,5 +1,6 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.nio.file.Path;
@@ -22,19 +23,12 @@ public final class Policies {
     public static final String DENSE = "dense";
     public static final String TOKENBUTLER = "tokenbutler";
 
-    /** Known policies with one line each, in the order results are reported. */
-    public static final Map<String, String> KNOWN;
-    static {
-        Map<String, String> m = new LinkedHashMap<>();
-        m.put(DENSE, "full causal attention (the reference)");
-        m.put("oracle", "top-k by the true attention logits (upper bound for a token-level selector)");
-        m.put(TOKENBUTLER, "top-k by the learned predictor's logits (needs --predictor)");
-        m.put("h2o", "heavy hitters: accumulated attention, evicted tokens never return");
-        m.put("streaming", "StreamingLLM: attention sinks plus a recent window");
-        m.put("quest", "Quest: page-level selection by per-page key bounds");
-        m.put("random", "uniformly random past tokens (lower bound)");
-        KNOWN = java.util.Collections.unmodifiableMap(m);
-    }
+    /**
+     * The policies the harness can measure: the attention hooks on the class path (dense, built into the
+     * runtime, first; then the plugin's in the order of its ServiceLoader file), in the order results are
+     * reported. A policy class added to the plugin shows up here without a change to the harness.
+     */
+    public static final Set<String> KNOWN = java.util.Collections.unmodifiableSet(new LinkedHashSet<>(Llama3.attentionHooks().keySet()));
 
     /** Options the harness sets itself; --attention-opt may not override them. */
     static final Set<String> RESERVED_OPTIONS = Set.of("sparsity", "budget", "measure", "record", "predictor");
@@ -42,7 +36,7 @@ public final class Policies {
     /** The default policy list: every known policy, tokenbutler only when a predictor was given. */
     public static List<String> defaults(boolean havePredictor) {
         List<String> out = new ArrayList<>();
-        for (String p : KNOWN.keySet()) if (havePredictor || !p.equals(TOKENBUTLER)) out.add(p);
+        for (String p : KNOWN) if (havePredictor || !p.equals(TOKENBUTLER)) out.add(p);
         return out;
     }
 
@@ -54,9 +48,9 @@ public final class Policies {
         Set<String> seen = new LinkedHashSet<>();
         for (String raw : names) {
             String name = raw.toLowerCase(Locale.ROOT);
-            if (!KNOWN.containsKey(name)) {
+            if (!KNOWN.contains(name)) {
                 throw new UserError(command + ": unknown policy '" + raw + "' in --policies; known policies: "
-                        + String.join(", ", KNOWN.keySet()));
+                        + String.join(", ", KNOWN));
             }
             if (!seen.add(name)) throw new UserError(command + ": policy '" + name + "' is listed twice in --policies");
         }

@@ -19,7 +19,7 @@ public record Visualization(Path file, String policy, double sparsity, int layer
     public Visualization {
         if (policy.equals(Policies.DENSE)) {
             throw new UserError("--viz-policy dense has nothing to show: dense attends every past token; pick a sparse policy ("
-                    + String.join(", ", Policies.KNOWN.keySet().stream().filter(p -> !p.equals(Policies.DENSE)).toList()) + ")");
+                    + String.join(", ", Policies.KNOWN.stream().filter(p -> !p.equals(Policies.DENSE)).toList()) + ")");
         }
         if (!(sparsity > 0 && sparsity < 1)) throw new UserError("--viz-sparsity must be between 0 and 1 (exclusive), got " + sparsity);
         if (index < 0) throw new UserError("--viz index must be 0 or more, got " + index);

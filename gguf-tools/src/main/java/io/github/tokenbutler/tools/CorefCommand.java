@@ -67,7 +67,7 @@ public final class CorefCommand implements Command, Main.FlagOptions {
                   --plot results.png         name-token error vs sparsity, one line per policy
                   --viz FILE.png             which past tokens one head attended, for one case (name tokens marked red):
                     --viz-policy P --viz-sparsity S --viz-layer L --viz-head H --viz-case I (0-based, default 0)
-                """.formatted(String.join(",", Policies.KNOWN.keySet()), DEFAULT_CASES, DEFAULT_SEED, DEFAULT_CTX, DEFAULT_DISTRACTORS);
+                """.formatted(String.join(",", Policies.KNOWN), DEFAULT_CASES, DEFAULT_SEED, DEFAULT_CTX, DEFAULT_DISTRACTORS);
     }
 
     @Override

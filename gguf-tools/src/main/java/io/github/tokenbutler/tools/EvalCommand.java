@@ -68,7 +68,7 @@ public final class EvalCommand implements Command, Main.FlagOptions {
                     --viz-layer L         default 1 (layer 0 is always dense)
                     --viz-head H          query head, default 0
                     --viz-chunk I         0-based chunk, default 0
-                """.formatted(String.join(",", Policies.KNOWN.keySet()));
+                """.formatted(String.join(",", Policies.KNOWN));
     }
 
     @Override
@@ -150,9 +150,9 @@ public final class EvalCommand implements Command, Main.FlagOptions {
             return null;
         }
         String policy = a.string("viz-policy", predictor != null ? Policies.TOKENBUTLER : "oracle").toLowerCase(Locale.ROOT);
-        if (!Policies.KNOWN.containsKey(policy)) {
+        if (!Policies.KNOWN.contains(policy)) {
             throw new UserError(a.command() + ": unknown policy '" + policy + "' in --viz-policy; known policies: "
-                    + String.join(", ", Policies.KNOWN.keySet()));
+                    + String.join(", ", Policies.KNOWN));
         }
         if (policy.equals(Policies.TOKENBUTLER) && predictor == null) {
             throw new UserError(a.command() + ": --viz-policy tokenbutler needs --predictor PATH, got no --predictor");

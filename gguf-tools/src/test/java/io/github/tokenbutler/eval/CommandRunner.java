@@ -3,7 +3,6 @@ package io.github.tokenbutler.eval;
 import io.github.tokenbutler.tools.Args;
 import io.github.tokenbutler.tools.Command;
 import io.github.tokenbutler.tools.Main;
-import org.junit.jupiter.api.Assumptions;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -11,11 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.function.BiFunction;
 
-/**
- * Runs eval/coref in-process with captured stdout/stderr. While the runtime or the plugin still has
- * TODO stubs (UnsupportedOperationException), an end-to-end test is skipped with that reason instead of
- * failing; once they are implemented the same tests run for real.
- */
+/** Runs eval/coref in-process with captured stdout/stderr. */
 public final class CommandRunner {
     private CommandRunner() {}
 
@@ -31,22 +26,10 @@ public final class CommandRunner {
         }
     }
 
-    /** Like run, but an unimplemented runtime or plugin (a TODO stub) skips the test. */
-    public static Output runEndToEnd(BiFunction<PrintStream, PrintStream, Command> factory, String... argv) throws Exception {
-        try {
-            return run(factory, argv);
-        } catch (UnsupportedOperationException e) {
-            Assumptions.abort("runtime or plugin not implemented yet: " + e.getMessage());
-            throw e;
-        }
-    }
-
-    /** Runs a block expected to fail with a user error; an unimplemented stub hit first skips the test. */
-    public static <T extends Throwable> T expectEndToEnd(Class<T> type, org.junit.jupiter.api.function.Executable block) {
+    /** Runs a block expected to fail with an exception of the given type, and returns it. */
+    public static <T extends Throwable> T expect(Class<T> type, org.junit.jupiter.api.function.Executable block) {
         try {
             block.execute();
-        } catch (UnsupportedOperationException e) {
-            Assumptions.abort("runtime or plugin not implemented yet: " + e.getMessage());
         } catch (org.opentest4j.TestAbortedException t) {
             throw t; // a missing shared file (outside CI) skips the test, as everywhere else
         } catch (Throwable t) {

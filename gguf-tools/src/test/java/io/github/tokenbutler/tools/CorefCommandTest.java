@@ -56,7 +56,7 @@ class CorefCommandTest {
     @Test
     void corefRunsWritesCasesCsvAndViz(@TempDir Path dir) throws Exception {
         Path cases = dir.resolve("cases.txt"), csv = dir.resolve("coref.csv"), viz = dir.resolve("coref.png");
-        var r = CommandRunner.runEndToEnd(CorefCommand::new, "--model", model().toString(), "--distractor-text", valid().toString(),
+        var r = CommandRunner.run(CorefCommand::new, "--model", model().toString(), "--distractor-text", valid().toString(),
                 "--policies", "dense,oracle,random", "--sparsity", "0.5", "--cases", "6", "--seed", "3", "--ctx", "192", "--force-ctx",
                 "--write-cases", cases.toString(), "--out", csv.toString(), "--viz", viz.toString(), "--viz-policy", "oracle");
         assertEquals(0, r.exitCode());
@@ -76,7 +76,7 @@ class CorefCommandTest {
         Path a = dir.resolve("a.txt"), b = dir.resolve("b.txt");
         String out1 = null;
         for (Path p : List.of(a, b)) {
-            var r = CommandRunner.runEndToEnd(CorefCommand::new, "--model", model().toString(), "--policies", "dense,oracle",
+            var r = CommandRunner.run(CorefCommand::new, "--model", model().toString(), "--policies", "dense,oracle",
                     "--cases", "4", "--seed", "11", "--ctx", "128", "--write-cases", p.toString());
             if (out1 == null) out1 = r.out(); else assertEquals(out1, r.out());
         }

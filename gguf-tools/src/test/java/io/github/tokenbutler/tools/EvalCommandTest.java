@@ -105,7 +105,7 @@ class EvalCommandTest {
     @Test
     void densePerplexityOfStories260KIsSane(@TempDir Path dir) throws Exception {
         Path csv = dir.resolve("dense.csv");
-        var r = CommandRunner.runEndToEnd(EvalCommand::new, "--model", model().toString(), "--text", valid().toString(), "--ctx", "512",
+        var r = CommandRunner.run(EvalCommand::new, "--model", model().toString(), "--text", valid().toString(), "--ctx", "512",
                 "--force-ctx", "--policies", "dense", "--max-chunks", "8", "--out", csv.toString());
         assertEquals(0, r.exitCode());
         List<String> lines = Files.readAllLines(csv);
@@ -124,7 +124,7 @@ class EvalCommandTest {
     @Test
     void policiesCsvPlotAndVizOnStories260K(@TempDir Path dir) throws Exception {
         Path csv = dir.resolve("results.csv"), plot = dir.resolve("results.png"), viz = dir.resolve("viz.png");
-        var r = CommandRunner.runEndToEnd(EvalCommand::new, "--model", model().toString(), "--text", valid().toString(), "--ctx", "512",
+        var r = CommandRunner.run(EvalCommand::new, "--model", model().toString(), "--text", valid().toString(), "--ctx", "512",
                 "--force-ctx", "--policies", "dense,oracle,h2o,streaming,quest,random", "--sparsity", "0.5,0.75", "--max-chunks", "3",
                 "--out", csv.toString(), "--plot", plot.toString(),
                 "--viz", viz.toString(), "--viz-policy", "oracle", "--viz-sparsity", "0.5", "--viz-layer", "1", "--viz-head", "0");
@@ -161,7 +161,7 @@ class EvalCommandTest {
     @Test
     void textShorterThanOneChunkIsRefused(@TempDir Path dir) throws Exception {
         Path tiny = Files.writeString(dir.resolve("tiny.txt"), "Once upon a time there was a cat.\n");
-        UserError e = CommandRunner.expectEndToEnd(UserError.class, () -> CommandRunner.run(EvalCommand::new,
+        UserError e = CommandRunner.expect(UserError.class, () -> CommandRunner.run(EvalCommand::new,
                 "--model", model().toString(), "--text", tiny.toString(), "--ctx", "512", "--force-ctx", "--policies", "dense"));
         assertTrue(e.getMessage().contains("too short"), e.getMessage());
     }
@@ -170,7 +170,7 @@ class EvalCommandTest {
     void deterministic(@TempDir Path dir) throws Exception {
         Path a = dir.resolve("a.csv"), b = dir.resolve("b.csv");
         for (Path p : List.of(a, b)) {
-            CommandRunner.runEndToEnd(EvalCommand::new, "--model", model().toString(), "--text", valid().toString(), "--ctx", "256",
+            CommandRunner.run(EvalCommand::new, "--model", model().toString(), "--text", valid().toString(), "--ctx", "256",
                     "--force-ctx", "--policies", "dense,oracle,random", "--sparsity", "0.5", "--max-chunks", "2", "--out", p.toString());
         }
         assertEquals(Files.readString(a), Files.readString(b));

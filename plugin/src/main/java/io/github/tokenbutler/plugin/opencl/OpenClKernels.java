@@ -66,8 +66,6 @@ public final class OpenClKernels implements TokenKernels {
         }).kernel("importance_scores"));
     }
 
-    ClKernel topKKernel() { return topK; }
-
     /** The kernel of a predictor_*.cl file (named like the file) built with {@code options}. */
     ClKernel predictorKernel(String file, String options) {
         return predictor.computeIfAbsent(file + " " + options, key -> ctx.program(file, options).kernel(file.substring(0, file.length() - 3)));

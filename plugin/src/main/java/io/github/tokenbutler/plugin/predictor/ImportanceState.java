@@ -34,7 +34,7 @@ public final class ImportanceState {
     private final float scoreScale;
     private int length;
     private float[] queries = new float[0];
-    private int queryStart, queryCount;
+    private int queryCount;
     /** [worker][positions] attention scores of the predictor's own attention block, per Llama3.Parallel worker. */
     private float[][] attnScratch = new float[0][0];
 
@@ -51,7 +51,6 @@ public final class ImportanceState {
     /** Drops everything: a new sequence starts at position 0. */
     public void reset() {
         length = 0;
-        queryStart = 0;
         queryCount = 0;
     }
 
@@ -129,7 +128,6 @@ public final class ImportanceState {
                     + maxPositions + " tokens");
         }
         length = startPos;
-        queryStart = startPos;
         queryCount = 0;
         if (n == 0) return;
         keys.ensureCapacity(startPos + n);
@@ -251,17 +249,10 @@ public final class ImportanceState {
         attnKeys.fillRandom(n, seed + 1, 1f);
         attnValues.fillRandom(n, seed + 2, 1f);
         length = n;
-        queryStart = n;
     }
 
     /** Positions stored (0..length-1). */
     public int length() { return length; }
-
-    /** Context length this state was made for. */
-    public int maxPositions() { return maxPositions; }
-
-    /** Position of query token 0 of the last append. */
-    public int queryStart() { return queryStart; }
 
     /** Tokens of the last append (query tokens available to {@link #scores}). */
     public int queryCount() { return queryCount; }

@@ -22,13 +22,11 @@ public final class TokenButlerPredictor {
     private final PredictorConfig config;
     private final PredictorWeights weights;
     private final ModelFingerprint trainedFor;
-    private final String source;
 
-    private TokenButlerPredictor(PredictorConfig config, PredictorWeights weights, ModelFingerprint trainedFor, String source) {
+    private TokenButlerPredictor(PredictorConfig config, PredictorWeights weights, ModelFingerprint trainedFor) {
         this.config = config;
         this.weights = weights;
         this.trainedFor = trainedFor;
-        this.source = source;
     }
 
     /** Loads a predictor; a corrupt file or one trained for another model is a Llama3.UserError naming both. */
@@ -40,14 +38,14 @@ public final class TokenButlerPredictor {
             header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), what);
             PredictorWeights weights = PredictorWeights.read(gguf, header.config());
             requireFinite(what, weights);
-            return new TokenButlerPredictor(header.config(), weights, header.fingerprint(), path.toString());
+            return new TokenButlerPredictor(header.config(), weights, header.fingerprint());
         }
     }
 
     /** A predictor from weights in memory (tests, and tools that make predictors). */
     public static TokenButlerPredictor of(PredictorConfig config, PredictorWeights weights, ModelFingerprint trainedFor) {
         config.validate("predictor for " + trainedFor.modelName());
-        return new TokenButlerPredictor(config, weights, trainedFor, "predictor for " + trainedFor.modelName());
+        return new TokenButlerPredictor(config, weights, trainedFor);
     }
 
     private static void requireFinite(String what, PredictorWeights w) {
@@ -67,9 +65,6 @@ public final class TokenButlerPredictor {
 
     /** The base model this predictor was trained for. */
     public ModelFingerprint trainedFor() { return trainedFor; }
-
-    /** Where it was loaded from (a path), for messages. */
-    public String source() { return source; }
 
     /** Per-sequence state able to hold contextLength tokens, with {@link #DEFAULT_KEY_PRECISION} keys. */
     public ImportanceState newState(int contextLength) { return newState(contextLength, DEFAULT_KEY_PRECISION); }
