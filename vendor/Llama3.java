@@ -476,7 +476,7 @@ public final class Llama3 {
                         throw error("tensor " + quote(name) + " of type " + type + " has row length " + shape[0] + ", not a multiple of its block size " + type.blockSize);
                     }
                     long offset = u64();
-                    if (offset % alignment != 0) throw error("tensor " + quote(name) + " data offset " + offset + " is not a multiple of the alignment " + alignment);
+                    if (offset % alignment != 0) throw error("tensor " + quote(name) + " data offset " + Long.toUnsignedString(offset) + " is not a multiple of the alignment " + alignment);
                     if (tensors.containsKey(name)) throw error("duplicate tensor name " + quote(name));
                     tensors.put(name, new TensorInfo(name, type, shape, offset));
                 }
