@@ -2,10 +2,9 @@ package io.github.tokenbutler.plugin.kernel;
 
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
 import io.github.tokenbutler.plugin.hook.BackendAttention;
-import io.github.tokenbutler.plugin.selection.HeavyHitterCache;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
-import io.github.tokenbutler.plugin.selection.QuestPages;
 import io.github.tokenbutler.plugin.selection.SelectionPolicy;
+import io.github.tokenbutler.plugin.selection.SelectionSettings;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.plugin.selection.TokenSelector;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
@@ -17,8 +16,8 @@ import java.util.Arrays;
  * The CPU backend's sparse attention of one model state: per selection unit (query head, or KV head with
  * gqa=kv) the {@link TokenSelector} picks the key positions and the {@link SparseAttentionKernel} attends
  * them. Units run in parallel on a {@link HeadWorkerPool}; inside a unit the tokens go in position order,
- * which is what keeps H2O's evictions identical between a batched call and one call per token. The policies'
- * per-sequence state (H2O's accumulated weights, Quest's page bounds) lives here.
+ * which is what keeps H2O's evictions identical between a batched call and one call per token. The policy's
+ * per-sequence state (H2O's accumulated weights, Quest's page bounds) lives in its {@code Ranking}.
  *
  * <p>Parallel rounds are timed per thread; each round's wall time is split between predictor scoring,
  * selection and attention in proportion to the threads' time in them, so the parts add up to the wall time
@@ -28,8 +27,6 @@ public final class CpuSparseAttention implements BackendAttention {
     private final ModelConfig config;
     private final AttentionOptions options;
     private final TokenSelector selector;
-    private final HeavyHitterCache heavyHitters;
-    private final QuestPages pages;
     private final HeadWorkerPool pool;
     private final Worker[] workers;
     private final HeadWorkerPool.UnitTask unitTask = this::attendUnit;
@@ -62,13 +59,8 @@ public final class CpuSparseAttention implements BackendAttention {
         this.config = config;
         this.options = options;
         SelectionPolicy policy = options.policy();
-        int units = options.perKvHead() ? config.nKvHeads() : config.nHeads();
-        this.heavyHitters = policy == SelectionPolicy.H2O
-                ? new HeavyHitterCache(config.nLayers(), units, options.budget(), options.recent()) : null;
-        this.pages = policy == SelectionPolicy.QUEST
-                ? new QuestPages(config.nLayers(), config.nKvHeads(), config.headSize(), options.pageSize()) : null;
-        this.selector = new TokenSelector(policy, options.budget(), config, options.perKvHead(), predicted, heavyHitters,
-                pages, options.seed());
+        this.selector = new TokenSelector(policy, new SelectionSettings(config, options.budget(), options.perKvHead(), predicted,
+                options.seed(), options.recent(), options.pageSize()));
         this.headSize = config.headSize();
         this.qDim = config.qDim();
         this.headsPerUnit = selector.headsPerUnit();
@@ -85,11 +77,8 @@ public final class CpuSparseAttention implements BackendAttention {
         long start = System.nanoTime();
         int end = startPos + nTokens;
         ensureCapacity(end);
-        long pagesNanos = 0;
-        if (pages != null) {
-            pages.update(layer, keyCache, end);
-            pagesNanos = System.nanoTime() - start;
-        }
+        selector.prepare(layer, keyCache, end);
+        long prepareNanos = System.nanoTime() - start;
         callLayer = layer;
         callStart = startPos;
         callTokens = nTokens;
@@ -107,8 +96,8 @@ public final class CpuSparseAttention implements BackendAttention {
             callQ = callOut = null;
             callKeys = callValues = null;
         }
-        long attended = mergeWorkers(System.nanoTime() - start - pagesNanos);
-        selectionNanos += pagesNanos;
+        long attended = mergeWorkers(System.nanoTime() - start - prepareNanos);
+        selectionNanos += prepareNanos;
         return attended;
     }
 
@@ -130,9 +119,7 @@ public final class CpuSparseAttention implements BackendAttention {
             SparseAttentionKernel.attend(callQ, headOff, headsPerUnit, callKeys, callValues, kvOff, headSize,
                     w.indices, count, w.weights, w.weightStride, callOut, headOff);
             long t2 = System.nanoTime();
-            if (heavyHitters != null) {
-                for (int h = 0; h < headsPerUnit; h++) heavyHitters.accumulate(callLayer, unit, w.indices, w.weights, h * w.weightStride, count);
-            }
+            selector.attended(callLayer, unit, w.indices, w.weights, w.weightStride, count);
             w.selectionNanos += (t1 - t0) + (System.nanoTime() - t2);
             w.attentionNanos += t2 - t1;
             w.attended += (long) count * headsPerUnit;
@@ -195,17 +182,12 @@ public final class CpuSparseAttention implements BackendAttention {
 
     @Override
     public void syntheticFill(int nTokens, long seed) {
-        if (heavyHitters != null) {
-            workers[0].selection.topK.ensureCapacity(nTokens);
-            heavyHitters.syntheticFill(1, config.nLayers(), nTokens, seed, workers[0].selection.topK);
-        }
-        // Quest builds its pages from the key cache on the next attend; the others keep no per-token state.
+        selector.syntheticFill(config.nLayers(), nTokens, seed, workers[0].selection.topK);
     }
 
     @Override
     public void reset() {
-        if (heavyHitters != null) heavyHitters.reset();
-        if (pages != null) pages.reset();
+        selector.reset();
         predictorNanos = selectionNanos = 0;
     }
 

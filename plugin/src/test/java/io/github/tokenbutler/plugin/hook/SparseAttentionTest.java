@@ -17,7 +17,9 @@ import io.github.tokenbutler.runtime.Llama3.ModelInfo;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -184,57 +186,58 @@ class SparseAttentionTest {
         return sum / n;
     }
 
+    static java.util.stream.Stream<Arguments> kvTypesAndPolicies() {
+        return Arrays.stream(KvType.values()).flatMap(kv -> Arrays.stream(SelectionPolicy.values()).map(p -> Arguments.of(kv, p)));
+    }
+
     /** For every KV cache type: the sparse kernel reads the stored rows exactly as the dense one does. */
-    @ParameterizedTest
-    @EnumSource(KvType.class)
-    void sparsityZeroOrAFullBudgetGivesDenseAttentionBitForBitUnderEveryPolicy(KvType kv) {
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("kvTypesAndPolicies")
+    void sparsityZeroOrAFullBudgetGivesDenseAttentionBitForBitUnderEveryPolicy(KvType kv, SelectionPolicy policy) {
         Sequence s = Sequence.random(1).stored(kv);
         int[] chunks = {100, 101, 230, 231, 232, 300};
         float[][] dense = dense(s, chunks);
-        for (SelectionPolicy policy : SelectionPolicy.values()) {
-            for (String gqa : new String[]{"head", "kv"}) {
-                for (Map<String, String> budget : List.of(Map.of("sparsity", "0"), Map.of("budget", Integer.toString(CTX)))) {
-                    Map<String, String> o = new HashMap<>(budget);
-                    o.put("gqa", gqa);
-                    try (SparseAttention a = open(policy, o)) {
-                        assertBitwiseEqual(dense, run(a, s, chunks, false), policy.hookName + " " + o + " " + kv);
-                        SelectionStatistics st = a.statistics();
-                        assertEquals(st.visiblePairsSparseLayers, st.attendedPairsSparseLayers);
-                        assertEquals(0.0, st.effectiveSparsityAllLayers());
-                    }
+        for (String gqa : new String[]{"head", "kv"}) {
+            for (Map<String, String> budget : List.of(Map.of("sparsity", "0"), Map.of("budget", Integer.toString(CTX)))) {
+                Map<String, String> o = new HashMap<>(budget);
+                o.put("gqa", gqa);
+                try (SparseAttention a = open(policy, o)) {
+                    assertBitwiseEqual(dense, run(a, s, chunks, false), policy.hookName + " " + o + " " + kv);
+                    SelectionStatistics st = a.statistics();
+                    assertEquals(st.visiblePairsSparseLayers, st.attendedPairsSparseLayers);
+                    assertEquals(0.0, st.effectiveSparsityAllLayers());
                 }
             }
         }
     }
 
-    @Test
-    void aBatchedCallIsTheSameAsOneDecodeStepPerTokenUnderEveryPolicy() {
+    @ParameterizedTest
+    @EnumSource(SelectionPolicy.class)
+    void aBatchedCallIsTheSameAsOneDecodeStepPerTokenUnderEveryPolicy(SelectionPolicy policy) {
         Sequence s = Sequence.random(2);
         int end = 300;
-        for (SelectionPolicy policy : SelectionPolicy.values()) {
-            for (String gqa : new String[]{"head", "kv"}) {
-                Map<String, String> o = new HashMap<>(Map.of("sparsity", "0.6", "sinks", "2", "window", "3", "gqa", gqa));
-                float[][] batched, stepped;
-                SelectionStatistics bs, ss;
-                try (SparseAttention a = open(policy, o)) { // the runtime's pool
-                    batched = run(a, s, new int[]{37, end}, false);
-                    bs = a.statistics();
-                }
-                o.put("threads", "2");
-                try (SparseAttention a = open(policy, o)) { // a pool of our own
-                    assertBitwiseEqual(batched, run(a, s, new int[]{20, 21, end}, false), policy.hookName + " own pool");
-                }
-                o.put("threads", "1");
-                try (SparseAttention a = open(policy, o)) {
-                    stepped = run(a, s, oneByOne(end), true);
-                    ss = a.statistics();
-                }
-                String what = policy.hookName + " gqa=" + gqa;
-                assertBitwiseEqual(batched, stepped, what);
-                assertEquals(bs.attendedPairsSparseLayers, ss.attendedPairsSparseLayers, what);
-                assertEquals(bs.visiblePairsAllLayers, ss.visiblePairsAllLayers, what);
-                assertTrue(bs.effectiveSparsitySparseLayers() > 0.4, what + " skips tokens: " + bs.effectiveSparsitySparseLayers());
+        for (String gqa : new String[]{"head", "kv"}) {
+            Map<String, String> o = new HashMap<>(Map.of("sparsity", "0.6", "sinks", "2", "window", "3", "gqa", gqa));
+            float[][] batched, stepped;
+            SelectionStatistics bs, ss;
+            try (SparseAttention a = open(policy, o)) { // the runtime's pool
+                batched = run(a, s, new int[]{37, end}, false);
+                bs = a.statistics();
             }
+            o.put("threads", "2");
+            try (SparseAttention a = open(policy, o)) { // a pool of our own
+                assertBitwiseEqual(batched, run(a, s, new int[]{20, 21, end}, false), policy.hookName + " own pool");
+            }
+            o.put("threads", "1");
+            try (SparseAttention a = open(policy, o)) {
+                stepped = run(a, s, oneByOne(end), true);
+                ss = a.statistics();
+            }
+            String what = policy.hookName + " gqa=" + gqa;
+            assertBitwiseEqual(batched, stepped, what);
+            assertEquals(bs.attendedPairsSparseLayers, ss.attendedPairsSparseLayers, what);
+            assertEquals(bs.visiblePairsAllLayers, ss.visiblePairsAllLayers, what);
+            assertTrue(bs.effectiveSparsitySparseLayers() > 0.4, what + " skips tokens: " + bs.effectiveSparsitySparseLayers());
         }
     }
 
@@ -312,32 +315,31 @@ class SparseAttentionTest {
         }
     }
 
-    @Test
-    void syntheticPrefillThenADecodeStepWorksUnderEveryPolicyAndReportsTimings() {
+    @ParameterizedTest
+    @EnumSource(SelectionPolicy.class)
+    void syntheticPrefillThenADecodeStepWorksUnderEveryPolicyAndReportsTimings(SelectionPolicy policy) {
         Sequence s = Sequence.random(6);
         int n = 400;
-        for (SelectionPolicy policy : SelectionPolicy.values()) {
-            try (SparseAttention a = open(policy, Map.of("sparsity", "0.75"))) {
-                a.syntheticPrefill(n, 11);
-                a.layer0Input(n, 1, Arrays.copyOfRange(s.x, n * DIM, (n + 1) * DIM));
-                for (int layer = 1; layer < LAYERS; layer++) {
-                    float[] out = new float[Q_DIM];
-                    float[] keys = s.keys[layer].clone();
-                    Arrays.fill(keys, (n + 1) * KV_DIM, keys.length, Float.NaN);
-                    assertTrue(a.attend(layer, n, 1, Arrays.copyOfRange(s.q[layer], n * Q_DIM, (n + 1) * Q_DIM), KvRows.wrap(keys, KV_DIM),
-                            s.valueRows(layer), out));
-                    for (float v : out) assertTrue(Float.isFinite(v), policy.hookName);
-                }
-                Map<String, Long> t = a.timingsNanos();
-                assertEquals(List.of("predictor", "selection", "attention"), new ArrayList<>(t.keySet()));
-                assertTrue(t.values().stream().allMatch(v -> v >= 0));
-                assertTrue(t.get("attention") > 0);
-                long attended = a.statistics().attendedPairsSparseLayers;
-                BudgetRule rule = a.options().budget();
-                assertEquals((long) Math.max(rule.keep(n), rule.mandatory(n)) * HEADS * (LAYERS - 1), attended, policy.hookName);
-                a.resetSequence();
-                assertEquals(0L, a.timingsNanos().get("attention"));
+        try (SparseAttention a = open(policy, Map.of("sparsity", "0.75"))) {
+            a.syntheticPrefill(n, 11);
+            a.layer0Input(n, 1, Arrays.copyOfRange(s.x, n * DIM, (n + 1) * DIM));
+            for (int layer = 1; layer < LAYERS; layer++) {
+                float[] out = new float[Q_DIM];
+                float[] keys = s.keys[layer].clone();
+                Arrays.fill(keys, (n + 1) * KV_DIM, keys.length, Float.NaN);
+                assertTrue(a.attend(layer, n, 1, Arrays.copyOfRange(s.q[layer], n * Q_DIM, (n + 1) * Q_DIM), KvRows.wrap(keys, KV_DIM),
+                        s.valueRows(layer), out));
+                for (float v : out) assertTrue(Float.isFinite(v), policy.hookName);
             }
+            Map<String, Long> t = a.timingsNanos();
+            assertEquals(List.of("predictor", "selection", "attention"), new ArrayList<>(t.keySet()));
+            assertTrue(t.values().stream().allMatch(v -> v >= 0));
+            assertTrue(t.get("attention") > 0);
+            long attended = a.statistics().attendedPairsSparseLayers;
+            BudgetRule rule = a.options().budget();
+            assertEquals((long) Math.max(rule.keep(n), rule.mandatory(n)) * HEADS * (LAYERS - 1), attended, policy.hookName);
+            a.resetSequence();
+            assertEquals(0L, a.timingsNanos().get("attention"));
         }
     }
 
@@ -385,18 +387,17 @@ class SparseAttentionTest {
         }
     }
 
-    @Test
-    void everyPolicyIsAHookFoundByServiceLoaderUnderItsName() {
+    @ParameterizedTest
+    @EnumSource(SelectionPolicy.class)
+    void everyPolicyIsAHookFoundByServiceLoaderUnderItsName(SelectionPolicy policy) {
         Map<String, AttentionHook> found = new HashMap<>();
         for (AttentionHook h : ServiceLoader.load(AttentionHook.class)) found.put(h.name(), h);
-        for (SelectionPolicy policy : SelectionPolicy.values()) {
-            AttentionHook h = found.get(policy.hookName);
-            assertNotNull(h, policy.hookName + " among " + found.keySet());
-            assertFalse(h.description().isBlank());
-            if (policy != SelectionPolicy.TOKENBUTLER) {
-                try (AttentionHook.Attention a = h.open(new ModelInfo(CONFIG, null, null), Map.of("sparsity", "0.25"))) {
-                    assertInstanceOf(SparseAttention.class, a);
-                }
+        AttentionHook h = found.get(policy.hookName);
+        assertNotNull(h, policy.hookName + " among " + found.keySet());
+        assertFalse(h.description().isBlank());
+        if (policy != SelectionPolicy.TOKENBUTLER) {
+            try (AttentionHook.Attention a = h.open(new ModelInfo(CONFIG, null, null), Map.of("sparsity", "0.25"))) {
+                assertInstanceOf(SparseAttention.class, a);
             }
         }
         UserError e = assertThrows(UserError.class, () -> found.get("tokenbutler").open(new ModelInfo(CONFIG, null, null),

@@ -16,6 +16,8 @@ import io.github.tokenbutler.runtime.SharedData;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -105,17 +107,16 @@ class StoriesEndToEndTest {
         return p;
     }
 
-    @Test
-    void everyPolicyAtSparsityZeroGivesExactlyTheDenseLogits() {
+    @ParameterizedTest
+    @EnumSource(SelectionPolicy.class)
+    void everyPolicyAtSparsityZeroGivesExactlyTheDenseLogits(SelectionPolicy policy) {
         float[] dense = logits(null);
-        for (SelectionPolicy policy : SelectionPolicy.values()) {
-            for (String gqa : new String[]{"head", "kv"}) {
-                for (Map<String, String> budget : new Map[]{Map.of("sparsity", "0"), Map.of("budget", Integer.toString(CONTEXT))}) {
-                    Map<String, String> o = new HashMap<>(budget);
-                    o.put("gqa", gqa);
-                    try (AttentionHook.Attention a = open(policy, o)) {
-                        assertArrayEquals(dense, logits(a), policy.hookName + " " + o);
-                    }
+        for (String gqa : new String[]{"head", "kv"}) {
+            for (Map<String, String> budget : new Map[]{Map.of("sparsity", "0"), Map.of("budget", Integer.toString(CONTEXT))}) {
+                Map<String, String> o = new HashMap<>(budget);
+                o.put("gqa", gqa);
+                try (AttentionHook.Attention a = open(policy, o)) {
+                    assertArrayEquals(dense, logits(a), policy.hookName + " " + o);
                 }
             }
         }
@@ -172,26 +173,24 @@ class StoriesEndToEndTest {
         }
     }
 
-    @Test
-    void prefillUnderAPolicyGivesTheLogitsOfDecodingTokenByToken() {
+    @ParameterizedTest
+    @EnumSource(SelectionPolicy.class)
+    void prefillUnderAPolicyGivesTheLogitsOfDecodingTokenByToken(SelectionPolicy policy) {
         // The runtime's own batched and single-token paths may round differently; the policy must add nothing to that.
         float[] denseBatched = logits(null), denseStepped = stepped(null);
         boolean runtimeExact = java.util.Arrays.equals(denseBatched, denseStepped);
         double runtimeDiff = maxDiff(denseBatched, denseStepped);
-        for (SelectionPolicy policy : new SelectionPolicy[]{SelectionPolicy.H2O, SelectionPolicy.ORACLE, SelectionPolicy.QUEST,
-                SelectionPolicy.STREAMING, SelectionPolicy.RANDOM, SelectionPolicy.TOKENBUTLER}) {
-            Map<String, String> o = Map.of("sparsity", "0.6", "window", "2");
-            float[] batched, step;
-            try (AttentionHook.Attention a = open(policy, o)) { batched = logits(a); }
-            try (AttentionHook.Attention a = open(policy, o)) { step = stepped(a); }
-            if (runtimeExact && policy != SelectionPolicy.TOKENBUTLER) {
-                assertArrayEquals(batched, step, policy.hookName);
-            } else {
-                // The predictor's own batched forward may round differently too; its scores then pick other ties.
-                double diff = maxDiff(batched, step);
-                assertTrue(diff <= 10 * runtimeDiff + 1e-3 || policy == SelectionPolicy.TOKENBUTLER && diff < 1,
-                        policy.hookName + ": batched vs stepped differ by " + diff + " (runtime alone: " + runtimeDiff + ")");
-            }
+        Map<String, String> o = Map.of("sparsity", "0.6", "window", "2");
+        float[] batched, step;
+        try (AttentionHook.Attention a = open(policy, o)) { batched = logits(a); }
+        try (AttentionHook.Attention a = open(policy, o)) { step = stepped(a); }
+        if (runtimeExact && policy != SelectionPolicy.TOKENBUTLER) {
+            assertArrayEquals(batched, step, policy.hookName);
+        } else {
+            // The predictor's own batched forward may round differently too; its scores then pick other ties.
+            double diff = maxDiff(batched, step);
+            assertTrue(diff <= 10 * runtimeDiff + 1e-3 || policy == SelectionPolicy.TOKENBUTLER && diff < 1,
+                    policy.hookName + ": batched vs stepped differ by " + diff + " (runtime alone: " + runtimeDiff + ")");
         }
     }
 

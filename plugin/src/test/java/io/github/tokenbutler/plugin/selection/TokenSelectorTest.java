@@ -42,9 +42,7 @@ class TokenSelectorTest {
     }
 
     private static TokenSelector selector(SelectionPolicy policy, BudgetRule rule, boolean perKv, PredictedScores predicted) {
-        HeavyHitterCache h2o = policy == SelectionPolicy.H2O ? new HeavyHitterCache(3, perKv ? 2 : 4, rule, 0.5) : null;
-        QuestPages pages = policy == SelectionPolicy.QUEST ? new QuestPages(3, 2, HS, 16) : null;
-        return new TokenSelector(policy, rule, CONFIG, perKv, predicted, h2o, pages, 99);
+        return new TokenSelector(policy, new SelectionSettings(CONFIG, rule, perKv, predicted, 99, 0.5, 16));
     }
 
     @Test
@@ -149,7 +147,7 @@ class TokenSelectorTest {
         assertEquals(500, first.length);
         assertArrayEquals(first, select(a, 2, 999, new float[Q_DIM], null));
         assertFalse(Arrays.equals(first, select(a, 3, 999, new float[Q_DIM], null)), "another head draws other tokens");
-        TokenSelector b = new TokenSelector(SelectionPolicy.RANDOM, rule, CONFIG, false, null, null, null, 100);
+        TokenSelector b = new TokenSelector(SelectionPolicy.RANDOM, new SelectionSettings(CONFIG, rule, false, null, 100, 0.5, 16));
         assertFalse(Arrays.equals(first, select(b, 2, 999, new float[Q_DIM], null)), "another seed draws other tokens");
         // Spread over the whole range, not bunched at one end.
         long early = Arrays.stream(first).filter(t -> t >= 4 && t < 500).count();
