@@ -2385,15 +2385,6 @@ public final class Llama3 {
              */
             boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keys, KvRows values, float[] out);
 
-            /**
-             * Benchmarks only: the runtime filled cache positions 0..nTokens-1 with synthetic keys and values
-             * instead of running the model; make the per-sequence state consistent (e.g. synthetic importance keys).
-             */
-            default void syntheticPrefill(int nTokens, long seed) {}
-
-            /** Where the hook's time went since the last reset, e.g. {"predictor": ns, "selection": ns, "attention": ns}. */
-            default Map<String, Long> timingsNanos() { return Map.of(); }
-
             @Override default void close() {}
         }
     }

@@ -1,10 +1,10 @@
 package io.github.tokenbutler.gguf;
 
+import io.github.tokenbutler.runtime.Llama3.FloatTensor;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
+import io.github.tokenbutler.runtime.Llama3.TensorInfo;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.EnumSet;
 import java.util.Set;
 
@@ -29,13 +29,10 @@ import java.util.Set;
 public final class Quantizers {
     private Quantizers() {}
 
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
     /** Types {@link #quantize} can produce. */
     public static final Set<GGMLType> WRITABLE = EnumSet.of(GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q6_K);
-    /** Types {@link #dequantize} can read. */
-    public static final Set<GGMLType> READABLE = WRITABLE;
+    /** Types {@link #dequantize} can read: every type the runtime computes with. */
+    public static final Set<GGMLType> READABLE = EnumSet.copyOf(FloatTensor.SUPPORTED);
 
     /** Encodes n floats (a multiple of the type's block size) into a new array. */
     public static byte[] quantize(GGMLType type, float[] src, int srcOff, int n) {
@@ -63,36 +60,15 @@ public final class Quantizers {
         return blocks * type.typeSize;
     }
 
-    /** Decodes n values (a multiple of the block size) starting at byte srcByteOff of src. */
+    /**
+     * Decodes n values (a multiple of the block size) starting at byte srcByteOff of src, with the runtime's own
+     * decoder ({@code Llama3.FloatTensor}): what the model will compute with, not a second copy of each layout.
+     */
     public static void dequantize(GGMLType type, MemorySegment src, long srcByteOff, int n, float[] dst, int dstOff) {
         checkCount(type, n);
-        int blocks = n / type.blockSize;
-        if (type == GGMLType.F32) {
-            MemorySegment.copy(src, F32, srcByteOff, dst, dstOff, n);
-            return;
-        }
-        for (int b = 0; b < blocks; b++) {
-            long s = srcByteOff + (long) b * type.typeSize;
-            int d = dstOff + b * type.blockSize;
-            switch (type) {
-                case F16 -> dst[d] = Float.float16ToFloat(src.get(I16, s));
-                case BF16 -> dst[d] = Float.intBitsToFloat(src.get(I16, s) << 16);
-                case Q8_0 -> {
-                    float scale = Float.float16ToFloat(src.get(I16, s));
-                    for (int j = 0; j < 32; j++) dst[d + j] = scale * src.get(ValueLayout.JAVA_BYTE, s + 2 + j);
-                }
-                case Q4_0 -> {
-                    float scale = Float.float16ToFloat(src.get(I16, s));
-                    for (int j = 0; j < 16; j++) {
-                        int q = src.get(ValueLayout.JAVA_BYTE, s + 2 + j) & 0xFF;
-                        dst[d + j] = scale * ((q & 0xF) - 8);
-                        dst[d + j + 16] = scale * ((q >> 4) - 8);
-                    }
-                }
-                case Q6_K -> dequantizeQ6_K(src, s, dst, d);
-                default -> throw new IllegalArgumentException("cannot decode " + type + " (supported: " + READABLE + ")");
-            }
-        }
+        if (!READABLE.contains(type)) throw new IllegalArgumentException("cannot decode " + type + " (supported: " + READABLE + ")");
+        TensorInfo row = new TensorInfo("row", type, new long[] {n}, 0);
+        FloatTensor.of(row, src.asSlice(srcByteOff, type.byteSize(n))).dequantize(0, dst, dstOff, n);
     }
 
     /** Decodes from a byte array (tests). */
@@ -176,31 +152,6 @@ public final class Quantizers {
         }
         System.arraycopy(scales, 0, y, o + 192, 16);
         putShort(y, o + 208, dHalf);
-    }
-
-    private static void dequantizeQ6_K(MemorySegment src, long s, float[] dst, int d) {
-        float scale = Float.float16ToFloat(src.get(I16, s + 208));
-        long ql = s, qh = s + 128, sc = s + 192;
-        for (int half = 0; half < 2; half++) {
-            int base = d + 128 * half;
-            for (int l = 0; l < 32; l++) {
-                int is = l / 16;
-                int lo1 = src.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF;
-                int lo2 = src.get(ValueLayout.JAVA_BYTE, ql + l + 32) & 0xFF;
-                int hi = src.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
-                int q1 = ((lo1 & 0xF) | ((hi & 3) << 4)) - 32;
-                int q2 = ((lo2 & 0xF) | (((hi >> 2) & 3) << 4)) - 32;
-                int q3 = ((lo1 >> 4) | (((hi >> 4) & 3) << 4)) - 32;
-                int q4 = ((lo2 >> 4) | (((hi >> 6) & 3) << 4)) - 32;
-                dst[base + l] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is) * q1;
-                dst[base + l + 32] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is + 2) * q2;
-                dst[base + l + 64] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is + 4) * q3;
-                dst[base + l + 96] = scale * src.get(ValueLayout.JAVA_BYTE, sc + is + 6) * q4;
-            }
-            ql += 64;
-            qh += 32;
-            sc += 8;
-        }
     }
 
     // --- helpers -----------------------------------------------------------------------------------------

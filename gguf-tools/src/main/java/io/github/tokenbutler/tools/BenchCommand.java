@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.plugin.hook.InstrumentedAttention;
 import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.KvType;
@@ -231,16 +232,17 @@ public final class BenchCommand implements Command {
         try (attention) {
             State state = model.newState(attention);
             fillCache(state, context, seed);
-            attention.syntheticPrefill(context, seed);
+            InstrumentedAttention instrumented = attention instanceof InstrumentedAttention i ? i : null;
+            if (instrumented != null) instrumented.syntheticPrefill(context, seed);
             int[] tokens = syntheticTokens(model.config().vocabSize(), warmup + steps, seed + context);
             int pos = context;
             for (int i = 0; i < warmup; i++, pos++) model.forward(state, tokens, i, 1, pos, false);
             long attentionBefore = state.attentionNanos, otherBefore = state.otherNanos;
-            Map<String, Long> hookBefore = attention.timingsNanos();
+            Map<String, Long> hookBefore = instrumented != null ? instrumented.timingsNanos() : Map.of();
             long t0 = System.nanoTime();
             for (int i = warmup; i < warmup + steps; i++, pos++) model.forward(state, tokens, i, 1, pos, false);
             long total = System.nanoTime() - t0;
-            Map<String, Long> hook = attention.timingsNanos();
+            Map<String, Long> hook = instrumented != null ? instrumented.timingsNanos() : Map.of();
             long attentionTotal = state.attentionNanos - attentionBefore;
             long predictor = delta(hook, hookBefore, "predictor"), selection = delta(hook, hookBefore, "selection");
             // The hook's own attention time excludes layer 0 (dense, computed by the runtime): count the rest here.

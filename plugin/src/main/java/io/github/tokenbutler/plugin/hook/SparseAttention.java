@@ -4,7 +4,6 @@ import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.plugin.selection.StatisticsSource;
 import io.github.tokenbutler.plugin.selection.TopKSelection;
-import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 
@@ -24,7 +23,7 @@ import java.util.Objects;
  * scoring), "selection" (ranking, top-k, page bounds, H2O's bookkeeping), "attention" (the kernel), and with
  * measure=true "measure" (the hit-rate's true logits); they add up to the time the hook took.
  */
-public final class SparseAttention implements AttentionHook.Attention, StatisticsSource {
+public final class SparseAttention implements InstrumentedAttention, StatisticsSource {
     private final ModelConfig config;
     private final AttentionOptions options;
     private final PredictedScores predicted;

@@ -168,7 +168,7 @@ class StoriesEndToEndTest {
             SelectionStatistics st = ((SparseAttention) a).statistics();
             assertTrue(st.effectiveSparsitySparseLayers() > 0.4, "sparsity " + st.effectiveSparsitySparseLayers());
             assertTrue(st.hitRate() > 0 && st.hitRate() < 1, "hit-rate " + st.hitRate());
-            Map<String, Long> t = a.timingsNanos();
+            Map<String, Long> t = ((SparseAttention) a).timingsNanos();
             assertTrue(t.get("predictor") > 0 && t.get("selection") > 0 && t.get("attention") > 0, t.toString());
         }
     }
