@@ -1,5 +1,6 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.corpus.Stories;
 import io.github.tokenbutler.runtime.Llama3.Tokenizer;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 

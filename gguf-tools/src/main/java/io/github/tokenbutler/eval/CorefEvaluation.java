@@ -1,5 +1,7 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.corpus.Stories;
+import io.github.tokenbutler.plot.SparsityPlot;
 import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.runtime.Llama3.Model;

@@ -3,7 +3,7 @@ package io.github.tokenbutler.tools;
 import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.eval.CorefCase;
 import io.github.tokenbutler.eval.CorefEvaluation;
-import io.github.tokenbutler.eval.CoverageImage;
+import io.github.tokenbutler.plot.CoverageImage;
 import io.github.tokenbutler.eval.Policies;
 import io.github.tokenbutler.eval.Visualization;
 import io.github.tokenbutler.runtime.Llama3.UserError;

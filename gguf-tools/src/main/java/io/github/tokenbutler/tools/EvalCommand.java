@@ -1,7 +1,7 @@
 package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.files.AtomicFiles;
-import io.github.tokenbutler.eval.CoverageImage;
+import io.github.tokenbutler.plot.CoverageImage;
 import io.github.tokenbutler.eval.PerplexityEvaluation;
 import io.github.tokenbutler.eval.Policies;
 import io.github.tokenbutler.eval.Visualization;

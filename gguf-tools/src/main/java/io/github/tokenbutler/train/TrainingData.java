@@ -1,7 +1,7 @@
 package io.github.tokenbutler.train;
 
-import io.github.tokenbutler.eval.Stories;
-import io.github.tokenbutler.eval.TokenChunks;
+import io.github.tokenbutler.corpus.Stories;
+import io.github.tokenbutler.corpus.TokenChunks;
 import io.github.tokenbutler.runtime.Llama3.Tokenizer;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 

@@ -1,5 +1,7 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.corpus.FakeTokenizer;
+import io.github.tokenbutler.corpus.Stories;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 import io.github.tokenbutler.runtime.SharedData;
 import org.junit.jupiter.api.Test;

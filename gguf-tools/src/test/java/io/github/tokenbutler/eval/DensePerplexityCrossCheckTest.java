@@ -1,5 +1,7 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.corpus.TokenChunks;
+import io.github.tokenbutler.corpus.Stories;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;

@@ -1,4 +1,4 @@
-package io.github.tokenbutler.eval;
+package io.github.tokenbutler.corpus;
 
 import io.github.tokenbutler.runtime.Llama3.Tokenizer;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -80,7 +80,7 @@ public final class TokenChunks {
     public int[] chunk(int i) { return chunks[i].clone(); }
 
     /** The chunk without copying, for the evaluation loop (callers must not modify it). */
-    int[] chunkShared(int i) { return chunks[i]; }
+    public int[] chunkShared(int i) { return chunks[i]; }
 
     public int length() { return chunks[0].length; }
 

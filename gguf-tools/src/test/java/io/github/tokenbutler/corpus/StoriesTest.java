@@ -1,4 +1,4 @@
-package io.github.tokenbutler.eval;
+package io.github.tokenbutler.corpus;
 
 import io.github.tokenbutler.runtime.Llama3.UserError;
 import io.github.tokenbutler.runtime.SharedData;

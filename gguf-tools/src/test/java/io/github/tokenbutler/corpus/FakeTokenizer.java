@@ -1,4 +1,4 @@
-package io.github.tokenbutler.eval;
+package io.github.tokenbutler.corpus;
 
 import io.github.tokenbutler.runtime.Llama3.Tokenizer;
 
@@ -8,7 +8,7 @@ import java.nio.charset.StandardCharsets;
  * A character-level tokenizer for unit tests: one token per UTF-16 char (id = char + 3, 0 when out of
  * range), BOS 1, EOS 2. Word boundaries are always clean, as with SentencePiece vocabularies.
  */
-final class FakeTokenizer implements Tokenizer {
+public final class FakeTokenizer implements Tokenizer {
     static final int VOCAB = 512;
 
     @Override public int[] encode(String text) {

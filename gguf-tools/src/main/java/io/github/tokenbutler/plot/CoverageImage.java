@@ -1,4 +1,4 @@
-package io.github.tokenbutler.eval;
+package io.github.tokenbutler.plot;
 
 import java.awt.Color;
 import java.awt.image.BufferedImage;

@@ -1,4 +1,4 @@
-package io.github.tokenbutler.eval;
+package io.github.tokenbutler.plot;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -28,7 +28,7 @@ public final class SparsityPlot {
     /** One line: (target sparsity, value) points; non-finite values are left out. */
     public record Series(String name, List<double[]> points) {}
 
-    static final int WIDTH = 960, HEIGHT = 600;
+    public static final int WIDTH = 960, HEIGHT = 600;
     private static final int LEFT = 100, RIGHT = 210, TOP = 60, BOTTOM = 80;
     private static final Color AXIS = new Color(40, 40, 40), GRID = new Color(225, 225, 225), REFERENCE = new Color(110, 110, 110);
     private static final Map<String, Color> POLICY_COLORS = Map.of(
@@ -41,7 +41,7 @@ public final class SparsityPlot {
     private static final Color[] PALETTE = {
             new Color(140, 86, 75), new Color(227, 119, 194), new Color(188, 189, 34), new Color(23, 190, 207)};
 
-    static Color colorOf(String policy, int index) {
+    public static Color colorOf(String policy, int index) {
         Color c = POLICY_COLORS.get(policy);
         return c != null ? c : PALETTE[index % PALETTE.length];
     }
