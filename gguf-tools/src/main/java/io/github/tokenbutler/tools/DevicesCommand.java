@@ -3,6 +3,7 @@ package io.github.tokenbutler.tools;
 import io.github.tokenbutler.plugin.opencl.Cl;
 import io.github.tokenbutler.plugin.opencl.ClDevice;
 import io.github.tokenbutler.plugin.opencl.ClException;
+import io.github.tokenbutler.plugin.opencl.OpenClBackendProvider;
 import io.github.tokenbutler.plugin.opencl.OpenClKernels;
 
 import java.util.List;
@@ -38,9 +39,7 @@ public final class DevicesCommand implements Command, Main.FlagOptions {
             return 0;
         }
         if (devices.isEmpty()) {
-            System.out.println("no OpenCL device: " + Cl.libraryName() + " loaded but lists no platform with a device."
-                    + " Install a driver (e.g. apt-get install pocl-opencl-icd for the CPU); PoCL needs a writable POCL_CACHE_DIR (now "
-                    + System.getenv().getOrDefault("POCL_CACHE_DIR", "unset") + ").");
+            System.out.println(OpenClBackendProvider.noDevice());
             System.out.println("backend=auto uses the CPU (Vector API).");
             return 0;
         }
@@ -59,7 +58,7 @@ public final class DevicesCommand implements Command, Main.FlagOptions {
                 }
             }
         }
-        Optional<ClDevice> gpu = devices.stream().filter(ClDevice::isGpu).findFirst();
+        Optional<ClDevice> gpu = OpenClBackendProvider.autoDevice(devices);
         System.out.println(gpu.map(d -> "backend=auto takes device #" + d.index() + " '" + d.name() + "'")
                 .orElse("backend=auto uses the CPU (Vector API): no GPU device; backend=opencl takes #0 '" + devices.getFirst().name() + "'"));
         return 0;

@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The float kernels of the predictor's forward pass. Each vectorized kernel has its plain loop beside it
- * ({@code ...Plain}); {@link ReferencePredictor} checks the whole forward pass against float64 arithmetic.
+ * ({@code ...Plain}); {@code ReferencePredictor} (test sources) checks the whole forward pass against float64 arithmetic.
  *
  * <p>Results are deterministic: the same inputs give the same bits whether a method runs interpreted or
  * compiled, on one thread or many. The Vector API's float reduceLanes(ADD) and lanewise EXP may differ between

@@ -12,10 +12,12 @@
  * <p>Pieces: {@link io.github.tokenbutler.plugin.predictor.PredictorConfig} (hyper-parameters and base-model
  * shape), {@link io.github.tokenbutler.plugin.predictor.PredictorWeights} (every tensor as floats),
  * {@link io.github.tokenbutler.plugin.predictor.TokenButlerPredictor} (load and check),
- * {@link io.github.tokenbutler.plugin.predictor.ImportanceState} (incremental forward and scores, per sequence),
- * {@link io.github.tokenbutler.plugin.predictor.BlockedVectorStore} (the importance-key cache in F32, F16 or
- * 8-bit form, laid out for the scoring kernel) and
- * {@link io.github.tokenbutler.plugin.predictor.ReferencePredictor} (the plain float64 full-sequence forward
- * every fast path is tested against).
+ * {@link io.github.tokenbutler.plugin.predictor.ImportanceState} (one sequence's predictor state: the two parts
+ * below), {@link io.github.tokenbutler.plugin.predictor.PredictorStep} (the forward pass over new tokens, with its
+ * own attention K/V cache), {@link io.github.tokenbutler.plugin.predictor.ImportanceCache} (the importance keys of
+ * every position and the latest queries, turned into predicted logits),
+ * {@link io.github.tokenbutler.plugin.predictor.BlockedVectorStore} (the key store in F32, F16 or 8-bit form, laid
+ * out for the scoring kernel). The plain float64 full-sequence forward every fast path is tested
+ * against, {@code ReferencePredictor}, is in the test sources.
  */
 package io.github.tokenbutler.plugin.predictor;

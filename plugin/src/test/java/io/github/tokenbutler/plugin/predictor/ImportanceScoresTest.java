@@ -118,15 +118,15 @@ class ImportanceScoresTest {
                 for (int layer = 0; layer < c.modelLayers(); layer++) {
                     for (int head = 0; head < c.modelHeads(); head++) {
                         s.scores(i, layer, head, 41 + i, fast);
-                        s.scoresPlain(i, layer, head, 41 + i, plain);
+                        s.cache().scoresPlain(i, layer, head, 41 + i, plain);
                         for (int j = 0; j < 41 + i; j++) assertEquals(plain[j], fast[j], 1e-5 * (1 + Math.abs(plain[j])), precision + " scores");
                     }
                     for (int kv = 0; kv < c.modelKvHeads(); kv++) {
                         s.groupScores(i, layer, kv, 41 + i, fast);
-                        s.groupScoresPlain(i, layer, kv, 41 + i, plain);
+                        s.cache().groupScoresPlain(i, layer, kv, 41 + i, plain);
                         java.util.Arrays.fill(mean, 0f);
                         for (int h = kv * c.modelKvGroup(); h < (kv + 1) * c.modelKvGroup(); h++) {
-                            s.scoresPlain(i, layer, h, 41 + i, one);
+                            s.cache().scoresPlain(i, layer, h, 41 + i, one);
                             for (int j = 0; j < 41 + i; j++) mean[j] += one[j] / c.modelKvGroup();
                         }
                         for (int j = 0; j < 41 + i; j++) {
