@@ -115,7 +115,7 @@ public final class Llama3 {
     }
 
     /** s with control characters (C0, DEL, C1) escaped: every message stays one printable line. */
-    static String printable(String s) {
+    public static String printable(String s) {
         if (s == null || s.chars().noneMatch(Llama3::isControl)) return s;
         StringBuilder sb = new StringBuilder(s.length() + 16);
         for (int i = 0; i < s.length(); i++) {
@@ -651,14 +651,15 @@ public final class Llama3 {
         public abstract float getFloat(long index);
 
         /**
-         * The index of the first element that is NaN or infinite, or -1: llama.cpp's --check-tensors. For a
-         * block type, the first element of the first block whose f16 scale (or min) is not finite; its
-         * integer quants are finite by construction.
+         * The index of the first element that is NaN, infinite or beyond ±2^100 (far outside any trained weight, and
+         * enough to overflow a hidden state), or -1: llama.cpp's --check-tensors, and a little more. For a block type,
+         * the first element of the first block whose f16 scale (or min) is not finite; its integer quants are
+         * finite by construction, and an f16 cannot exceed 65504.
          */
-        public abstract long firstNonFinite();
+        public abstract long firstBadValue();
 
-        /** {@link #firstNonFinite} of a block type: the f16 fields at these byte offsets in every block. */
-        final long firstNonFiniteScale(int... fieldOffsets) {
+        /** {@link #firstBadValue} of a block type: the f16 fields at these byte offsets in every block. */
+        final long firstBadScale(int... fieldOffsets) {
             GGMLType t = type();
             long blocks = size / t.blockSize;
             for (long b = 0; b < blocks; b++) {
@@ -772,9 +773,9 @@ public final class Llama3 {
         F32Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.F32; }
         @Override public float getFloat(long i) { return data.get(FLOAT_LE, i * 4); }
-        @Override public long firstNonFinite() {
+        @Override public long firstBadValue() {
             for (long i = 0; i < size; i++) {
-                if ((data.get(INT_LE, i * 4) & 0x7f800000) == 0x7f800000) return i;
+                if (((data.get(INT_LE, i * 4) >>> 23) & 0xff) >= 127 + 100) return i;
             }
             return -1;
         }
@@ -814,12 +815,15 @@ public final class Llama3 {
         abstract FloatVector toFloat(IntVector bits);
 
         @Override public float getFloat(long i) { return toFloat(data.get(SHORT_LE, i * 2)); }
-        /** The exponent bits of this type's 16-bit format (all ones: Inf or NaN). */
-        abstract int exponentMask();
-        @Override public long firstNonFinite() {
-            int mask = exponentMask();
+        /** The smallest biased exponent this type's 16-bit format counts as bad: Inf/NaN for f16, beyond 2^100 for bf16. */
+        abstract int badExponent();
+        /** Where this type's exponent field starts (f16 10, bf16 7) and its all-ones value. */
+        abstract int exponentShift();
+        abstract int exponentOnes();
+        @Override public long firstBadValue() {
+            int shift = exponentShift(), ones = exponentOnes(), bad = badExponent();
             for (long i = 0; i < size; i++) {
-                if ((data.get(SHORT_LE, i * 2) & mask) == mask) return i;
+                if (((data.get(SHORT_LE, i * 2) >>> shift) & ones) >= bad) return i;
             }
             return -1;
         }
@@ -856,7 +860,9 @@ public final class Llama3 {
     public static final class F16Tensor extends HalfTensor {
         F16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.F16; }
-        @Override int exponentMask() { return 0x7c00; }
+        @Override int exponentShift() { return 10; }
+        @Override int exponentOnes() { return 0x1f; }
+        @Override int badExponent() { return 0x1f; }
         @Override float toFloat(short bits) { return Float.float16ToFloat(bits); }
         @Override FloatVector toFloat(IntVector bits) { return Simd.halfToFloat(bits); }
     }
@@ -865,7 +871,9 @@ public final class Llama3 {
     public static final class BF16Tensor extends HalfTensor {
         BF16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.BF16; }
-        @Override int exponentMask() { return 0x7f80; }
+        @Override int exponentShift() { return 7; }
+        @Override int exponentOnes() { return 0xff; }
+        @Override int badExponent() { return 127 + 100; }
         @Override float toFloat(short bits) { return Float.intBitsToFloat(bits << 16); }
         @Override FloatVector toFloat(IntVector bits) { return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(); }
     }
@@ -878,7 +886,7 @@ public final class Llama3 {
     public static final class Q8_0Tensor extends FloatTensor {
         Q8_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q8_0; }
-        @Override public long firstNonFinite() { return firstNonFiniteScale(0); }
+        @Override public long firstBadValue() { return firstBadScale(0); }
 
         @Override public float getFloat(long i) {
             long block = i / 32 * 34;
@@ -1020,7 +1028,7 @@ public final class Llama3 {
     public static final class Q4_0Tensor extends FloatTensor {
         Q4_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_0; }
-        @Override public long firstNonFinite() { return firstNonFiniteScale(0); }
+        @Override public long firstBadValue() { return firstBadScale(0); }
 
         @Override public float getFloat(long i) {
             long block = i / 32 * 18;
@@ -1191,7 +1199,7 @@ public final class Llama3 {
     public static final class Q4_1Tensor extends FloatTensor {
         Q4_1Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_1; }
-        @Override public long firstNonFinite() { return firstNonFiniteScale(0, 2); }
+        @Override public long firstBadValue() { return firstBadScale(0, 2); }
 
         @Override public float getFloat(long i) {
             long block = i / 32 * 20;
@@ -1323,7 +1331,7 @@ public final class Llama3 {
     public static final class Q4_KTensor extends KQuantTensor {
         Q4_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_K; }
-        @Override public long firstNonFinite() { return firstNonFiniteScale(0, 2); }
+        @Override public long firstBadValue() { return firstBadScale(0, 2); }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
@@ -1375,7 +1383,7 @@ public final class Llama3 {
     public static final class Q5_KTensor extends KQuantTensor {
         Q5_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q5_K; }
-        @Override public long firstNonFinite() { return firstNonFiniteScale(0, 2); }
+        @Override public long firstBadValue() { return firstBadScale(0, 2); }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
@@ -1431,7 +1439,7 @@ public final class Llama3 {
     public static final class Q6_KTensor extends KQuantTensor {
         Q6_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q6_K; }
-        @Override public long firstNonFinite() { return firstNonFiniteScale(208); }
+        @Override public long firstBadValue() { return firstBadScale(208); }
 
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
@@ -1888,7 +1896,7 @@ public final class Llama3 {
             if (output != tokenEmbedding) all.add(output);
             long bytes = 0;
             for (FloatTensor t : all) {
-                long i = t.firstNonFinite();
+                long i = t.firstBadValue();
                 if (i >= 0) {
                     long cols = gguf.tensors().get(t.name()).shape()[0];
                     throw new GGUFFormatException(gguf.path() + ": tensor '" + t.name() + "' (" + t.type() + ") holds " + t.getFloat(i)
@@ -3008,12 +3016,24 @@ public final class Llama3 {
          * would print nonsense with exit 0. A scan of the logits costs about one matvec row per token.
          */
         private static void requireFinite(Model m, float[] logits, int startPos, int nTokens) {
-            for (int i = 0; i < logits.length; i++) {
-                if (!Float.isFinite(logits[i])) {
-                    int vocab = m.config().vocabSize();
-                    int pos = logits.length == vocab ? startPos + nTokens - 1 : startPos + i / vocab;
-                    throw new UserError(m.gguf().path() + ": the model computed a " + logits[i] + " logit at position " + pos
-                            + ": its weights hold NaN or Inf values (run with --check-tensors to find the tensor)");
+            int vocab = m.config().vocabSize();
+            for (int row = 0; row < logits.length / vocab; row++) {
+                int pos = logits.length == vocab ? startPos + nTokens - 1 : startPos + row;
+                float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
+                for (int i = row * vocab; i < (row + 1) * vocab; i++) {
+                    float v = logits[i];
+                    if (!Float.isFinite(v)) {
+                        throw new UserError(m.gguf().path() + ": the model computed a " + v + " logit at position " + pos
+                                + ": its weights hold NaN, Inf or huge values (run with --check-tensors to find the tensor)");
+                    }
+                    min = Math.min(min, v);
+                    max = Math.max(max, v);
+                }
+                // No trained model gives every token the same logit; a hidden state that overflowed (huge weights)
+                // or an all-zero norm does, and sampling would then print token 0 forever.
+                if (vocab > 1 && min == max) {
+                    throw new UserError(m.gguf().path() + ": the model computed the same logit (" + min + ") for every token at position " + pos
+                            + ": a weight or norm of the file is degenerate (huge or all zero; run with --check-tensors)");
                 }
             }
         }
@@ -4521,7 +4541,7 @@ public final class Llama3 {
                 case "--model" -> model = Path.of(value);
                 case "--prompt" -> prompt = value;
                 case "--system-prompt" -> systemPrompt = value;
-                case "--max-tokens" -> maxTokens = integer(name, value, 1);
+                case "--max-tokens" -> maxTokens = integer(name, value, 1, Integer.MAX_VALUE);
                 case "--temperature" -> temperature = number(name, value, 0f, Float.MAX_VALUE, "a number >= 0");
                 case "--top-p" -> {
                     topP = number(name, value, Float.MIN_VALUE, 1f, "a number in (0, 1]");
@@ -4533,8 +4553,9 @@ public final class Llama3 {
                         throw new UserError("option --seed expects an integer, got '" + value + "'");
                     }
                 }
-                case "--context" -> context = integer(name, value, 1);
-                case "-t", "--threads" -> threads = integer(name, value, 1);
+                case "--context" -> context = integer(name, value, 1, 1 << 30);
+                // More threads than this only cost memory and start-up time (each is a stack and a spinning worker).
+                case "-t", "--threads" -> threads = integer(name, value, 1, 1024);
                 case "-ctk", "--cache-type-k" -> keyType = KvType.parse(name, value);
                 case "-ctv", "--cache-type-v" -> valueType = KvType.parse(name, value);
                 case "--attention" -> attention = value;
@@ -4546,15 +4567,15 @@ public final class Llama3 {
             }
         }
 
-        private static int integer(String name, String value, int min) {
-            int v;
+        private static int integer(String name, String value, int min, int max) {
+            long v;
             try {
-                v = Integer.parseInt(value.trim());
+                v = Long.parseLong(value.trim());
             } catch (NumberFormatException e) {
-                throw new UserError("option " + name + " expects an integer >= " + min + ", got '" + value + "'");
+                throw new UserError("option " + name + " expects an integer from " + min + " to " + max + ", got '" + value + "'");
             }
-            if (v < min) throw new UserError("option " + name + " expects an integer >= " + min + ", got " + v);
-            return v;
+            if (v < min || v > max) throw new UserError("option " + name + " expects an integer from " + min + " to " + max + ", got " + v);
+            return (int) v;
         }
 
         private static float number(String name, String value, float min, float max, String expected) {

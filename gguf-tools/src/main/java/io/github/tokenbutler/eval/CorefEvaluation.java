@@ -98,6 +98,7 @@ public final class CorefEvaluation {
         try (Model model = ModelLoading.load("coref", s.model(), s.ctx())) {
             if (s.viz() != null) ModelLoading.checkHead("coref", model, s.viz().layer(), s.viz().head());
             ModelLoading.checkPredictor(model, s.predictor());
+            ModelLoading.checkOptions(model, s.sparsePolicies(), s.sparsities(), s.predictor(), s.extraOptions());
             List<CorefCase> cases = new CorefCaseGenerator(model.tokenizer(), corpus, s.seed(), s.ctx()).generateAll(s.cases());
             if (s.writeCases() != null) {
                 AtomicFiles.writeText(s.writeCases(), CorefCaseGenerator.describe(cases, s.seed(), s.ctx(),

@@ -1,6 +1,10 @@
 package io.github.tokenbutler.eval;
 
+import io.github.tokenbutler.plugin.hook.AttentionOptions;
+import io.github.tokenbutler.plugin.hook.SparseAttentionHook;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
+import io.github.tokenbutler.runtime.Llama3;
+import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
@@ -8,6 +12,8 @@ import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 /** Loads the model once for a whole evaluation, with the context the chunks need. */
 final class ModelLoading {
@@ -70,6 +76,20 @@ final class ModelLoading {
      */
     static void checkPredictor(Model model, Path predictor) {
         if (predictor != null) TokenButlerPredictor.load(predictor, model.info());
+    }
+
+    /**
+     * Parses every policy's attention options against the model now, so that a bad --attention-opt is refused
+     * before the dense run rather than after it.
+     */
+    static void checkOptions(Model model, List<String> policies, List<Double> sparsities, Path predictor, Map<String, String> extra) {
+        Map<String, AttentionHook> hooks = Llama3.attentionHooks();
+        for (String policy : policies) {
+            if (!(hooks.get(policy) instanceof SparseAttentionHook hook)) continue;
+            for (double sparsity : sparsities) {
+                AttentionOptions.parse(hook.policy(), Policies.options(policy, sparsity, predictor, extra, true, null), model.config());
+            }
+        }
     }
 
     /** The name results are filed under: the model file's name without ".gguf". */

@@ -112,6 +112,7 @@ public final class PerplexityEvaluation {
         try (Model model = ModelLoading.load("eval", s.model(), s.ctx(), s.keyType(), s.valueType())) {
             if (s.viz() != null) ModelLoading.checkHead("eval", model, s.viz().layer(), s.viz().head());
             ModelLoading.checkPredictor(model, s.predictor());
+            ModelLoading.checkOptions(model, s.sparsePolicies(), s.sparsities(), s.predictor(), s.extraOptions());
             int[] stream = TokenChunks.stream(stories, model.tokenizer());
             TokenChunks chunks = TokenChunks.of(stream, model.tokenizer().bosId(), s.ctx(), s.maxChunks(), "--text " + s.text());
             err.printf(Locale.ROOT, "eval: %s, %d stories -> %d tokens; %d chunks of %d tokens scored (%d tail tokens unscored%s)%n",

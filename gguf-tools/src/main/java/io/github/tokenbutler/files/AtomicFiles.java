@@ -73,10 +73,13 @@ public final class AtomicFiles {
      * the output would keep that).
      */
     public static Path temporary(Path target) throws IOException {
-        installHook();
+        // A file written by a shutdown hook itself (train's checkpoint on Ctrl-C) is not registered: the JVM runs
+        // the hooks concurrently, and ours would delete it while it is being written (and no hook can be added then).
+        boolean register = !shuttingDown();
+        if (register) installHook();
         Path abs = target.toAbsolutePath();
         Path temp = abs.resolveSibling("." + abs.getFileName() + "." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp");
-        UNFINISHED.add(temp);
+        if (register) UNFINISHED.add(temp);
         try {
             Files.newByteChannel(temp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW).close();
         } catch (IOException e) {
@@ -106,6 +109,18 @@ public final class AtomicFiles {
             return;
         }
         UNFINISHED.remove(temp);
+    }
+
+    /** Whether the JVM is running its shutdown hooks (it refuses new ones then). */
+    private static boolean shuttingDown() {
+        Thread probe = new Thread(() -> {});
+        try {
+            Runtime.getRuntime().addShutdownHook(probe);
+            Runtime.getRuntime().removeShutdownHook(probe);
+            return false;
+        } catch (IllegalStateException e) {
+            return true;
+        }
     }
 
     private static void installHook() {

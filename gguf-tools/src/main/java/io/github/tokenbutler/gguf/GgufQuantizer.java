@@ -78,6 +78,12 @@ public final class GgufQuantizer {
                     w.addTensor(t.name(), t.type(), t.shape(), data);
                 }
             }
+            if (quantized == 0 && !alreadyQuantized.isEmpty()) {
+                // Writing would mark the file as the target type while its weights stay what they were.
+                throw new UserError("quantize: no tensor of " + in + " can be quantized to " + target + ": " + alreadyQuantized.size()
+                        + " are already quantized (" + alreadyQuantized.getFirst() + ", ...) and re-quantizing would add error;"
+                        + " quantize the F32, F16 or BF16 file instead");
+            }
             w.write(out);
         }
         return new Report(quantized, notTwoD, rowsNotBlocks, alreadyQuantized);

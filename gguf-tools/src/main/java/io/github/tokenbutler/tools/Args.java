@@ -40,14 +40,16 @@ public final class Args {
             if (a.startsWith("--") && a.length() > 2) {
                 String key = a.substring(2), value;
                 int eq = key.indexOf('=');
-                if (eq >= 0) {
+                if (eq == 0) throw new UserError(command + ": option '" + a + "' has no name before '='");
+                if (eq > 0) {
                     value = key.substring(eq + 1);
                     key = key.substring(0, eq);
                 } else if (flags.contains(key)) {
                     value = "true";
                 } else {
-                    if (i + 1 >= argv.length) throw new UserError(command + ": option --" + key + " needs a value");
-                    value = argv[++i];
+                    // Missing at the end: kept as missing, so that finish() can say "unknown" for an option
+                    // the command does not have, and the accessors "needs a value" for one it does.
+                    value = i + 1 < argv.length ? argv[++i] : null;
                 }
                 options.computeIfAbsent(key, k -> new ArrayList<>()).add(value);
             } else {
@@ -74,6 +76,7 @@ public final class Args {
     public String string(String key) {
         used.add(key);
         List<String> v = options.get(key);
+        if (v != null && v.getLast() == null) throw new UserError(command + ": option --" + key + " needs a value");
         return v == null ? null : v.getLast();
     }
 
@@ -90,7 +93,9 @@ public final class Args {
 
     public List<String> all(String key) {
         used.add(key);
-        return options.getOrDefault(key, List.of());
+        List<String> v = options.getOrDefault(key, List.of());
+        if (v.stream().anyMatch(java.util.Objects::isNull)) throw new UserError(command + ": option --" + key + " needs a value");
+        return v;
     }
 
     /** A comma-separated list option (e.g. --sparsity 0.25,0.5), or the fallback. */
@@ -111,14 +116,14 @@ public final class Args {
     public int integer(String key, int fallback, int min, int max) {
         String v = string(key);
         if (v == null) return fallback;
-        int x;
+        long x;
         try {
-            x = Integer.parseInt(v.trim());
+            x = Long.parseLong(v.trim());
         } catch (NumberFormatException e) {
-            throw new UserError(command + ": option --" + key + " expects an integer, got '" + v + "'");
+            throw new UserError(command + ": option --" + key + " expects an integer from " + min + " to " + max + ", got '" + v + "'");
         }
-        if (x < min || x > max) throw new UserError(command + ": option --" + key + " must be in " + min + ".." + max + ", got " + x);
-        return x;
+        if (x < min || x > max) throw new UserError(command + ": option --" + key + " expects an integer from " + min + " to " + max + ", got " + v.trim());
+        return (int) x;
     }
 
     public long longValue(String key, long fallback) {
@@ -144,8 +149,22 @@ public final class Args {
         } catch (NumberFormatException e) {
             throw new UserError(command + ": option --" + key + " expects a number, got '" + v + "'");
         }
-        if (!(x >= min && x <= max)) throw new UserError(command + ": option --" + key + " must be in [" + min + ", " + max + "], got " + v);
+        if (!(x >= min && x <= max)) throw new UserError(command + ": option --" + key + " expects a number " + range(min, max) + ", got " + v);
         return x;
+    }
+
+    /** "from 0 to 1", "above 0", "of at least 2": the bounds as a person writes them (tiny and huge ones left out). */
+    private static String range(double min, double max) {
+        boolean lo = min > -1e30 && Math.abs(min) > 1e-30 || min == 0, hi = max < 1e30;
+        String a = lo ? plain(min) : null, b = hi ? plain(max) : null;
+        if (a != null && b != null) return "from " + a + " to " + b;
+        if (a != null) return "of at least " + a;
+        if (b != null) return "of at most " + b;
+        return min > 0 ? "above 0" : "";
+    }
+
+    private static String plain(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
     /** An option naming a file that must exist. */

@@ -75,6 +75,11 @@ public final class BenchCommand implements Command {
             int warmup = args.integer("warmup", 2, 0, 100_000);
             int rounds = args.integer("rounds", 2, 1, 100);
             List<String> backends = args.list("backends", List.of());
+            for (String b : backends) {
+                if (!List.of("cpu", "opencl", "auto").contains(b)) {
+                    throw new UserError("bench: option --backends expects a list of cpu, opencl and auto, got '" + b + "'");
+                }
+            }
             KvType keyType = args.kvType("cache-type-k", KvType.F16), valueType = args.kvType("cache-type-v", KvType.F16);
             args.finish(0);
             Map<String, String> options = Llama3.attentionOptions(optionStrings);

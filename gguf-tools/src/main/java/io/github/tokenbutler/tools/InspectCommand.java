@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.GGUFValueType;
@@ -82,7 +83,8 @@ public final class InspectCommand implements Command, Main.FlagOptions {
             String typeName = type == GGUFValueType.ARRAY
                     ? "ARRAY[" + g.arrayElementTypes().get(key) + "] (" + Array.getLength(e.getValue()) + ")"
                     : type.toString();
-            out.printf("  %-" + keyWidth + "s  %-22s %s%n", key, typeName, textValue(type, g.arrayElementTypes().get(key), e.getValue(), all));
+            // Keys and names straight from the file: control bytes escaped, so a damaged file cannot garble the terminal.
+            out.printf("  %-" + keyWidth + "s  %-22s %s%n", Llama3.printable(key), typeName, textValue(type, g.arrayElementTypes().get(key), e.getValue(), all));
         }
         out.println();
         out.println("tensors:");
@@ -91,7 +93,7 @@ public final class InspectCommand implements Command, Main.FlagOptions {
         out.printf("  %-" + nameWidth + "s  %-6s  %-20s %14s %14s%n", "name", "type", "shape", "elements", "bytes");
         long elements = 0, bytes = 0;
         for (TensorInfo t : g.tensors().values()) {
-            out.printf("  %-" + nameWidth + "s  %-6s  %-20s %14d %14d%n", t.name(), t.type(), shape(t.shape()), t.elements(), t.byteSize());
+            out.printf("  %-" + nameWidth + "s  %-6s  %-20s %14d %14d%n", Llama3.printable(t.name()), t.type(), shape(t.shape()), t.elements(), t.byteSize());
             elements += t.elements();
             bytes += t.byteSize();
         }
@@ -244,7 +246,7 @@ public final class InspectCommand implements Command, Main.FlagOptions {
                 case '\r' -> sb.append("\\r");
                 case '\t' -> sb.append("\\t");
                 default -> {
-                    if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
+                    if (c < 0x20 || c == 0x7f) sb.append(String.format("\\u%04x", (int) c));
                     else sb.append(c);
                 }
             }

@@ -55,7 +55,11 @@ public final class Main {
         } catch (UserError e) {
             System.err.println("error: " + e.getMessage());
             return 2;
-        } catch (Exception e) {
+        } catch (OutOfMemoryError e) {
+            System.err.println("error: " + c.name() + " ran out of memory (" + e.getMessage() + "); give it a larger heap with"
+                    + " TOKENBUTLER_JAVA_OPTS=-Xmx<size> (now at most " + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB)");
+            return 2;
+        } catch (Exception | Error e) {
             System.err.println("internal error in '" + c.name() + "' (please report): " + e);
             e.printStackTrace();
             return 1;

@@ -21,11 +21,22 @@ public final class QuantizeCommand implements Command {
                 """;
     }
 
+    private static boolean sameFile(Path a, Path b) {
+        try {
+            return java.nio.file.Files.exists(b) && java.nio.file.Files.isSameFile(a, b);
+        } catch (java.io.IOException e) {
+            return false; // then they are not provably the same; the write reports its own failure
+        }
+    }
+
     @Override public int run(Args args) {
         String typeName = args.requireString("type");
         args.finish(2);
         Path in = args.existingPositional(0, "IN.gguf (the model to quantize)");
         Path out = args.outputPositional(1, "OUT.gguf (the file to write)");
+        if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize()) || sameFile(in, out)) {
+            throw new UserError("quantize: OUT.gguf " + out + " is the input file; write the quantized model to another file");
+        }
         GGMLType type = GgufQuantizer.TARGETS.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("quantize: option --type must be one of " + GgufQuantizer.TARGETS + ", got '" + typeName + "'"));
         long start = System.nanoTime();

@@ -78,6 +78,8 @@ public final class SynthCommand implements Command, Main.FlagOptions {
             throw new UserError("synth: option --dims expects DIM,FFN,LAYERS,HEADS,KVHEADS,VOCAB[,CTX] (6 or 7 integers), got '" + dims + "'");
         }
         String[] names = {"DIM", "FFN", "LAYERS", "HEADS", "KVHEADS", "VOCAB", "CTX"};
+        // The runtime's own bounds (Llama3.Model), and a vocabulary the synthetic tokenizer can build in memory.
+        int[] max = {1 << 20, 1 << 22, 1 << 12, 1 << 12, 1 << 12, 1 << 22, 1 << 30};
         int[] v = new int[7];
         v[6] = 2048;
         for (int i = 0; i < parts.length; i++) {
@@ -86,7 +88,9 @@ public final class SynthCommand implements Command, Main.FlagOptions {
             } catch (NumberFormatException e) {
                 throw new UserError("synth: option --dims: " + names[i] + " must be an integer, got '" + parts[i] + "'");
             }
-            if (v[i] <= 0) throw new UserError("synth: option --dims: " + names[i] + " must be positive, got " + v[i]);
+            if (v[i] <= 0 || v[i] > max[i]) {
+                throw new UserError("synth: option --dims: " + names[i] + " must be an integer from 1 to " + max[i] + ", got " + v[i]);
+            }
         }
         String name = "synth-" + dims.replace(',', '-');
         return new Hyperparameters(name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], theta, 1e-5f, tied).validate("synth --dims");

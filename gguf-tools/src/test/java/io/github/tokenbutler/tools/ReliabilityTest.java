@@ -180,7 +180,75 @@ class ReliabilityTest {
         loadFails(save("norm.gguf", b), "tensor 'blk.1.ffn_norm.weight' holds -Infinity at element 3");
     }
 
+    /** A finite weight far outside a trained model's range overflows the hidden state: every logit then comes out equal. */
+    @Test
+    void aHugeFiniteWeightIsCaughtByTheLogitsAndByCheckTensors() throws IOException {
+        byte[] b = tiny();
+        GgufLayout.Tensor down = new GgufLayout(b).tensors.stream().filter(t -> t.name().equals("blk.0.ffn_down.weight")).findFirst().orElseThrow();
+        le(b).putFloat((int) down.dataStart() + 4 * 100, -3e38f);
+        Path p = save("huge.gguf", b);
+        // Here the overflow reaches a NaN; with other weights it gives the same logit for every token: both stop.
+        assertUserError(runtime("--model", p.toString(), "--prompt", "hi", "--max-tokens", "4"), "logit at position", "--check-tensors");
+        assertUserError(runtime("--model", p.toString(), "--prompt", "hi", "--max-tokens", "4", "--check-tensors"),
+                "tensor 'blk.0.ffn_down.weight' (F32) holds -3.0E38 at row 0, column 100");
+    }
+
+    @Test
+    void anAllZeroOutputNormIsCaughtByTheLogits() throws IOException {
+        byte[] b = tiny();
+        GgufLayout.Tensor norm = new GgufLayout(b).tensors.stream().filter(t -> t.name().equals("output_norm.weight")).findFirst().orElseThrow();
+        java.util.Arrays.fill(b, (int) norm.dataStart(), (int) (norm.dataStart() + norm.dataBytes()), (byte) 0);
+        assertUserError(runtime("--model", save("zero-norm.gguf", b).toString(), "--prompt", "hi", "--max-tokens", "4"), "the same logit (0.0)");
+    }
+
     // --- command lines --------------------------------------------------------------------------------------
+
+    @Test
+    void numbersOutOfRangeNameTheRange() {
+        assertUserError(runtime("--model", TINY.toString(), "-t", "100000"), "option -t expects an integer from 1 to 1024, got 100000");
+        assertUserError(runtime("--model", TINY.toString(), "--max-tokens", "99999999999"), "from 1 to 2147483647");
+        Path out = dir.resolve("s.gguf");
+        assertUserError(CliErrorsTest.run("synth", "--dims", "64,192,1,4,2,2147483647", out.toString()), "VOCAB must be an integer from 1 to 4194304");
+        assertUserError(CliErrorsTest.run("synth", "--dims", "64,192,1,4,2,300", "--rope-theta", "-5", out.toString()), "--rope-theta expects a number above 0, got -5");
+    }
+
+    @Test
+    void anUnknownLastToolOptionIsUnknown() {
+        assertUserError(CliErrorsTest.run("inspect", TINY.toString(), "--bogus"), "inspect: unknown option --bogus");
+        assertUserError(CliErrorsTest.run("inspect", "--=x", TINY.toString()), "option '--=x' has no name");
+    }
+
+    @Test
+    void quantizeRefusesToOverwriteItsInputOrToRelabelQuantizedWeights() throws IOException {
+        Path copy = dir.resolve("m.gguf");
+        Files.copy(TINY, copy);
+        assertUserError(CliErrorsTest.run("quantize", copy.toString(), copy.toString(), "--type", "Q8_0"), "is the input file");
+        Path q8 = dir.resolve("q8.gguf");
+        assertEquals(0, CliErrorsTest.run("quantize", copy.toString(), q8.toString(), "--type", "Q8_0").code());
+        assertUserError(CliErrorsTest.run("quantize", q8.toString(), dir.resolve("q4.gguf").toString(), "--type", "Q4_0"),
+                "no tensor of", "can be quantized to Q4_0", "already quantized");
+        assertFalse(Files.exists(dir.resolve("q4.gguf")));
+    }
+
+    @Test
+    void inspectEscapesControlBytesOfKeys() throws IOException {
+        byte[] b = tiny();
+        GgufLayout.Field key = field(b, GgufLayout.Kind.KEY_BYTES, "general.name");
+        b[key.offset() + 3] = 0x7f;
+        b[key.offset() + 4] = 0x1b;
+        Result r = CliErrorsTest.run("inspect", save("key.gguf", b).toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("gen\\x7f\\x1bal.name"), r.out());
+        assertTrue(r.out().chars().noneMatch(c -> c == 0x7f || c == 0x1b), "no raw control bytes");
+    }
+
+    @Test
+    void evalRefusesABadAttentionOptionBeforeTheDenseRun() {
+        Result r = CliErrorsTest.run("eval", "--model", TINY.toString(), "--text", SharedData.require("data/tinystories/valid.txt").toString(),
+                "--ctx", "64", "--max-chunks", "1", "--policies", "h2o", "--attention-opt", "bogus=1");
+        // One stderr line: the error, and no progress line of a dense run before it.
+        assertUserError(r, "attention h2o: unknown option 'bogus'");
+    }
 
     @Test
     void aFolderGivenAsTheModelIsNamedAsAFolder() {
@@ -285,6 +353,48 @@ class ReliabilityTest {
         try (Stream<Path> left = Files.list(dir)) {
             assertEquals(List.of(), left.toList(), "files left after SIG" + signal);
         }
+    }
+
+    /**
+     * Ctrl-C in train finishes the step, writes the checkpoint and exits 130 (docs/TRAINING.md), also when the
+     * checkpoint is the first file written (its temporary file is then created during the JVM's shutdown).
+     */
+    @Test
+    void ctrlCInTrainWritesTheCheckpoint() throws Exception {
+        Path ckpt = dir.resolve("c.ckpt");
+        String javaBin = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), "io.github.tokenbutler.tools.Main",
+                "train", "--model", SharedData.require("models/stories260K/stories260K.gguf").toString(),
+                "--text", SharedData.require("data/tinystories/valid.txt").toString(), "--out", dir.resolve("p.gguf").toString(),
+                "--steps", "100000", "--batch", "2", "--seq-len", "64", "--checkpoint", ckpt.toString(), "--checkpoint-every", "100000"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        StringBuffer log = new StringBuffer();
+        Thread reader = new Thread(() -> {
+            try (var in = p.getInputStream()) {
+                byte[] buf = new byte[4096];
+                for (int n; (n = in.read(buf)) > 0; ) log.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+            } catch (IOException ignored) { /* the process ended */ }
+        });
+        reader.start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!log.toString().contains("step 1/")) {
+                assertTrue(p.isAlive(), "train ended early: " + log);
+                assertTrue(System.nanoTime() < deadline, "train did not start in 60 s: " + log);
+                Thread.sleep(50);
+            }
+            Thread.sleep(500);
+            assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(p.pid())).start().waitFor());
+            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "train did not stop after SIGINT");
+        } finally {
+            p.destroyForcibly();
+        }
+        reader.join(5000);
+        assertEquals(130, p.exitValue(), log.toString());
+        assertTrue(Files.isRegularFile(ckpt), "checkpoint written: " + log);
+        assertFalse(log.toString().contains("internal error"), log.toString());
+        assertFalse(hasTemporary(dir), "no temporary file left");
     }
 
     private static boolean hasTemporary(Path dir) throws IOException {

@@ -78,7 +78,7 @@ class SynthCommandTest {
         assertUserError(run("synth", "--preset", "tiny", "--type", "Q5_K", out), "--type", "Q5_K");
         assertUserError(run("synth", "--dims", "64,64,1", out), "6 or 7 integers");
         assertUserError(run("synth", "--dims", "64,64,1,4,3,300", out), "heads 4 is not a multiple of kv heads 3");
-        assertUserError(run("synth", "--dims", "64,64,1,4,2,-5", out), "VOCAB must be positive");
+        assertUserError(run("synth", "--dims", "64,64,1,4,2,-5", out), "VOCAB must be an integer from 1 to 4194304, got -5");
         assertUserError(run("synth", "--dims", "64,64,1,4,2,100", out), "at least 260");
         assertUserError(run("synth", "--preset", "tiny", "--tied", out), "--tied");
         assertUserError(run("synth", "--preset", "tiny"), "missing argument OUT.gguf");

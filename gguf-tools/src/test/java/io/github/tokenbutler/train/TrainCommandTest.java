@@ -158,7 +158,7 @@ class TrainCommandTest {
         assertMessage("larger than the model's context", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "512");
         assertMessage("does not exist", "--model", model.toString(), "--text", tinyText().toString(), "--out", dir.resolve("no/such/p.gguf").toString());
         assertMessage("--loss must be one of [mse, kl], got 'l1'", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--loss", "l1");
-        assertMessage("--steps must be in", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--steps", "0");
+        assertMessage("--steps expects an integer from 1 to", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--steps", "0");
         Path ckpt = dir.resolve("x.ckpt");
         assertEquals(0, train("--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "16", "--steps", "1",
                 "--batch", "1", "--checkpoint", ckpt.toString()).exitCode());
