@@ -141,6 +141,17 @@ public final class Llama3 {
         return path;
     }
 
+    /**
+     * The kernels use the incubating Vector API, which a JVM resolves only when asked: without it the first kernel
+     * call would fail with a NoClassDefFoundError. Said in words, with the flag, before anything runs.
+     */
+    public static void requireVectorModule() {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            throw new UserError("this JVM was started without the Vector API module: add --add-modules jdk.incubator.vector"
+                    + " to the java command line (./tokenbutler and the jbang header do)");
+        }
+    }
+
     private static boolean isControl(int c) { return c < 0x20 || (c >= 0x7f && c < 0xa0); }
 
     /** A GGUF file that cannot be read: the message names the file, what was expected and what was found. */
@@ -1780,6 +1791,7 @@ public final class Llama3 {
 
         /** Loads and validates a llama GGUF; every problem with the file is a {@link UserError}. */
         public static Model load(Path path, LoadOptions options) {
+            requireVectorModule();
             GGUF gguf = GGUF.read(requireReadableFile(path, "model file"));
             try {
                 return new Model(gguf, options);
@@ -4323,19 +4335,44 @@ public final class Llama3 {
 
     /** Picks the next token from a logits vector. Seeded, so the same seed gives the same text. */
     public static final class Sampler {
-        private final float temperature, topP;
+        private final float temperature, topP, repeatPenalty;
+        private final int repeatLastN;
         private final SplittableRandom random;
+        /** The last repeatLastN tokens seen (prompt and generated), oldest first, for the repeat penalty. */
+        private final java.util.ArrayDeque<Integer> recent = new java.util.ArrayDeque<>();
 
-        public Sampler(float temperature, float topP, long seed) {
+        public Sampler(float temperature, float topP, long seed) { this(temperature, topP, seed, 1f, 64); }
+
+        /**
+         * @param repeatPenalty llama.cpp's --repeat-penalty: the logit of a token among the last repeatLastN is divided
+         *                      by it when positive and multiplied when negative; 1 turns it off (the default)
+         */
+        public Sampler(float temperature, float topP, long seed, float repeatPenalty, int repeatLastN) {
             if (!(temperature >= 0f) || Float.isInfinite(temperature)) throw new UserError("temperature must be a number >= 0, got " + temperature);
             if (!(topP > 0f && topP <= 1f)) throw new UserError("top-p must be in (0, 1], got " + topP);
+            if (!(repeatPenalty > 0f) || Float.isInfinite(repeatPenalty)) throw new UserError("repeat penalty must be a number > 0, got " + repeatPenalty);
+            if (repeatLastN < 0) throw new UserError("repeat-last-n must be >= 0, got " + repeatLastN);
             this.temperature = temperature;
             this.topP = topP;
+            this.repeatPenalty = repeatPenalty;
+            this.repeatLastN = repeatLastN;
             this.random = new SplittableRandom(seed);
+        }
+
+        /** A token of the sequence (prompt or generated): it joins the window the repeat penalty looks at. */
+        public void accept(int token) {
+            if (repeatLastN == 0) return;
+            recent.addLast(token);
+            if (recent.size() > repeatLastN) recent.removeFirst();
         }
 
         /** The next token; logits is overwritten (with probabilities) unless sampling is greedy. */
         public int sample(float[] logits) {
+            if (repeatPenalty != 1f) {
+                for (int t : new java.util.HashSet<>(recent)) {
+                    if (t >= 0 && t < logits.length) logits[t] = logits[t] > 0 ? logits[t] / repeatPenalty : logits[t] * repeatPenalty;
+                }
+            }
             if (temperature == 0f) return argmax(logits);
             float max = Float.NEGATIVE_INFINITY;
             for (float l : logits) max = Math.max(max, l);
@@ -4459,20 +4496,22 @@ public final class Llama3 {
 
     static final String USAGE = """
             usage: jbang vendor/Llama3.java --model FILE [options]      (or: ./tokenbutler run --model FILE [options])
-              --model FILE           GGUF model file (llama architecture)
-              --prompt TEXT          the prompt (default: empty; without a chat template generation then starts from BOS alone)
-              --system-prompt TEXT   system message (models with the Llama 3 chat template)
+              -m, --model FILE       GGUF model file (llama architecture)
+              -p, --prompt TEXT      the prompt (default: empty; without a chat template generation then starts from BOS alone)
+              -sys, --system-prompt TEXT   system message (models with the Llama 3 chat template)
               --chat                 interactive chat: one message per line on stdin, Ctrl-D ends
-              --max-tokens N         tokens to generate (default: until an end-of-sequence token or the context is full)
-              --temperature T        sampling temperature, 0 = greedy (default 0.1)
+              -n, --max-tokens N     tokens to generate (default: until an end-of-sequence token or the context is full)
+              --temp, --temperature T   sampling temperature, 0 = greedy (default 0.1)
               --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)
-              --seed N               random seed (default: from the clock)
-              --context N            context length in tokens (default: the model's llama.context_length); the KV
-                                     cache grows as tokens arrive, so a large context costs memory only when used
+              --repeat-penalty P     divide the logits of the last --repeat-last-n tokens by P (llama.cpp's; default 1 = off)
+              --repeat-last-n N      tokens the repeat penalty looks back over (default 64)
+              -s, --seed N           random seed (default: from the clock)
+              -c, --context N        context length in tokens (also --ctx-size; default: the model's llama.context_length);
+                                     the KV cache grows as tokens arrive, so a large context costs memory only when used
               -ctk, --cache-type-k T KV cache type of the keys: f32, f16 (default) or q8_0 (llama.cpp's names)
               -ctv, --cache-type-v T KV cache type of the values: f32, f16 (default) or q8_0
               -t, --threads N        threads for the matmuls and attention (default: all processors; also -Dtokenbutler.threads=N)
-              --stream               print tokens as they are generated (default: all at the end)
+              --no-stream            print the text at the end instead of token by token as it is generated
               --check-tensors        scan every weight for NaN and Inf before generating (llama.cpp's flag; without it
                                      the norms are checked at load and the logits at every step)
               --attention NAME       attention implementation (default: dense, or -Dtokenbutler.attention=NAME)
@@ -4487,12 +4526,17 @@ public final class Llama3 {
         Path model;
         String prompt;
         String systemPrompt;
-        boolean chat, stream, help, checkTensors;
+        boolean chat, stream = true, help, checkTensors;
         /** The options that take a value, so that an unknown one is named as unknown rather than as missing its value. */
         static final List<String> VALUED = List.of("--model", "--prompt", "--system-prompt", "--max-tokens", "--temperature", "--top-p",
-                "--seed", "--context", "-t", "--threads", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "--attention", "--attention-opt");
+                "--seed", "--context", "-t", "--threads", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "--attention", "--attention-opt",
+                "--repeat-penalty", "--repeat-last-n");
+        /** llama.cpp's names (llama-cli) for the same options. */
+        static final Map<String, String> ALIASES = Map.of("-m", "--model", "-p", "--prompt", "-n", "--max-tokens", "--n-predict", "--max-tokens",
+                "-c", "--context", "--ctx-size", "--context", "-s", "--seed", "--temp", "--temperature", "-sys", "--system-prompt");
         int maxTokens = Integer.MAX_VALUE;
-        float temperature = 0.1f, topP = 0.95f;
+        float temperature = 0.1f, topP = 0.95f, repeatPenalty = 1f;
+        int repeatLastN = 64;
         long seed = System.nanoTime();
         int context, threads;
         KvType keyType = KvType.F16, valueType = KvType.F16;
@@ -4508,10 +4552,12 @@ public final class Llama3 {
                     name = arg.substring(0, eq);
                     inline = arg.substring(eq + 1);
                 }
+                name = ALIASES.getOrDefault(name, name);
                 switch (name) {
                     case "--help", "-h" -> o.help = true;
                     case "--chat" -> o.chat = flag(name, inline);
                     case "--stream" -> o.stream = flag(name, inline);
+                    case "--no-stream" -> o.stream = !flag(name, inline);
                     case "--check-tensors" -> o.checkTensors = flag(name, inline);
                     default -> {
                         String value = inline;
@@ -4558,6 +4604,8 @@ public final class Llama3 {
                 case "-t", "--threads" -> threads = integer(name, value, 1, 1024);
                 case "-ctk", "--cache-type-k" -> keyType = KvType.parse(name, value);
                 case "-ctv", "--cache-type-v" -> valueType = KvType.parse(name, value);
+                case "--repeat-penalty" -> repeatPenalty = number(name, value, Float.MIN_VALUE, Float.MAX_VALUE, "a number > 0 (1 = off)");
+                case "--repeat-last-n" -> repeatLastN = integer(name, value, 0, 1 << 30);
                 case "--attention" -> attention = value;
                 case "--attention-opt" -> {
                     if (value.indexOf('=') <= 0) throw new UserError("option --attention-opt expects KEY=VALUE, got '" + value + "'");
@@ -4590,6 +4638,42 @@ public final class Llama3 {
         }
     }
 
+    /**
+     * Ctrl-C in chat, as llama-cli does it: during a reply it ends the reply (the conversation goes on); at the
+     * prompt it ends the program (exit 130). SIGINT through sun.misc.Signal, the JDK's only way to catch it; where
+     * that is unavailable Ctrl-C keeps its default (ending the program).
+     */
+    static final class ReplyInterrupt {
+        private final java.util.concurrent.atomic.AtomicBoolean replying = new java.util.concurrent.atomic.AtomicBoolean(),
+                stop = new java.util.concurrent.atomic.AtomicBoolean();
+
+        static ReplyInterrupt install(PrintStream err) {
+            ReplyInterrupt r = new ReplyInterrupt();
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
+                    if (r.replying.get()) {
+                        r.stop.set(true);
+                    } else {
+                        err.println();
+                        err.flush();
+                        System.exit(130);
+                    }
+                });
+            } catch (IllegalArgumentException | UnsupportedOperationException | LinkageError e) {
+                // No signal handling here (another JVM, or the signal is reserved): Ctrl-C ends the program.
+            }
+            return r;
+        }
+
+        void replying(boolean on) {
+            stop.set(false);
+            replying.set(on);
+        }
+
+        /** Whether Ctrl-C asked the current reply to end. */
+        boolean takeStop() { return stop.get(); }
+    }
+
     /** What one generate call did. */
     record Generated(int[] tokens, int lastSampled, boolean stoppedByToken, int nextPos,
                      int prefillTokens, long prefillNanos, int decodeSteps, long decodeNanos) {}
@@ -4604,16 +4688,24 @@ public final class Llama3 {
      */
     static Generated generate(Model model, State state, int[] prompt, int startPos, int maxTokens, Sampler sampler,
                               int[] stopIds, TokenSink sink) {
+        return generate(model, state, prompt, startPos, maxTokens, sampler, stopIds, sink, () -> false);
+    }
+
+    /** {@link #generate} that also ends, after the current token, when stop says so (Ctrl-C in chat). */
+    static Generated generate(Model model, State state, int[] prompt, int startPos, int maxTokens, Sampler sampler,
+                              int[] stopIds, TokenSink sink, java.util.function.BooleanSupplier stop) {
         int context = model.config().contextLength();
         long t0 = System.nanoTime();
         float[] logits = model.forward(state, prompt, 0, prompt.length, startPos, false);
         long prefillNanos = System.nanoTime() - t0;
+        for (int t : prompt) sampler.accept(t);
         int pos = startPos + prompt.length, previous = prompt[prompt.length - 1], steps = 0, token;
         List<Integer> out = new ArrayList<>();
         boolean stopped = false;
         long decodeStart = System.nanoTime();
         while (true) {
             token = sampler.sample(logits);
+            sampler.accept(token);
             if (contains(stopIds, token)) {
                 stopped = true;
                 break;
@@ -4621,7 +4713,7 @@ public final class Llama3 {
             out.add(token);
             sink.accept(previous, token);
             previous = token;
-            if (out.size() >= maxTokens || pos >= context) break;
+            if (out.size() >= maxTokens || pos >= context || stop.getAsBoolean()) break;
             logits = model.forward(state, new int[] {token}, 0, 1, pos++, false);
             steps++;
         }
@@ -4642,6 +4734,7 @@ public final class Llama3 {
     /** The CLI, returning its exit code: 0 done, 2 a user error (one line on err), 1 an internal error. */
     public static int run(String[] args, InputStream in, PrintStream out, PrintStream err) {
         try {
+            requireVectorModule();
             CliOptions o = CliOptions.parse(args);
             if (o.help) {
                 out.print(USAGE);
@@ -4658,7 +4751,7 @@ public final class Llama3 {
             }
             AttentionHook hook = findAttentionHook(o.attention);
             Map<String, String> attentionOptions = attentionOptions(o.attentionOptions);
-            Sampler sampler = new Sampler(o.temperature, o.topP, o.seed);
+            Sampler sampler = new Sampler(o.temperature, o.topP, o.seed, o.repeatPenalty, o.repeatLastN);
             try (Model model = Model.load(o.model, new LoadOptions(o.context, o.keyType, o.valueType))) {
                 if (o.checkTensors) {
                     long t0 = System.nanoTime();
@@ -4736,6 +4829,8 @@ public final class Llama3 {
                              InputStream in, PrintStream out, PrintStream err) {
         ChatFormat format = ChatFormat.supported(tokenizer) ? new ChatFormat(tokenizer) : null;
         if (format == null && o.systemPrompt != null) throw new UserError("--system-prompt needs a model with the Llama 3 chat template; this one has none");
+        if (format == null) err.println("(this model has no chat template: each line continues the text so far)");
+        ReplyInterrupt interrupt = ReplyInterrupt.install(err);
         int context = model.config().contextLength(), pos = 0;
         List<Integer> pending = new ArrayList<>();
         if (format != null) {
@@ -4753,7 +4848,10 @@ public final class Llama3 {
             } catch (IOException e) {
                 throw new UserError("cannot read stdin: " + e.getMessage(), e);
             }
-            if (line == null) break;
+            if (line == null) {
+                err.println(); // Ctrl-D: leave the shell's prompt on a line of its own
+                break;
+            }
             if (line.isBlank()) continue;
             List<Integer> turn = new ArrayList<>(pending);
             if (format != null) {
@@ -4767,11 +4865,17 @@ public final class Llama3 {
                 err.println("(the context of " + context + " tokens is full; start again with a larger --context)");
                 break;
             }
-            Generated g = generate(model, state, toArray(turn), pos, o.maxTokens, sampler, tokenizer.stopIds(), (previous, token) -> {
-                byte[] bytes = tokenizer.tokenBytes(previous, token);
-                out.write(bytes, 0, bytes.length);
-                out.flush();
-            });
+            interrupt.replying(true);
+            Generated g;
+            try {
+                g = generate(model, state, toArray(turn), pos, o.maxTokens, sampler, tokenizer.stopIds(), (previous, token) -> {
+                    byte[] bytes = tokenizer.tokenBytes(previous, token);
+                    out.write(bytes, 0, bytes.length);
+                    out.flush();
+                }, interrupt::takeStop);
+            } finally {
+                interrupt.replying(false);
+            }
             out.println();
             out.flush();
             report(g, context, err);

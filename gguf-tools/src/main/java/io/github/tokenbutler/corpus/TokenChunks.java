@@ -56,11 +56,11 @@ public final class TokenChunks {
      * @param what      names the text for the "too short" error, e.g. "--text valid.txt"
      */
     public static TokenChunks of(int[] stream, int bos, int ctx, int maxChunks, String what) {
-        if (ctx < 2) throw new UserError("--ctx must be at least 2 (BOS plus one predicted token), got " + ctx);
+        if (ctx < 2) throw new UserError("--context must be at least 2 (BOS plus one predicted token), got " + ctx);
         int window = ctx - 1;
         int available = stream.length / window;
         if (available == 0) {
-            throw new UserError(what + " is too short for --ctx " + ctx + ": it has " + stream.length
+            throw new UserError(what + " is too short for --context " + ctx + ": it has " + stream.length
                     + " tokens, one chunk needs " + window + " (ctx - 1, after the BOS prefix)");
         }
         int n = maxChunks > 0 ? Math.min(maxChunks, available) : available;

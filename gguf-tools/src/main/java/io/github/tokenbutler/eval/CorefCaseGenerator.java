@@ -170,8 +170,8 @@ public final class CorefCaseGenerator {
         }
         while (true) {
             if (chosen.isEmpty()) {
-                throw new UserError("coref: --ctx " + ctx + " is too small for a co-reference case: the introduction and the"
-                        + " query alone take " + fixed + " tokens, leaving no room for a distractor sentence; use a larger --ctx");
+                throw new UserError("coref: --context " + ctx + " is too small for a co-reference case: the introduction and the"
+                        + " query alone take " + fixed + " tokens, leaving no room for a distractor sentence; use a larger --context");
             }
             String beforeName = intro + " " + String.join(" ", chosen) + " " + query;
             String text = beforeName + ending;

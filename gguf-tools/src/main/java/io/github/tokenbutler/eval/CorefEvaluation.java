@@ -81,7 +81,7 @@ public final class CorefEvaluation {
 
     public record Result(Report report, List<int[]> coverage, CorefCase vizCase) {}
 
-    /** The --ctx used when none is given: 256 tokens, or the model's declared context when that is smaller. */
+    /** The --context used when none is given: 256 tokens, or the model's declared context when that is smaller. */
     public static int defaultContext(Path model, int preferred) {
         int declared = ModelLoading.declaredContext(model);
         return declared > 0 ? Math.min(preferred, declared) : preferred;

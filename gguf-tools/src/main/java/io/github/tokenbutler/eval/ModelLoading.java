@@ -33,7 +33,7 @@ final class ModelLoading {
     }
 
     /**
-     * Refuses a --ctx beyond the context the file declares: the runtime would accept it (an explicit
+     * Refuses a --context beyond the context the file declares: the runtime would accept it (an explicit
      * context overrides the metadata, as in llama.cpp), but positions past what the model was built for
      * give numbers that mean nothing. --force-ctx is for files that under-declare: llama.cpp's
      * convert-llama2c writes 128 whatever the checkpoint was trained with (stories260K was trained at 512).
@@ -41,8 +41,8 @@ final class ModelLoading {
     static void checkDeclaredContext(String command, Path path, int ctx, boolean force) {
         int declared = declaredContext(path);
         if (declared > 0 && ctx > declared && !force) {
-            throw new UserError(command + ": --ctx " + ctx + " is larger than the model's context: " + path.getFileName()
-                    + " declares a context of " + declared + " tokens (llama.context_length); use --ctx " + declared
+            throw new UserError(command + ": --context " + ctx + " is larger than the model's context: " + path.getFileName()
+                    + " declares a context of " + declared + " tokens (llama.context_length); use --context " + declared
                     + " or less, or add --force-ctx if the file under-declares the context its model was trained with"
                     + " (llama.cpp's convert-llama2c writes 128 whatever the training length was)");
         }
@@ -60,8 +60,8 @@ final class ModelLoading {
         try {
             int context = model.config().contextLength();
             if (context < ctx) {
-                throw new UserError(command + ": --ctx " + ctx + " is larger than the model's context: " + path.getFileName()
-                        + " holds at most " + context + " tokens; use --ctx " + context + " or less");
+                throw new UserError(command + ": --context " + ctx + " is larger than the model's context: " + path.getFileName()
+                        + " holds at most " + context + " tokens; use --context " + context + " or less");
             }
             return model;
         } catch (RuntimeException e) {

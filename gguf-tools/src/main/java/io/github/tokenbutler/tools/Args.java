@@ -32,10 +32,12 @@ public final class Args {
         this.command = command;
         this.flags = flags;
         for (int i = 0; i < argv.length; i++) {
-            String a = switch (argv[i]) { // llama.cpp's short names of the KV cache types
+            String a = switch (argv[i]) { // llama.cpp's names; one name, --context, for the context in every command
                 case "-ctk" -> "--cache-type-k";
                 case "-ctv" -> "--cache-type-v";
-                default -> argv[i];
+                case "-c", "--ctx", "--ctx-size" -> "--context";
+                default -> argv[i].startsWith("--ctx=") ? "--context=" + argv[i].substring(6)
+                        : argv[i].startsWith("--ctx-size=") ? "--context=" + argv[i].substring(11) : argv[i];
             };
             if (a.startsWith("--") && a.length() > 2) {
                 String key = a.substring(2), value;

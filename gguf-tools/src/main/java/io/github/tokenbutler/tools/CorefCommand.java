@@ -46,7 +46,7 @@ public final class CorefCommand implements Command, Main.FlagOptions {
                 usage: ./tokenbutler coref --model M.gguf [options]
 
                 Each case introduces an invented, multi-token name ("Once upon a time, there was a little dragon named
-                Zorvik."), adds distractor sentences until the case is --ctx tokens long, and ends with a sentence
+                Zorvik."), adds distractor sentences until the case is --context tokens long, and ends with a sentence
                 whose continuation is the name ("The name of the dragon was Zorvik."). Score: share of the final name's
                 tokens mispredicted (argmax, teacher forcing), per policy and sparsity. Details: docs/EVALUATION.md.
 
@@ -57,9 +57,9 @@ public final class CorefCommand implements Command, Main.FlagOptions {
                   --predictor P.gguf         TokenButler predictor for this model (needed by tokenbutler)
                   --cases N                  number of cases, default %d
                   --seed S                   case generator seed, default %d
-                  --ctx N                    tokens per case, BOS included, default %d or the model's declared context
+                  --context N                tokens per case, BOS included, default %d or the model's declared context
                                              when smaller (at most the declared context, unless --force-ctx)
-                  --force-ctx                allow --ctx beyond the context the model file declares
+                  --force-ctx                allow --context beyond the context the model file declares
                   --distractor-text FILE     stories to draw distractor sentences from, default ../shared/%s
                   --write-cases FILE         write the generated cases (text, name, token positions)
                   --attention-opt K=V        extra option for every sparse policy, repeatable
@@ -78,7 +78,7 @@ public final class CorefCommand implements Command, Main.FlagOptions {
         List<Double> sparsities = Policies.sparsities(name(), "sparsity", a.list("sparsity", List.of("0.5")));
         int cases = a.integer("cases", DEFAULT_CASES, 1, 1_000_000);
         long seed = a.longValue("seed", DEFAULT_SEED);
-        int ctx = a.has("ctx") ? a.integer("ctx", DEFAULT_CTX, 16, 1 << 24) : CorefEvaluation.defaultContext(model, DEFAULT_CTX);
+        int ctx = a.has("context") ? a.integer("context", DEFAULT_CTX, 16, 1 << 24) : CorefEvaluation.defaultContext(model, DEFAULT_CTX);
         boolean forceCtx = a.flag("force-ctx");
         Path distractors = a.has("distractor-text") ? a.existingFile("distractor-text") : defaultDistractors();
         Path writeCases = EvalCommand.output(a, "write-cases");

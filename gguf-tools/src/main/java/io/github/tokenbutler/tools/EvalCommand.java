@@ -40,7 +40,7 @@ public final class EvalCommand implements Command, Main.FlagOptions {
 
     @Override public String usage() {
         return """
-                usage: ./tokenbutler eval --model M.gguf --text FILE --ctx N [options]
+                usage: ./tokenbutler eval --model M.gguf --text FILE --context N [options]
 
                 Perplexity with teacher forcing, every position a decode step under the policy. The text's stories
                 (separated by <|endoftext|> lines) are tokenized with BOS between stories and cut into chunks of N
@@ -48,8 +48,9 @@ public final class EvalCommand implements Command, Main.FlagOptions {
 
                   --model M.gguf          the model (llama architecture GGUF)
                   --text FILE             UTF-8 text, e.g. ../shared/data/tinystories/valid.txt
-                  --ctx N                 tokens per chunk, BOS included (at most the context the model file declares)
-                  --force-ctx             allow --ctx beyond the declared context, for files that under-declare it
+                  --context N             tokens per chunk, BOS included (at most the context the model file declares;
+                                          also -c, --ctx, --ctx-size, as in every command)
+                  --force-ctx             allow --context beyond the declared context, for files that under-declare it
                                           (llama.cpp's convert-llama2c writes 128; stories260K was trained at 512)
                   --policies LIST         comma-separated, default: all of %s
                                           (tokenbutler only with --predictor); dense always runs once as the reference
@@ -115,10 +116,10 @@ public final class EvalCommand implements Command, Main.FlagOptions {
     }
 
     private int requiredContext(Args a) {
-        if (!a.has("ctx")) {
-            throw new UserError(name() + ": option --ctx is required: tokens per chunk, BOS included (e.g. --ctx 512), at most the model's context");
+        if (!a.has("context")) {
+            throw new UserError(name() + ": option --context is required: tokens per chunk, BOS included (e.g. --context 512), at most the model's context");
         }
-        return a.integer("ctx", 0, 2, 1 << 24);
+        return a.integer("context", 0, 2, 1 << 24);
     }
 
     /** --predictor: optional, but when given the file must exist. */

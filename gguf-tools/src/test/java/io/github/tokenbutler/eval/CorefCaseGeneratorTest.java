@@ -83,7 +83,7 @@ class CorefCaseGeneratorTest {
     @Test
     void tooSmallContextIsAUserError() {
         UserError e = assertThrows(UserError.class, () -> new CorefCaseGenerator(tok, corpus(), 42, 60).generate(0));
-        assertTrue(e.getMessage().contains("--ctx 60"), e.getMessage());
+        assertTrue(e.getMessage().contains("--context 60"), e.getMessage());
     }
 
     @Test

@@ -48,8 +48,8 @@ class EvalCommandTest {
 
     @Test
     void ctxIsRequiredAndChecked() {
-        assertTrue(userError("--model", model().toString(), "--text", valid().toString()).getMessage().contains("--ctx is required"));
-        assertTrue(userError("--model", model().toString(), "--text", valid().toString(), "--ctx", "1").getMessage().contains("--ctx"));
+        assertTrue(userError("--model", model().toString(), "--text", valid().toString()).getMessage().contains("--context is required"));
+        assertTrue(userError("--model", model().toString(), "--text", valid().toString(), "--ctx", "1").getMessage().contains("--context"));
         assertTrue(userError("--model", model().toString(), "--text", valid().toString(), "--ctx", "big").getMessage().contains("integer"));
     }
 
@@ -154,7 +154,7 @@ class EvalCommandTest {
     void ctxLargerThanTheModelsContextIsRefused() {
         // stories260K.gguf declares llama.context_length 128 (llama.cpp's convert-llama2c default).
         UserError e = userError("--model", model().toString(), "--text", valid().toString(), "--ctx", "512", "--policies", "dense");
-        assertTrue(e.getMessage().contains("--ctx 512 is larger than the model's context") && e.getMessage().contains("128")
+        assertTrue(e.getMessage().contains("--context 512 is larger than the model's context") && e.getMessage().contains("128")
                 && e.getMessage().contains("--force-ctx"), e.getMessage());
     }
 
