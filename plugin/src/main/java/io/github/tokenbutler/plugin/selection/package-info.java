@@ -8,9 +8,13 @@
  * ({@link io.github.tokenbutler.plugin.selection.HeavyHitterCache}), seeded hashes
  * ({@link io.github.tokenbutler.plugin.selection.RandomScores}) or recency (streaming).
  *
- * <p><b>Out:</b> the selected key positions, ascending
- * ({@link io.github.tokenbutler.plugin.selection.TokenSelector}, ranking with
- * {@link io.github.tokenbutler.plugin.selection.TopKSelection}), and what the selection did
+ * <p><b>Out:</b> the selected key positions, ascending, and what the selection did
  * ({@link io.github.tokenbutler.plugin.selection.SelectionStatistics}).
+ *
+ * <p>One class per policy behind one interface, {@link io.github.tokenbutler.plugin.selection.Ranking}, each owning
+ * its per-sequence state and made by {@link io.github.tokenbutler.plugin.selection.SelectionPolicy#open}: the ranking
+ * policies share the budget rule and a top-k ({@link io.github.tokenbutler.plugin.selection.TopKSelection}); H2O keeps
+ * its own set. {@link io.github.tokenbutler.plugin.selection.TokenSelector} holds a policy's ranking with the
+ * geometry of the selection units (query heads, or KV heads with gqa=kv).
  */
 package io.github.tokenbutler.plugin.selection;
