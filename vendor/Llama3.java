@@ -4491,7 +4491,190 @@ public final class Llama3 {
     }
 
     // =====================================================================================
-    // 9. CLI. Generated text goes to stdout alone; speed and errors go to stderr.
+    // 9. Java API: what a program does with a model, in three calls. The CLI below is one such program.
+    //      try (Llama3.Generator g = Llama3.Generator.open(Path.of("M.gguf"), "dense", Map.of(), LoadOptions.defaults())) {
+    //          Llama3.Completion c = g.generate("Once upon a time", Llama3.GenerationParams.greedy(64), System.out::print);
+    //      }
+    // =====================================================================================
+
+    /**
+     * How to generate. stop: strings that end the text when it produces them (they are not part of the result);
+     * cancel: asked after every token, true ends the generation (a client that went away, Ctrl-C).
+     */
+    public record GenerationParams(int maxTokens, float temperature, float topP, long seed, float repeatPenalty, int repeatLastN,
+                                   List<String> stop, java.util.function.BooleanSupplier cancel) {
+        public GenerationParams {
+            if (maxTokens < 1) throw new UserError("maxTokens must be at least 1, got " + maxTokens);
+            stop = List.copyOf(stop);
+            for (String s : stop) if (s.isEmpty()) throw new UserError("a stop string must not be empty");
+            Objects.requireNonNull(cancel, "cancel");
+        }
+
+        /** Greedy decoding of at most maxTokens tokens, no stop strings. */
+        public static GenerationParams greedy(int maxTokens) { return new GenerationParams(maxTokens, 0f, 1f, 0, 1f, 64, List.of(), () -> false); }
+
+        public GenerationParams withStop(String... strings) {
+            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, List.of(strings), cancel);
+        }
+
+        public GenerationParams withSampling(float temperature, float topP, long seed) {
+            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, stop, cancel);
+        }
+
+        public GenerationParams withCancel(java.util.function.BooleanSupplier cancel) {
+            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, stop, cancel);
+        }
+    }
+
+    /** One chat message: role "system", "user" or "assistant". */
+    public record ChatMessage(String role, String content) {
+        public ChatMessage {
+            if (!List.of("system", "user", "assistant").contains(role)) throw new UserError("chat role must be system, user or assistant, got '" + role + "'");
+            Objects.requireNonNull(content, "content");
+        }
+    }
+
+    /**
+     * What a generation produced. finish: "stop" (an end-of-turn token or a stop string), "length" (maxTokens or
+     * the context), "cancelled".
+     */
+    public record Completion(String text, int promptTokens, int generatedTokens, String finish,
+                             double prefillTokensPerSecond, double decodeTokensPerSecond) {}
+
+    /**
+     * A model loaded with its attention (dense, or a hook found on the class path with its options), one sequence
+     * at a time: every call starts a new sequence. Not thread-safe: a server queues its requests on it.
+     */
+    public static final class Generator implements AutoCloseable {
+        private final Model model;
+        private final AttentionHook.Attention attention;
+        private final Tokenizer tokenizer;
+
+        private Generator(Model model, AttentionHook.Attention attention) {
+            this.model = model;
+            this.attention = attention;
+            this.tokenizer = model.tokenizer();
+        }
+
+        /** Loads a model; attention "dense" or the name of a hook on the class path (e.g. "tokenbutler"), with its options. */
+        public static Generator open(Path modelFile, String attention, Map<String, String> options, LoadOptions load) {
+            AttentionHook hook = findAttentionHook(attention);
+            Model model = Model.load(modelFile, load);
+            try {
+                return new Generator(model, hook.open(model.info(), options));
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+        }
+
+        public Model model() { return model; }
+
+        /** Whether {@link #chat} formats messages with the model's template (else it continues their text). */
+        public boolean hasChatTemplate() { return ChatFormat.supported(tokenizer); }
+
+        /** Continues prompt (BOS first, as the model's tokenizer wants); onToken receives the text as it is decoded. */
+        public Completion generate(String prompt, GenerationParams params, java.util.function.Consumer<String> onToken) {
+            return run(withBos(tokenizer, tokenizer.encode(prompt), true), params, onToken);
+        }
+
+        /**
+         * The assistant's reply to messages: with the Llama 3 template when the model has it, else as plain
+         * continuation of the messages' text, one per line.
+         */
+        public Completion chat(List<ChatMessage> messages, GenerationParams params, java.util.function.Consumer<String> onToken) {
+            if (messages.isEmpty()) throw new UserError("chat needs at least one message");
+            if (!hasChatTemplate()) {
+                StringBuilder text = new StringBuilder();
+                for (ChatMessage m : messages) text.append(text.isEmpty() ? "" : "\n").append(m.content());
+                return generate(text.toString(), params, onToken);
+            }
+            ChatFormat format = new ChatFormat(tokenizer);
+            List<Integer> ids = new ArrayList<>(List.of(format.beginOfText()));
+            for (ChatMessage m : messages) ids.addAll(format.message(m.role(), m.content()));
+            ids.addAll(format.header("assistant"));
+            return run(Llama3.toArray(ids), params, onToken);
+        }
+
+        private Completion run(int[] prompt, GenerationParams p, java.util.function.Consumer<String> onToken) {
+            int context = model.config().contextLength();
+            if (prompt.length == 0) throw new UserError("the prompt is empty and the model adds no BOS token");
+            if (prompt.length >= context) {
+                throw new UserError("the prompt is " + prompt.length + " tokens but the context holds " + context + " (load with a larger context)");
+            }
+            Sampler sampler = new Sampler(p.temperature(), p.topP(), p.seed(), p.repeatPenalty(), p.repeatLastN());
+            State state = model.newState(attention);
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            StringBuilder text = new StringBuilder();
+            int[] emitted = {0};
+            boolean[] stopString = {false};
+            Generated g = Llama3.generate(model, state, prompt, 0, p.maxTokens(), sampler, tokenizer.stopIds(), (previous, token) -> {
+                if (stopString[0]) return;
+                byte[] b = tokenizer.tokenBytes(previous, token);
+                bytes.write(b, 0, b.length);
+                text.setLength(0);
+                text.append(Utf8.completePrefix(bytes.toByteArray()));
+                int cut = firstStop(text, p.stop());
+                if (cut >= 0) {
+                    text.setLength(cut);
+                    stopString[0] = true;
+                }
+                // Hold back what could still become a stop string, so that none of it is ever shown.
+                int safe = stopString[0] ? text.length() : Math.max(emitted[0], text.length() - longest(p.stop()) + 1);
+                if (safe > emitted[0]) {
+                    onToken.accept(text.substring(emitted[0], safe));
+                    emitted[0] = safe;
+                }
+            }, () -> stopString[0] || p.cancel().getAsBoolean());
+            String all = Utf8.completePrefix(bytes.toByteArray());
+            int cut = firstStop(new StringBuilder(all), p.stop());
+            String result = cut >= 0 ? all.substring(0, cut) : all;
+            if (result.length() > emitted[0]) onToken.accept(result.substring(emitted[0]));
+            String finish = g.stoppedByToken() || cut >= 0 ? "stop" : p.cancel().getAsBoolean() ? "cancelled" : "length";
+            return new Completion(result, prompt.length, g.tokens().length, finish,
+                    g.prefillTokens() / Math.max(1e-9, g.prefillNanos() / 1e9), g.decodeSteps() / Math.max(1e-9, g.decodeNanos() / 1e9));
+        }
+
+        private static int firstStop(CharSequence text, List<String> stops) {
+            int best = -1;
+            for (String s : stops) {
+                int i = text.toString().indexOf(s);
+                if (i >= 0 && (best < 0 || i < best)) best = i;
+            }
+            return best;
+        }
+
+        private static int longest(List<String> stops) {
+            int n = 1;
+            for (String s : stops) n = Math.max(n, s.length());
+            return n;
+        }
+
+        @Override public void close() {
+            try (model) {
+                attention.close();
+            }
+        }
+    }
+
+    /** UTF-8 decoding of a byte stream that may end inside a character (a token can hold part of one). */
+    static final class Utf8 {
+        private Utf8() {}
+
+        /** The text of bytes up to the last complete character. */
+        static String completePrefix(byte[] b) {
+            int end = b.length, i = end - 1, back = 0;
+            while (i >= 0 && back < 3 && (b[i] & 0xC0) == 0x80) { i--; back++; }
+            if (i >= 0) {
+                int lead = b[i] & 0xFF, need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+                if (end - i < need) end = i;
+            }
+            return new String(b, 0, end, StandardCharsets.UTF_8);
+        }
+    }
+
+    // =====================================================================================
+    // 10. CLI. Generated text goes to stdout alone; speed and errors go to stderr.
     // =====================================================================================
 
     static final String USAGE = """
