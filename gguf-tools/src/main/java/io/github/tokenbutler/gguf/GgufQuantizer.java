@@ -44,7 +44,9 @@ public final class GgufQuantizer {
         return t == GGMLType.F32 || t == GGMLType.F16 || t == GGMLType.BF16;
     }
 
-    public static Report quantize(Path in, Path out, GGMLType target) {
+    public static Report quantize(Path in, Path out, GGMLType target) { return quantize(in, out, target, GgufWriter.Progress.NONE); }
+
+    public static Report quantize(Path in, Path out, GGMLType target, GgufWriter.Progress progress) {
         if (!TARGETS.contains(target)) throw new UserError("quantize: --type must be one of " + TARGETS + ", got " + target);
         List<String> notTwoD = new ArrayList<>(), rowsNotBlocks = new ArrayList<>(), alreadyQuantized = new ArrayList<>();
         int quantized = 0;
@@ -84,7 +86,7 @@ public final class GgufQuantizer {
                         + " are already quantized (" + alreadyQuantized.getFirst() + ", ...) and re-quantizing would add error;"
                         + " quantize the F32, F16 or BF16 file instead");
             }
-            w.write(out);
+            w.write(out, progress);
         }
         return new Report(quantized, notTwoD, rowsNotBlocks, alreadyQuantized);
     }

@@ -229,7 +229,17 @@ public final class GgufWriter {
      * untouched. The size is checked against the free disk space before the first byte is written; an I/O
      * problem (folder missing, disk full, read-only, permission) is a {@link UserError} naming the file.
      */
-    public void write(Path path) {
+    public void write(Path path) { write(path, Progress.NONE); }
+
+    /** Told after each tensor how many of the file's bytes are written. */
+    @FunctionalInterface
+    public interface Progress {
+        Progress NONE = (written, total) -> {};
+        void written(long written, long total);
+    }
+
+    /** {@link #write(Path)}, telling progress how far it is. */
+    public void write(Path path, Progress progress) {
         Path target = path.toAbsolutePath();
         Path dir = target.getParent();
         if (dir == null || !Files.isDirectory(dir)) throw new UserError("cannot write " + path + ": folder " + dir + " does not exist");
@@ -259,6 +269,7 @@ public final class GgufWriter {
                     if (ch.position() != dataStart + offset) {
                         throw new IllegalStateException("tensor '" + t.name() + "': the source moved the file position");
                     }
+                    progress.written(dataStart + offset, total);
                 }
                 ch.force(false);
             }

@@ -101,6 +101,10 @@ public final class Llama2cConverter {
 
     /** Converts and writes {@code out} atomically; returns the model's hyperparameters. */
     public static Hyperparameters convert(Path checkpoint, Path vocabFile, Path out) {
+        return convert(checkpoint, vocabFile, out, GgufWriter.Progress.NONE);
+    }
+
+    public static Hyperparameters convert(Path checkpoint, Path vocabFile, Path out, GgufWriter.Progress progress) {
         Llama3.requireReadableFile(checkpoint, "checkpoint file");
         Llama3.requireReadableFile(vocabFile, "vocabulary file");
         try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(checkpoint, StandardOpenOption.READ)) {
@@ -119,7 +123,7 @@ public final class Llama2cConverter {
             LlamaGguf.putHyperparameters(w, hp, GGMLType.F32);
             vocab.putInto(w);
             addTensors(w, header, file);
-            w.write(out);
+            w.write(out, progress);
             return hp;
         } catch (IOException e) {
             throw UserError.io("cannot convert checkpoint " + checkpoint, e);

@@ -103,6 +103,10 @@ public final class SynthModel {
      * from {@code matrixType}.
      */
     public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, Path out) {
+        return write(h, presetName, matrixType, seed, out, GgufWriter.Progress.NONE);
+    }
+
+    public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, Path out, GgufWriter.Progress progress) {
         h.validate("synth");
         if (!TYPES.contains(matrixType)) throw new IllegalArgumentException("synth writes " + TYPES + ", not " + matrixType);
         List<String> notes = new ArrayList<>();
@@ -121,7 +125,7 @@ public final class SynthModel {
                         : (row, x) -> fillRow(x, seed, tensorIndex, row, t.std());
                 w.addTensor(t.name(), t.type(), t.shape(), RowEncoder.source(t.name(), t.type(), t.shape(), pool, rows));
             }
-            w.write(out);
+            w.write(out, progress);
         }
         return notes;
     }

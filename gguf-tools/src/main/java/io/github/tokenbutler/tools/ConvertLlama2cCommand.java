@@ -25,7 +25,13 @@ public final class ConvertLlama2cCommand implements Command {
         Path checkpoint = args.existingPositional(0, "MODEL.bin (the llama2.c checkpoint)");
         Path vocab = args.existingPositional(1, "VOCAB (the SentencePiece .model or .vocab)");
         Path out = args.outputPositional(2, "OUT.gguf (the file to write)");
-        Hyperparameters h = Llama2cConverter.convert(checkpoint, vocab, out);
+        ProgressBar bar = ProgressBar.onStderr("convert-llama2c");
+        Hyperparameters h;
+        try {
+            h = Llama2cConverter.convert(checkpoint, vocab, out, bar);
+        } finally {
+            bar.finish();
+        }
         System.out.printf("wrote %s: dim %d, ffn %d, %d layers, %d/%d heads, vocab %d, context %d%s%n", out, h.dim(), h.ffn(),
                 h.layers(), h.heads(), h.kvHeads(), h.vocab(), h.context(), h.tiedEmbeddings() ? ", shared classifier" : "");
         return 0;

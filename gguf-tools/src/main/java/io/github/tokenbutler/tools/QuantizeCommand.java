@@ -40,7 +40,13 @@ public final class QuantizeCommand implements Command {
         GGMLType type = GgufQuantizer.TARGETS.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("quantize: option --type must be one of " + GgufQuantizer.TARGETS + ", got '" + typeName + "'"));
         long start = System.nanoTime();
-        GgufQuantizer.Report report = GgufQuantizer.quantize(in, out, type);
+        ProgressBar bar = ProgressBar.onStderr("quantize");
+        GgufQuantizer.Report report;
+        try {
+            report = GgufQuantizer.quantize(in, out, type, bar);
+        } finally {
+            bar.finish();
+        }
         for (String w : report.warnings(type)) System.err.println("warning: " + w);
         System.out.printf("wrote %s: %d tensors quantized to %s in %.1f s%n", out, report.quantized(), type, (System.nanoTime() - start) / 1e9);
         return 0;

@@ -59,7 +59,13 @@ public final class SynthCommand implements Command, Main.FlagOptions {
             throw new UserError("synth: option --preset or --dims is required (presets: " + String.join(", ", SynthModel.PRESETS.keySet()) + ")");
         }
         long start = System.nanoTime();
-        List<String> notes = SynthModel.write(h, presetName, type, seed, outPath);
+        ProgressBar bar = ProgressBar.onStderr("synth");
+        List<String> notes;
+        try {
+            notes = SynthModel.write(h, presetName, type, seed, outPath, bar);
+        } finally {
+            bar.finish();
+        }
         for (String n : notes) System.err.println("note: " + n);
         double seconds = (System.nanoTime() - start) / 1e9;
         long bytes;
