@@ -2,6 +2,7 @@ package io.github.tokenbutler.plugin.hook;
 
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
+import io.github.tokenbutler.plugin.selection.SelectionUnits;
 import io.github.tokenbutler.plugin.selection.StatisticsSource;
 import io.github.tokenbutler.plugin.selection.TopKSelection;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
@@ -31,7 +32,8 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
     /** The CPU backend's attention, opened when a device gave up (or the backend itself when it is the CPU). */
     private BackendAttention cpu;
     private final SelectionStatistics statistics = new SelectionStatistics();
-    private final int headSize, qDim, units, headsPerUnit;
+    private final SelectionUnits units;
+    private final int headSize, qDim, headsPerUnit;
     private final float scale;
 
     // The predictor's last append: the query tokens it can score.
@@ -58,8 +60,8 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
         this.backend = Objects.requireNonNull(backend, "backend");
         this.headSize = config.headSize();
         this.qDim = config.qDim();
-        this.units = options.perKvHead() ? config.nKvHeads() : config.nHeads();
-        this.headsPerUnit = config.nHeads() / units;
+        this.units = SelectionUnits.of(config, options.perKvHead());
+        this.headsPerUnit = units.headsPerUnit();
         this.scale = (float) (1.0 / Math.sqrt(headSize));
         this.row = new float[headSize];
     }
@@ -139,9 +141,9 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
         ensureCapacity(startPos + nTokens);
         for (int i = 0; i < nTokens; i++) {
             int p = startPos + i;
-            for (int unit = 0; unit < units; unit++) {
+            for (int unit = 0; unit < units.count(); unit++) {
                 int count = used.selection(i, unit, selected);
-                int firstHead = unit * headsPerUnit, kvOff = firstHead / config.kvGroup() * headSize;
+                int firstHead = units.firstHead(unit), kvOff = units.kvHead(unit) * headSize;
                 if (options.measure()) {
                     for (int h = 0; h < headsPerUnit; h++) measureHitRate(q, i * qDim + (firstHead + h) * headSize, keyCache, kvOff, p, count);
                 }

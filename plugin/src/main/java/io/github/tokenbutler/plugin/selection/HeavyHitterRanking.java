@@ -7,7 +7,7 @@ final class HeavyHitterRanking implements Ranking {
     private final HeavyHitterCache cache;
 
     HeavyHitterRanking(SelectionSettings settings) {
-        this.cache = new HeavyHitterCache(settings.config().nLayers(), settings.units(), settings.budget(), settings.recentFraction());
+        this.cache = new HeavyHitterCache(settings.config().nLayers(), settings.units().count(), settings.budget(), settings.recentFraction());
     }
 
     @Override

@@ -11,6 +11,7 @@ abstract class ScoredRanking implements Ranking {
     final BudgetRule budget;
     final int headSize, qDim, group;
     final boolean perKvHead;
+    final SelectionUnits units;
 
     ScoredRanking(SelectionSettings settings) {
         this.settings = settings;
@@ -19,6 +20,7 @@ abstract class ScoredRanking implements Ranking {
         this.qDim = settings.config().qDim();
         this.group = settings.config().kvGroup();
         this.perKvHead = settings.perKvHead();
+        this.units = settings.units();
     }
 
     @Override
@@ -49,7 +51,7 @@ abstract class ScoredRanking implements Ranking {
     abstract void score(int layer, int unit, int p, float[] q, int qRowOff, int predictedRow, KvRows keyCache,
                         int from, int to, TokenSelector.Scratch s);
 
-    int kvHead(int unit) { return perKvHead ? unit : unit / group; }
+    int kvHead(int unit) { return units.kvHead(unit); }
 
     /**
      * The query a unit ranks keys with: its own query head (returns its offset in q), or for a KV group the

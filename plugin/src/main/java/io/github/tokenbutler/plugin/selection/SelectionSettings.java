@@ -11,6 +11,5 @@ import io.github.tokenbutler.runtime.Llama3.ModelConfig;
  */
 public record SelectionSettings(ModelConfig config, BudgetRule budget, boolean perKvHead, PredictedScores predicted,
                                 long seed, double recentFraction, int pageSize) {
-    /** Selection units per layer: query heads, or KV heads with one selection per group. */
-    public int units() { return perKvHead ? config.nKvHeads() : config.nHeads(); }
+    public SelectionUnits units() { return SelectionUnits.of(config, perKvHead); }
 }

@@ -45,33 +45,29 @@ public final class TokenSelector {
     private final SelectionPolicy policy;
     private final Ranking ranking;
     private final BudgetRule budget;
-    private final boolean perKvHead;
-    private final int nHeads, nKvHeads, group;
+    private final SelectionUnits units;
 
     /** The policy's {@link Ranking} for one model state, and the selection units of the settings' model. */
     public TokenSelector(SelectionPolicy policy, SelectionSettings settings) {
         this.policy = policy;
         this.ranking = policy.open(settings);
         this.budget = settings.budget();
-        this.perKvHead = settings.perKvHead();
-        this.nHeads = settings.config().nHeads();
-        this.nKvHeads = settings.config().nKvHeads();
-        this.group = settings.config().kvGroup();
+        this.units = settings.units();
     }
 
     public SelectionPolicy policy() { return policy; }
     public BudgetRule budget() { return budget; }
-    public boolean perKvHead() { return perKvHead; }
+    public boolean perKvHead() { return units.perKvHead(); }
 
     /** Number of selection units per layer: query heads, or KV heads with one selection per group. */
-    public int units() { return perKvHead ? nKvHeads : nHeads; }
+    public int units() { return units.count(); }
 
     /** Query heads that share a unit's selection. */
-    public int headsPerUnit() { return perKvHead ? group : 1; }
+    public int headsPerUnit() { return units.headsPerUnit(); }
 
-    public int firstHead(int unit) { return perKvHead ? unit * group : unit; }
+    public int firstHead(int unit) { return units.firstHead(unit); }
 
-    public int kvHead(int unit) { return perKvHead ? unit : unit / group; }
+    public int kvHead(int unit) { return units.kvHead(unit); }
 
     /** {@link Ranking#prepare}: once per layer call, before its selections. */
     public void prepare(int layer, KvRows keyCache, int end) { ranking.prepare(layer, keyCache, end); }
