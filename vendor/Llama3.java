@@ -4604,41 +4604,40 @@ public final class Llama3 {
             }
             Sampler sampler = new Sampler(p.temperature(), p.topP(), p.seed(), p.repeatPenalty(), p.repeatLastN());
             State state = model.newState(attention);
-            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            Utf8 decoder = new Utf8();
             StringBuilder text = new StringBuilder();
+            int longest = longest(p.stop());
             int[] emitted = {0};
             boolean[] stopString = {false};
             Generated g = Llama3.generate(model, state, prompt, 0, p.maxTokens(), sampler, tokenizer.stopIds(), (previous, token) -> {
                 if (stopString[0]) return;
-                byte[] b = tokenizer.tokenBytes(previous, token);
-                bytes.write(b, 0, b.length);
-                text.setLength(0);
-                text.append(Utf8.completePrefix(bytes.toByteArray()));
-                int cut = firstStop(text, p.stop());
+                int before = text.length();
+                text.append(decoder.append(tokenizer.tokenBytes(previous, token)));
+                // Only a stop string that ends in the new text can be new: search from where one could start.
+                int cut = firstStop(text, p.stop(), Math.max(0, before - longest + 1));
                 if (cut >= 0) {
                     text.setLength(cut);
                     stopString[0] = true;
                 }
                 // Hold back what could still become a stop string, so that none of it is ever shown.
-                int safe = stopString[0] ? text.length() : Math.max(emitted[0], text.length() - longest(p.stop()) + 1);
+                int safe = stopString[0] ? text.length() : Math.max(emitted[0], text.length() - longest + 1);
                 if (safe > emitted[0]) {
                     onToken.accept(text.substring(emitted[0], safe));
                     emitted[0] = safe;
                 }
             }, () -> stopString[0] || p.cancel().getAsBoolean());
-            String all = Utf8.completePrefix(bytes.toByteArray());
-            int cut = firstStop(new StringBuilder(all), p.stop());
-            String result = cut >= 0 ? all.substring(0, cut) : all;
+            String result = text.toString();
             if (result.length() > emitted[0]) onToken.accept(result.substring(emitted[0]));
-            String finish = g.stoppedByToken() || cut >= 0 ? "stop" : p.cancel().getAsBoolean() ? "cancelled" : "length";
+            String finish = g.stoppedByToken() || stopString[0] ? "stop" : p.cancel().getAsBoolean() ? "cancelled" : "length";
             return new Completion(result, prompt.length, g.tokens().length, finish,
                     g.prefillTokens() / Math.max(1e-9, g.prefillNanos() / 1e9), g.decodeSteps() / Math.max(1e-9, g.decodeNanos() / 1e9));
         }
 
-        private static int firstStop(CharSequence text, List<String> stops) {
+        /** Where the first stop string starts at or after from, or -1. */
+        private static int firstStop(StringBuilder text, List<String> stops, int from) {
             int best = -1;
             for (String s : stops) {
-                int i = text.toString().indexOf(s);
+                int i = text.indexOf(s, from);
                 if (i >= 0 && (best < 0 || i < best)) best = i;
             }
             return best;
@@ -4659,17 +4658,31 @@ public final class Llama3 {
 
     /** UTF-8 decoding of a byte stream that may end inside a character (a token can hold part of one). */
     static final class Utf8 {
-        private Utf8() {}
+        /** The bytes of a character not complete yet (at most 3). */
+        private byte[] pending = new byte[0];
+
+        /** The text that the bytes so far complete; an unfinished last character waits for the next call. */
+        String append(byte[] b) {
+            byte[] all = new byte[pending.length + b.length];
+            System.arraycopy(pending, 0, all, 0, pending.length);
+            System.arraycopy(b, 0, all, pending.length, b.length);
+            int end = completeLength(all);
+            pending = java.util.Arrays.copyOfRange(all, end, all.length);
+            return new String(all, 0, end, StandardCharsets.UTF_8);
+        }
 
         /** The text of bytes up to the last complete character. */
-        static String completePrefix(byte[] b) {
+        static String completePrefix(byte[] b) { return new String(b, 0, completeLength(b), StandardCharsets.UTF_8); }
+
+        /** How many leading bytes end on a character boundary: all but an unfinished last character. */
+        static int completeLength(byte[] b) {
             int end = b.length, i = end - 1, back = 0;
             while (i >= 0 && back < 3 && (b[i] & 0xC0) == 0x80) { i--; back++; }
             if (i >= 0) {
                 int lead = b[i] & 0xFF, need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
                 if (end - i < need) end = i;
             }
-            return new String(b, 0, end, StandardCharsets.UTF_8);
+            return end;
         }
     }
 

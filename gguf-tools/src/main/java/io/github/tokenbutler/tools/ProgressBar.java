@@ -1,6 +1,7 @@
 package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.gguf.GgufWriter;
+import io.github.tokenbutler.train.ProgressLine;
 
 import java.io.PrintStream;
 import java.util.Locale;
@@ -26,8 +27,7 @@ final class ProgressBar implements GgufWriter.Progress {
 
     /** On stderr, drawn only when stderr is a terminal. */
     static ProgressBar onStderr(String label) {
-        java.io.Console c = System.console();
-        return new ProgressBar(label, System.err, c != null && c.isTerminal());
+        return new ProgressBar(label, System.err, ProgressLine.stderrIsTerminal());
     }
 
     @Override

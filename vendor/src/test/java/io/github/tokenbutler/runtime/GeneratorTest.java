@@ -79,5 +79,10 @@ class GeneratorTest {
         assertEquals("é", Llama3.Utf8.completePrefix(java.util.Arrays.copyOf(e, 4)));
         assertEquals("é€", Llama3.Utf8.completePrefix(e));
         assertEquals("", Llama3.Utf8.completePrefix(java.util.Arrays.copyOf(e, 1)));
+        // Fed in pieces, as tokens come: each call gives what is complete, the rest waits.
+        Llama3.Utf8 d = new Llama3.Utf8();
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < e.length; i++) out.append(d.append(new byte[] {e[i]}));
+        assertEquals("é€", out.toString());
     }
 }
