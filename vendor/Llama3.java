@@ -2388,11 +2388,13 @@ public final class Llama3 {
             void resetSequence();
 
             /**
-             * The layer-0 attention input (hidden state after the layer-0 attention RMSNorm) of the
-             * current tokens, called in prefill and decode before any layer's attention.
+             * The attention input of a layer (the hidden state after that layer's attention RMSNorm) for the
+             * current tokens, called in prefill and decode for every layer, before the layer's Q/K/V matmuls
+             * (so layer 0's comes before any layer's attention). A predictor reads the layers it needs (v1:
+             * layer 0; v2: its producer layers) and ignores the rest.
              * @param x [nTokens][dim], row-major; valid only during the call
              */
-            default void layer0Input(int startPos, int nTokens, float[] x) {}
+            default void attentionInput(int layer, int startPos, int nTokens, float[] x) {}
 
             /**
              * Computes attention for one layer, or returns false to let the runtime compute it densely.
@@ -2922,7 +2924,7 @@ public final class Llama3 {
         public final KvRows[] values;
         /** Positions every layer's K and V arrays hold (at most the context length). */
         private int capacity;
-        /** Nanoseconds spent in attention (hook or dense, layer0Input included) and in everything else, summed over forward calls since position 0. */
+        /** Nanoseconds spent in attention (hook or dense, attentionInput included) and in everything else, summed over forward calls since position 0. */
         public long attentionNanos, otherNanos;
 
         final Model model;
@@ -3111,9 +3113,9 @@ public final class Llama3 {
             for (int l = 0; l < c.nLayers(); l++) {
                 Model.Layer layer = m.layers[l];
                 for (int t = 0; t < n; t++) rmsnorm(b.xb, t * dim, b.x, t * dim, layer.attnNorm, dim, c.rmsNormEps());
-                if (l == 0 && s.attention != null) {
+                if (s.attention != null) {
                     long t0 = System.nanoTime();
-                    s.attention.layer0Input(pos, n, b.xb);
+                    s.attention.attentionInput(l, pos, n, b.xb);
                     s.attentionNanos += System.nanoTime() - t0;
                 }
                 matmuls(s, b.xb, dim, n,

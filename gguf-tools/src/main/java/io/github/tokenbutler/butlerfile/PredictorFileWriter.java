@@ -5,6 +5,8 @@ import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorFormat;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 
 import java.nio.ByteBuffer;
@@ -28,6 +30,25 @@ public final class PredictorFileWriter {
      * @param origin one line saying where the weights come from, stored as tokenbutler.origin
      */
     public static GgufWriter build(PredictorConfig config, PredictorWeights weights, ModelFingerprint fingerprint,
+                                   String origin, GGMLType tensorType) {
+        if (!TENSOR_TYPES.contains(tensorType)) {
+            throw new IllegalArgumentException("predictor tensors must be one of " + TENSOR_TYPES + ", got " + tensorType);
+        }
+        GgufWriter w = new GgufWriter();
+        for (PredictorFormat.MetadataEntry e : PredictorFormat.metadata(config, fingerprint, origin)) {
+            w.put(e.key(), e.type(), e.elementType(), e.value());
+        }
+        Map<String, float[]> data = weights.byName();
+        for (Map.Entry<String, long[]> t : PredictorFormat.tensorShapes(config).entrySet()) {
+            float[] values = data.get(t.getKey());
+            if (tensorType == GGMLType.F32) w.addTensor(t.getKey(), values, t.getValue());
+            else w.addTensor(t.getKey(), GGMLType.F16, t.getValue(), toF16(values));
+        }
+        return w;
+    }
+
+    /** A v2 (revised) predictor file as a writer, not yet written: {@link PredictorFormat#metadata(RevisedPredictorConfig, ModelFingerprint, String)} and its tensors. */
+    public static GgufWriter build(RevisedPredictorConfig config, RevisedPredictorWeights weights, ModelFingerprint fingerprint,
                                    String origin, GGMLType tensorType) {
         if (!TENSOR_TYPES.contains(tensorType)) {
             throw new IllegalArgumentException("predictor tensors must be one of " + TENSOR_TYPES + ", got " + tensorType);

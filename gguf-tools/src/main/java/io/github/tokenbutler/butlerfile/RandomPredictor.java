@@ -3,6 +3,8 @@ package io.github.tokenbutler.butlerfile;
 import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
@@ -31,5 +33,15 @@ public final class RandomPredictor {
         PredictorWeights weights = PredictorWeights.random(config, seed);
         PredictorFileWriter.write(out, config, weights, fingerprint, "synthetic random weights (seed " + seed + "), not trained", tensorType);
         return new Result(config, fingerprint);
+    }
+
+    /** A random v2 (revised) predictor; each of dPrime, importanceHidden, spacing 0 for the default ({@link RevisedPredictorConfig#forModel}). */
+    public static RevisedPredictorConfig writeRevised(ModelConfig model, GGUF modelFile, Path out, long seed, int dPrime,
+                                                      int importanceHidden, int spacing, GGMLType tensorType) {
+        ModelFingerprint fingerprint = ModelFingerprint.of(model, modelFile);
+        RevisedPredictorConfig config = RevisedPredictorConfig.forModel(model, fingerprint.vocabularyHash(), dPrime, importanceHidden, spacing);
+        RevisedPredictorWeights weights = RevisedPredictorWeights.random(config, seed);
+        PredictorFileWriter.build(config, weights, fingerprint, "synthetic random weights (seed " + seed + "), not trained", tensorType).write(out);
+        return config;
     }
 }

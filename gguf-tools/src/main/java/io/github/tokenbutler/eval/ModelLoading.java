@@ -2,6 +2,8 @@ package io.github.tokenbutler.eval;
 
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
 import io.github.tokenbutler.plugin.hook.SparseAttentionHook;
+import io.github.tokenbutler.plugin.predictor.PredictorFormat;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
@@ -75,7 +77,10 @@ final class ModelLoading {
      * dense and oracle runs rather than after them.
      */
     static void checkPredictor(Model model, Path predictor) {
-        if (predictor != null) TokenButlerPredictor.load(predictor, model.info());
+        if (predictor != null) {
+            if (PredictorFormat.architectureVersion(predictor) == PredictorFormat.FORMAT_VERSION_REVISED) RevisedPredictor.load(predictor, model.info());
+            else TokenButlerPredictor.load(predictor, model.info());
+        }
     }
 
     /**

@@ -219,6 +219,12 @@ public final class BenchCommand implements Command {
                             pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total));
                     System.out.flush();
                 }
+                for (int i = 0; i < variants.size(); i++) {
+                    StepTimes t = best[i];
+                    if (t.keyBytesPerPosition() == 0) continue;
+                    System.out.printf(Locale.ROOT, "%-8d %s: importance keys take %d bytes per position (%s at this context); a step's scoring reads %s%n",
+                            context, variants.get(i).label(), t.keyBytesPerPosition(), mib(t.keyBytesPerPosition() * (long) context), mib(t.keyBytesPerStep()));
+                }
                 double bandwidth = MemoryBandwidth.measure();
                 System.out.printf(Locale.ROOT, "%-8d a dense step reads %s of weights and %s of K/V (%.1f KiB per position);%s this machine reads %.1f GB/s (%d threads)%n",
                         context, mib(model.weightBytesPerToken()), mib(model.kvBytesPerToken(context)),
@@ -231,7 +237,7 @@ public final class BenchCommand implements Command {
 
     private static final int JIT_WARMUP_CONTEXT = 4096, JIT_WARMUP_STEPS = 32;
 
-    private record StepTimes(long total, long weights, long predictor, long selection, long attention) {}
+    private record StepTimes(long total, long weights, long predictor, long selection, long attention, long keyBytesPerPosition, long keyBytesPerStep) {}
 
     private static StepTimes decodeAt(Model model, AttentionHook.Attention attention, int context, int steps, int warmup, long seed) {
         try (attention) {
@@ -252,7 +258,9 @@ public final class BenchCommand implements Command {
             long predictor = delta(hook, hookBefore, "predictor"), selection = delta(hook, hookBefore, "selection");
             // The hook's own attention time excludes layer 0 (dense, computed by the runtime): count the rest here.
             long kernel = attentionTotal - predictor - selection - delta(hook, hookBefore, "measure");
-            return new StepTimes(total, state.otherNanos - otherBefore, predictor, selection, kernel);
+            return new StepTimes(total, state.otherNanos - otherBefore, predictor, selection, kernel,
+                    instrumented == null ? 0 : instrumented.importanceKeyBytesPerPosition(),
+                    instrumented == null ? 0 : instrumented.importanceKeyBytesPerStep(context));
         } catch (Exception e) {
             if (e instanceof RuntimeException r) throw r;
             throw new IllegalStateException(e);

@@ -2,7 +2,9 @@ package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.butlerfile.PredictorFileWriter;
 import io.github.tokenbutler.butlerfile.RandomPredictor;
+import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
 import io.github.tokenbutler.runtime.Llama3.Model;
@@ -20,15 +22,19 @@ public final class SynthPredictorCommand implements Command {
 
     @Override public String usage() {
         return """
-                usage: ./tokenbutler synth-predictor --model M.gguf --out P.gguf [--seed S] [--d-prime D] [--reduction R]
-                                                     [--importance-hidden I] [--heads N] [--type F32|F16]
+                usage: ./tokenbutler synth-predictor --model M.gguf --out P.gguf [--arch v1|v2] [--seed S] [--d-prime D]
+                                                     [--reduction R] [--importance-hidden I] [--heads N] [--spacing G]
+                                                     [--type F32|F16]
                   Writes an untrained predictor (the reference code's random initialization) for the model, with
                   the model's fingerprint so that it loads only with that model (in any quantization).
+                  --arch A               v1 (default: the layer-0 predictor) or v2 (the revised one: importance keys
+                                         projected from the model's K cache, queries from a producer every G layers)
                   --seed S               64-bit seed (default 0); the same arguments give a byte-identical file
                   --d-prime D            importance vector length d' (default 16, or the model's head size if smaller)
-                  --reduction R          projection E -> E/R (default 8, smaller when E/8 has no even head split)
+                  --reduction R          v1: projection E -> E/R (default 8, smaller when E/8 has no even head split)
                   --importance-hidden I  hidden length of the importance MLPs (default 512, or E if smaller)
-                  --heads N              heads of the predictor's attention block (default: the model's query heads)
+                  --heads N              v1: heads of the predictor's attention block (default: the model's query heads)
+                  --spacing G            v2: layers per producer (default 4, or the layer count if smaller)
                   --type T               tensor type, F32 (default) or F16
                 """;
     }
@@ -36,22 +42,37 @@ public final class SynthPredictorCommand implements Command {
     @Override public int run(Args args) {
         Path modelPath = args.existingFile("model");
         Path outPath = args.outputFile("out");
+        String arch = args.string("arch", "v1");
         long seed = args.longValue("seed", 0);
         int dPrime = args.integer("d-prime", 0, 2, 1024);
         int reduction = args.integer("reduction", 0, 1, 1 << 16);
         int hidden = args.integer("importance-hidden", 0, 1, 1 << 16);
         int heads = args.integer("heads", 0, 1, 1024);
+        int spacing = args.integer("spacing", 0, 1, 1 << 16);
         String typeName = args.string("type", "F32");
         args.finish(0);
+        if (!arch.equals("v1") && !arch.equals("v2")) throw new UserError("synth-predictor: option --arch must be v1 or v2, got '" + arch + "'");
+        if (arch.equals("v1") && spacing != 0) throw new UserError("synth-predictor: option --spacing is for --arch v2 only");
+        if (arch.equals("v2") && (reduction != 0 || heads != 0)) {
+            throw new UserError("synth-predictor: options --reduction and --heads are for --arch v1 only (v2 has no attention block)");
+        }
         if (dPrime % 2 != 0) throw new UserError("synth-predictor: option --d-prime must be even (RoPE rotates pairs), got " + dPrime);
         GGMLType type = PredictorFileWriter.TENSOR_TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("synth-predictor: option --type must be one of " + PredictorFileWriter.TENSOR_TYPES
                         + ", got '" + typeName + "'"));
         try (Model model = Model.load(modelPath, LoadOptions.defaults())) {
-            RandomPredictor.Result r = RandomPredictor.write(model.config(), model.gguf(), outPath, seed, dPrime, reduction, hidden, heads, type);
-            PredictorConfig c = r.config();
             long modelParams = 0;
             for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();
+            if (arch.equals("v2")) {
+                RevisedPredictorConfig c = RandomPredictor.writeRevised(model.config(), model.gguf(), outPath, seed, dPrime, hidden, spacing, type);
+                System.out.printf(Locale.ROOT, "wrote %s: random TokenButler v2 predictor for '%s' (d' %d, importance hidden %d, %d producers every %d layers), "
+                                + "%,d parameters (%.2f%% of the model's %,d), %s, seed %d%n",
+                        outPath, ModelFingerprint.of(model.config(), model.gguf()).modelName(), c.dPrime(), c.importanceHidden(),
+                        c.producers(), c.producerSpacing(), c.parameterCount(), 100.0 * c.parameterCount() / modelParams, modelParams, type, seed);
+                return 0;
+            }
+            RandomPredictor.Result r = RandomPredictor.write(model.config(), model.gguf(), outPath, seed, dPrime, reduction, hidden, heads, type);
+            PredictorConfig c = r.config();
             System.out.printf(Locale.ROOT, "wrote %s: random TokenButler predictor for '%s' (d' %d, r %d, importance hidden %d, %d attention heads), "
                             + "%,d parameters (%.2f%% of the model's %,d), %s, seed %d%n",
                     outPath, r.fingerprint().modelName(), c.dPrime(), c.reduction(), c.importanceHidden(), c.attnHeads(), c.parameterCount(),

@@ -12,7 +12,7 @@ import io.github.tokenbutler.runtime.Llama3.State;
  * and keys after RoPE, from which the true logits q·k/sqrt(headSize) are computed pair by pair in the loss.
  * Nothing is kept beyond the sequence: the corpus' logits are never stored.
  *
- * <p>The recording uses the runtime's attention hook: layer0Input copies x, attend copies the queries and the
+ * <p>The recording uses the runtime's attention hook: attentionInput copies layer 0's x, attend copies the queries and the
  * new keys and returns false, so the runtime's own dense kernel computes the attention as usual.
  */
 public final class TeacherForcing {
@@ -65,7 +65,8 @@ public final class TeacherForcing {
 
         @Override public void resetSequence() {}
 
-        @Override public void layer0Input(int startPos, int nTokens, float[] in) {
+        @Override public void attentionInput(int layer, int startPos, int nTokens, float[] in) {
+            if (layer != 0) return;
             System.arraycopy(in, 0, x, startPos * c.dim(), nTokens * c.dim());
         }
 

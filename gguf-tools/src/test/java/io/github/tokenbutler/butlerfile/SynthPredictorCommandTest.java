@@ -58,7 +58,8 @@ class SynthPredictorCommandTest {
 
         @Override public void resetSequence() { inputs.clear(); calls.clear(); }
 
-        @Override public void layer0Input(int startPos, int nTokens, float[] x) {
+        @Override public void attentionInput(int layer, int startPos, int nTokens, float[] x) {
+            if (layer != 0) return;
             inputs.add(Arrays.copyOf(x, nTokens * dim));
             calls.add(new int[]{startPos, nTokens});
         }

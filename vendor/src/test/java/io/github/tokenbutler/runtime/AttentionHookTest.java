@@ -53,11 +53,14 @@ class AttentionHookTest {
         final List<int[]> layer0Calls = new ArrayList<>(); // {startPos, nTokens}
         final List<float[]> layer0Rows = new ArrayList<>(); // one row of dim floats per token, in call order
         final List<int[]> attendCalls = new ArrayList<>(); // {layer, startPos, nTokens, q.length, key capacity, out.length, key row width}
+        final List<int[]> inputCalls = new ArrayList<>(); // {layer, startPos, nTokens} of every layer's attention input
         int resets;
         final int dim;
         RecordingAttention(int dim) { this.dim = dim; }
         @Override public void resetSequence() { resets++; }
-        @Override public void layer0Input(int startPos, int nTokens, float[] x) {
+        @Override public void attentionInput(int layer, int startPos, int nTokens, float[] x) {
+            inputCalls.add(new int[] {layer, startPos, nTokens});
+            if (layer != 0) return;
             layer0Calls.add(new int[] {startPos, nTokens});
             for (int t = 0; t < nTokens; t++) layer0Rows.add(Arrays.copyOfRange(x, t * dim, (t + 1) * dim));
         }
@@ -114,6 +117,12 @@ class AttentionHookTest {
             assertEquals(c.kvDim(), a[6], "key rows are kvDim wide");
         }
         assertEquals(c.nLayers() * (1 + DECODE), batched.attendCalls.size());
+        // every layer's attention input comes just before that layer's attention, with the same positions
+        assertEquals(batched.attendCalls.size(), batched.inputCalls.size());
+        for (int i = 0; i < batched.inputCalls.size(); i++) {
+            int[] in = batched.inputCalls.get(i), at = batched.attendCalls.get(i);
+            assertArrayEquals(new int[] {at[0], at[1], at[2]}, in, "attention input " + i);
+        }
 
         // The same tokens fed one at a time: the layer-0 input of a token depends on the token alone, so each
         // row must equal the one the batched prefill handed over.

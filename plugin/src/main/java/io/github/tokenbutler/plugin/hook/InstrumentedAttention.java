@@ -16,6 +16,12 @@ public interface InstrumentedAttention extends AttentionHook.Attention {
      */
     void syntheticPrefill(int nTokens, long seed);
 
+    /** Bytes of predictor state (importance keys) stored per position; 0 without a predictor. */
+    default long importanceKeyBytesPerPosition() { return 0; }
+
+    /** Bytes of importance keys one decode step's scoring reads at a context of `positions` (re-reads counted). */
+    default long importanceKeyBytesPerStep(int positions) { return 0; }
+
     /** Where the hook's time went since the last reset, e.g. {"predictor": ns, "selection": ns, "attention": ns}. */
     Map<String, Long> timingsNanos();
 }

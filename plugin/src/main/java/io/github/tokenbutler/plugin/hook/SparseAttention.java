@@ -20,7 +20,7 @@ import java.util.Objects;
  * returns false; the predictor reads layer 0's input and the paper keeps layer 0 dense). When a device gives
  * up, the call (and the rest of the sequence) goes to the CPU backend.
  *
- * <p>Timings ({@link #timingsNanos}): "predictor" (the predictor's forward in {@link #layer0Input} and its
+ * <p>Timings ({@link #timingsNanos}): "predictor" (the predictor's forward in {@link #attentionInput} and its
  * scoring), "selection" (ranking, top-k, page bounds, H2O's bookkeeping), "attention" (the kernel), and with
  * measure=true "measure" (the hit-rate's true logits); they add up to the time the hook took.
  */
@@ -82,9 +82,14 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
     }
 
     @Override
-    public void layer0Input(int startPos, int nTokens, float[] x) {
+    public void attentionInput(int layer, int startPos, int nTokens, float[] x) {
         if (predicted == null) return;
         long t0 = System.nanoTime();
+        if (layer > 0) {
+            predicted.layerInput(layer, startPos, nTokens, x);
+            predictorNanos += System.nanoTime() - t0;
+            return;
+        }
         if (!backend.appendPredictor(startPos, nTokens, x)) {
             predicted.append(startPos, nTokens, x);
             backend.predictorAppended(startPos, nTokens);
@@ -107,9 +112,14 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
             if (appendStart < 0 || startPos < appendStart || end > appendStart + appendCount) {
                 throw new IllegalStateException("tokenbutler: attention for positions " + startPos + ".." + (end - 1)
                         + " but the predictor last saw positions " + appendStart + ".." + (appendStart + appendCount - 1)
-                        + " (the runtime must call layer0Input for every token before the layers' attention)");
+                        + " (the runtime must call attentionInput for every token before the layers' attention)");
             }
             predictedRow = startPos - appendStart;
+            long t0 = System.nanoTime();
+            predicted.keysWritten(layer, startPos, nTokens, keyCache);
+            long t1 = System.nanoTime();
+            predictorNanos += t1 - t0;
+            start = t1;
         }
         BackendAttention used = backend;
         long attended = backend.attend(layer, startPos, nTokens, predictedRow, q, keyCache, valueCache, out);
@@ -206,6 +216,14 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
         resetSequence();
         if (predicted != null) predicted.syntheticFill(nTokens, seed);
         backend.syntheticFill(nTokens, seed);
+    }
+
+    @Override
+    public long importanceKeyBytesPerPosition() { return predicted == null ? 0 : predicted.keyBytesPerPosition(); }
+
+    @Override
+    public long importanceKeyBytesPerStep(int positions) {
+        return predicted == null ? 0 : predicted.keyBytesReadPerPosition(options.perKvHead()) * positions;
     }
 
     @Override

@@ -1,6 +1,8 @@
 package io.github.tokenbutler.plugin.hook;
 
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.PredictorFormat;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionPolicy;
@@ -33,11 +35,16 @@ public abstract class SparseAttentionHook implements AttentionHook {
         PredictedScores predicted = null;
         ImportanceState state = null;
         if (policy == SelectionPolicy.TOKENBUTLER) {
-            TokenButlerPredictor predictor = TokenButlerPredictor.load(parsed.predictor(), model);
             int context = model.config().contextLength();
-            state = parsed.keyPrecision() == null
-                    ? predictor.newState(context) : predictor.newState(context, parsed.keyPrecision());
-            predicted = PredictedScores.of(state);
+            if (PredictorFormat.architectureVersion(parsed.predictor()) == PredictorFormat.FORMAT_VERSION_REVISED) {
+                // the revised predictor runs on the CPU's state only: a device is handed no ImportanceState
+                predicted = PredictedScores.of(RevisedPredictor.load(parsed.predictor(), model).newState(context, parsed.keyPrecision()));
+            } else {
+                TokenButlerPredictor predictor = TokenButlerPredictor.load(parsed.predictor(), model);
+                state = parsed.keyPrecision() == null
+                        ? predictor.newState(context) : predictor.newState(context, parsed.keyPrecision());
+                predicted = PredictedScores.of(state);
+            }
         }
         return new SparseAttention(model.config(), parsed, predicted, backend.open(model.config(), parsed, predicted, state));
     }

@@ -45,6 +45,11 @@ final class OpenClBackend implements AttentionBackend {
             }
             return AttentionBackends.cpu().open(config, options, predicted, state);
         }
+        if (state == null) {
+            System.err.println("tokenbutler: attention backend opencl runs the v1 predictor; this v2 (revised) predictor and its "
+                    + "attention run on the CPU (Vector API)");
+            return AttentionBackends.cpu().open(config, options, predicted, null);
+        }
         try {
             return new OpenClSparseAttention(kernels, explicit, config, options.budget(), options.perKvHead(), state,
                     options.measure() || options.recordLayer() >= 0, options.mirror());

@@ -21,6 +21,8 @@ public final class PredictorFormat {
     public static final String ARCHITECTURE = "tokenbutler";
     /** Bumped when the meaning of a key or tensor changes; a reader refuses versions it does not know. */
     public static final int FORMAT_VERSION = 1;
+    /** The format version of revised (v2) predictors: another architecture, its own keys and tensors below. */
+    public static final int FORMAT_VERSION_REVISED = 2;
 
     public static final String KEY_ARCHITECTURE = "general.architecture";
     public static final String KEY_NAME = "general.name";
@@ -43,6 +45,11 @@ public final class PredictorFormat {
     public static final String KEY_MODEL_VOCAB = "tokenbutler.model.vocab_size";
     public static final String KEY_MODEL_FINGERPRINT = "tokenbutler.model.fingerprint";
     public static final String KEY_MODEL_EMBEDDING_SIGNATURE = "tokenbutler.model.embedding_signature";
+
+    /** v2: layers between producers (G). */
+    public static final String KEY_PRODUCER_SPACING = "tokenbutler.producer.spacing";
+    /** v2: producers, for readers that list them (always ceil(L / G)). */
+    public static final String KEY_PRODUCER_COUNT = "tokenbutler.producer.count";
 
     public static final String INPUT_PROJ = "tb.input_proj.weight";
     public static final String ATTN_Q = "tb.attn_q.weight";
@@ -83,6 +90,127 @@ public final class PredictorFormat {
         return m;
     }
 
+    /** v2, producer p (at layer p*G): the LayerNorm of its attention input, weight and bias [E]. */
+    public static String producerNormWeight(int p) { return "tb2.producer." + p + ".norm.weight"; }
+    public static String producerNormBias(int p) { return "tb2.producer." + p + ".norm.bias"; }
+    /** v2, producer p: Linear(E -> I), weight [I][E] (GGUF shape {E, I}) and bias [I]. */
+    public static String producerUp(int p) { return "tb2.producer." + p + ".q_up.weight"; }
+    public static String producerUpBias(int p) { return "tb2.producer." + p + ".q_up.bias"; }
+    /** v2, producer p: Linear(I -> G*H*d'), weight [G*H*d'][I] and bias; output (g*H + h)*d' + j is layer p*G+g, head h. */
+    public static String producerDown(int p) { return "tb2.producer." + p + ".q_down.weight"; }
+    public static String producerDownBias(int p) { return "tb2.producer." + p + ".q_down.bias"; }
+    /** v2, layer l: the key projection, [H_kv*d'][head size] (row kv*d' + j maps KV head kv's post-RoPE key to element j). */
+    public static String keyProjection(int layer) { return "tb2.blk." + layer + ".key_proj.weight"; }
+
+    /** Every tensor of a v2 predictor with its shape in GGUF order, in file order. */
+    public static Map<String, long[]> tensorShapes(RevisedPredictorConfig c) {
+        long e = c.modelDim(), i = c.importanceHidden(), out = c.producerOutput();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        for (int p = 0; p < c.producers(); p++) {
+            m.put(producerNormWeight(p), new long[]{e});
+            m.put(producerNormBias(p), new long[]{e});
+            m.put(producerUp(p), new long[]{e, i});
+            m.put(producerUpBias(p), new long[]{i});
+            m.put(producerDown(p), new long[]{i, out});
+            m.put(producerDownBias(p), new long[]{out});
+        }
+        for (int l = 0; l < c.modelLayers(); l++) m.put(keyProjection(l), new long[]{c.modelHeadSize(), (long) c.modelKvHeads() * c.dPrime()});
+        return m;
+    }
+
+    /** The metadata of a v2 predictor file, in file order. */
+    public static List<MetadataEntry> metadata(RevisedPredictorConfig c, ModelFingerprint fingerprint, String origin) {
+        if (!c.fingerprint().equals(fingerprint.vocabularyHash())) {
+            throw new IllegalArgumentException("config fingerprint " + c.fingerprint() + " is not the fingerprint's hash " + fingerprint.vocabularyHash());
+        }
+        List<MetadataEntry> m = new ArrayList<>();
+        m.add(string(KEY_ARCHITECTURE, ARCHITECTURE));
+        m.add(string(KEY_NAME, "TokenButler v2 predictor for " + fingerprint.modelName()));
+        m.add(u32(KEY_FORMAT_VERSION, FORMAT_VERSION_REVISED));
+        m.add(string(KEY_ORIGIN, origin));
+        m.add(u32(KEY_IMPORTANCE_HIDDEN, c.importanceHidden()));
+        m.add(u32(KEY_D_PRIME, c.dPrime()));
+        m.add(u32(KEY_PRODUCER_SPACING, c.producerSpacing()));
+        m.add(u32(KEY_PRODUCER_COUNT, c.producers()));
+        m.add(new MetadataEntry(KEY_LAYER_NORM_EPS, GGUFValueType.FLOAT32, null, c.layerNormEps()));
+        modelMetadata(m, fingerprint, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab());
+        return m;
+    }
+
+    private static void modelMetadata(List<MetadataEntry> m, ModelFingerprint fingerprint, int dim, int layers, int heads, int kvHeads,
+                                      int headSize, int vocab) {
+        m.add(string(KEY_MODEL_NAME, fingerprint.modelName()));
+        m.add(u32(KEY_MODEL_DIM, dim));
+        m.add(u32(KEY_MODEL_LAYERS, layers));
+        m.add(u32(KEY_MODEL_HEADS, heads));
+        m.add(u32(KEY_MODEL_KV_HEADS, kvHeads));
+        m.add(u32(KEY_MODEL_HEAD_SIZE, headSize));
+        m.add(u32(KEY_MODEL_VOCAB, vocab));
+        m.add(string(KEY_MODEL_FINGERPRINT, fingerprint.vocabularyHash()));
+        m.add(new MetadataEntry(KEY_MODEL_EMBEDDING_SIGNATURE, GGUFValueType.ARRAY, GGUFValueType.FLOAT32,
+                fingerprint.embeddingSignature().clone()));
+    }
+
+    /**
+     * 1 (the v1 predictor) or 2 (the revised one) for a TokenButler predictor file; anything else (not a predictor,
+     * an unknown version) is the UserError {@link #readHeader} would give.
+     */
+    public static int architectureVersion(GGUF gguf) {
+        String where = "predictor " + gguf.path();
+        requireArchitecture(gguf, where);
+        int version = requireInt(gguf, where, KEY_FORMAT_VERSION);
+        if (version != FORMAT_VERSION && version != FORMAT_VERSION_REVISED) {
+            throw new UserError(where + ": predictor format version " + version + " is not supported (this build reads versions "
+                    + FORMAT_VERSION + " and " + FORMAT_VERSION_REVISED + ")");
+        }
+        return version;
+    }
+
+    /** {@link #architectureVersion(GGUF)} of a file (opened and closed here). */
+    public static int architectureVersion(java.nio.file.Path path) {
+        Llama3.requireReadableFile(path, "predictor file");
+        try (GGUF gguf = GGUF.read(path)) {
+            return architectureVersion(gguf);
+        }
+    }
+
+    /** A v2 predictor file's config and fingerprint. */
+    public record RevisedHeader(RevisedPredictorConfig config, ModelFingerprint fingerprint, String origin) {}
+
+    /** Reads and checks the metadata of a v2 predictor file, with the same errors as {@link #readHeader}. */
+    public static RevisedHeader readRevisedHeader(GGUF gguf) {
+        String where = "predictor " + gguf.path();
+        if (architectureVersion(gguf) != FORMAT_VERSION_REVISED) {
+            throw new UserError(where + ": a v1 predictor where a v2 (revised) one is expected");
+        }
+        float[] signature = signature(gguf, where);
+        String hash = requireString(gguf, where, KEY_MODEL_FINGERPRINT);
+        RevisedPredictorConfig c = new RevisedPredictorConfig(requireInt(gguf, where, KEY_MODEL_DIM), requireInt(gguf, where, KEY_MODEL_LAYERS),
+                requireInt(gguf, where, KEY_MODEL_HEADS), requireInt(gguf, where, KEY_MODEL_KV_HEADS),
+                requireInt(gguf, where, KEY_MODEL_HEAD_SIZE), requireInt(gguf, where, KEY_MODEL_VOCAB),
+                requireInt(gguf, where, KEY_D_PRIME), requireInt(gguf, where, KEY_IMPORTANCE_HIDDEN),
+                requireInt(gguf, where, KEY_PRODUCER_SPACING), requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).validate(where);
+        int producers = requireInt(gguf, where, KEY_PRODUCER_COUNT);
+        if (producers != c.producers()) {
+            throw new UserError(where + ": " + KEY_PRODUCER_COUNT + " should be ceil(" + c.modelLayers() + " layers / spacing "
+                    + c.producerSpacing() + ") = " + c.producers() + ", got " + producers);
+        }
+        String modelName = requireString(gguf, where, KEY_MODEL_NAME);
+        Object origin = gguf.get(KEY_ORIGIN);
+        return new RevisedHeader(c, new ModelFingerprint(modelName, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(),
+                c.modelHeadSize(), c.modelVocab(), hash, signature), origin instanceof String s ? s : "");
+    }
+
+    private static float[] signature(GGUF gguf, String where) {
+        float[] signature = requireFloatArray(gguf, where, KEY_MODEL_EMBEDDING_SIGNATURE);
+        int signatureLength = ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS;
+        if (signature.length != signatureLength) {
+            throw new UserError(where + ": metadata key '" + KEY_MODEL_EMBEDDING_SIGNATURE + "' should hold " + signatureLength
+                    + " numbers, holds " + signature.length);
+        }
+        return signature;
+    }
+
     /** One metadata entry as the writer puts it; elementType is set for arrays only. */
     public record MetadataEntry(String key, GGUFValueType type, GGUFValueType elementType, Object value) {}
 
@@ -107,16 +235,7 @@ public final class PredictorFormat {
         m.add(u32(KEY_D_PRIME, c.dPrime()));
         m.add(new MetadataEntry(KEY_ROPE_BASE, GGUFValueType.FLOAT32, null, c.ropeTheta()));
         m.add(new MetadataEntry(KEY_LAYER_NORM_EPS, GGUFValueType.FLOAT32, null, c.layerNormEps()));
-        m.add(string(KEY_MODEL_NAME, fingerprint.modelName()));
-        m.add(u32(KEY_MODEL_DIM, c.modelDim()));
-        m.add(u32(KEY_MODEL_LAYERS, c.modelLayers()));
-        m.add(u32(KEY_MODEL_HEADS, c.modelHeads()));
-        m.add(u32(KEY_MODEL_KV_HEADS, c.modelKvHeads()));
-        m.add(u32(KEY_MODEL_HEAD_SIZE, c.modelHeadSize()));
-        m.add(u32(KEY_MODEL_VOCAB, c.modelVocab()));
-        m.add(string(KEY_MODEL_FINGERPRINT, fingerprint.vocabularyHash()));
-        m.add(new MetadataEntry(KEY_MODEL_EMBEDDING_SIGNATURE, GGUFValueType.ARRAY, GGUFValueType.FLOAT32,
-                fingerprint.embeddingSignature().clone()));
+        modelMetadata(m, fingerprint, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab());
         return m;
     }
 
@@ -133,16 +252,8 @@ public final class PredictorFormat {
      */
     public static Header readHeader(GGUF gguf) {
         String where = "predictor " + gguf.path();
-        Object arch = gguf.get(KEY_ARCHITECTURE);
-        if (!ARCHITECTURE.equals(arch)) {
-            throw new UserError(where + ": not a TokenButler predictor: " + KEY_ARCHITECTURE + " is "
-                    + (arch == null ? "missing" : arch instanceof String a ? Llama3.quote(a) : "of type " + gguf.valueTypes().get(KEY_ARCHITECTURE)) + ", expected '" + ARCHITECTURE + "'"
-                    + (arch != null ? " (was a model file given as the predictor?)" : ""));
-        }
-        int version = requireInt(gguf, where, KEY_FORMAT_VERSION);
-        if (version != FORMAT_VERSION) {
-            throw new UserError(where + ": predictor format version " + version + " is not supported (this build reads version "
-                    + FORMAT_VERSION + ")");
+        if (architectureVersion(gguf) != FORMAT_VERSION) {
+            throw new UserError(where + ": a v2 (revised) predictor where a v1 one is expected (this command takes v1 predictors only)");
         }
         int proj = requireInt(gguf, where, KEY_PROJECTION_LENGTH);
         int reduction = requireInt(gguf, where, KEY_REDUCTION_FACTOR);
@@ -151,12 +262,7 @@ public final class PredictorFormat {
             throw new UserError(where + ": " + KEY_PROJECTION_LENGTH + " " + proj + " times " + KEY_REDUCTION_FACTOR + " " + reduction
                     + " should equal " + KEY_MODEL_DIM + " " + dim);
         }
-        float[] signature = requireFloatArray(gguf, where, KEY_MODEL_EMBEDDING_SIGNATURE);
-        int signatureLength = ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS;
-        if (signature.length != signatureLength) {
-            throw new UserError(where + ": metadata key '" + KEY_MODEL_EMBEDDING_SIGNATURE + "' should hold " + signatureLength
-                    + " numbers, holds " + signature.length);
-        }
+        float[] signature = signature(gguf, where);
         String hash = requireString(gguf, where, KEY_MODEL_FINGERPRINT);
         PredictorConfig c = new PredictorConfig(dim, requireInt(gguf, where, KEY_MODEL_LAYERS),
                 requireInt(gguf, where, KEY_MODEL_HEADS), requireInt(gguf, where, KEY_MODEL_KV_HEADS),
@@ -172,6 +278,15 @@ public final class PredictorFormat {
         Object origin = gguf.get(KEY_ORIGIN);
         return new Header(c, new ModelFingerprint(modelName, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(),
                 c.modelHeadSize(), c.modelVocab(), hash, signature), origin instanceof String s ? s : "");
+    }
+
+    private static void requireArchitecture(GGUF gguf, String where) {
+        Object arch = gguf.get(KEY_ARCHITECTURE);
+        if (!ARCHITECTURE.equals(arch)) {
+            throw new UserError(where + ": not a TokenButler predictor: " + KEY_ARCHITECTURE + " is "
+                    + (arch == null ? "missing" : arch instanceof String a ? Llama3.quote(a) : "of type " + gguf.valueTypes().get(KEY_ARCHITECTURE)) + ", expected '" + ARCHITECTURE + "'"
+                    + (arch != null ? " (was a model file given as the predictor?)" : ""));
+        }
     }
 
     private static int requireInt(GGUF g, String where, String key) {

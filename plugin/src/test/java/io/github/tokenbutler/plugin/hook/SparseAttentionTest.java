@@ -33,7 +33,7 @@ import java.util.ServiceLoader;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The hook driven directly with synthetic queries and K/V caches, the way the runtime drives it (layer0Input,
+ * The hook driven directly with synthetic queries and K/V caches, the way the runtime drives it (attentionInput,
  * then attend per layer), compared with {@link DenseAttention}. The same checks through the real model's forward
  * pass are in StoriesEndToEndTest.
  */
@@ -118,7 +118,7 @@ class SparseAttentionTest {
         int start = 0;
         for (int end : chunkEnds) {
             int n = end - start;
-            attention.layer0Input(start, n, Arrays.copyOfRange(s.x, start * DIM, end * DIM));
+            attention.attentionInput(0, start, n, Arrays.copyOfRange(s.x, start * DIM, end * DIM));
             for (int layer = 0; layer < LAYERS; layer++) {
                 float[] q = Arrays.copyOfRange(s.q[layer], start * Q_DIM, end * Q_DIM);
                 float[] keys = s.keys[layer], values = s.values[layer];
@@ -322,7 +322,7 @@ class SparseAttentionTest {
         int n = 400;
         try (SparseAttention a = open(policy, Map.of("sparsity", "0.75"))) {
             a.syntheticPrefill(n, 11);
-            a.layer0Input(n, 1, Arrays.copyOfRange(s.x, n * DIM, (n + 1) * DIM));
+            a.attentionInput(0, n, 1, Arrays.copyOfRange(s.x, n * DIM, (n + 1) * DIM));
             for (int layer = 1; layer < LAYERS; layer++) {
                 float[] out = new float[Q_DIM];
                 float[] keys = s.keys[layer].clone();
@@ -360,7 +360,7 @@ class SparseAttentionTest {
             float[] q = Arrays.copyOfRange(s.q[1], 0, 3 * Q_DIM);
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> a.attend(1, 0, 3, q, s.keyRows(1), s.valueRows(1), new float[3 * Q_DIM]));
-            assertTrue(e.getMessage().contains("layer0Input"), e.getMessage());
+            assertTrue(e.getMessage().contains("attentionInput"), e.getMessage());
         }
     }
 

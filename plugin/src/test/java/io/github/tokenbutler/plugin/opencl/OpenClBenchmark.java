@@ -134,7 +134,7 @@ public final class OpenClBenchmark {
             a.syntheticPrefill(context, 3);
             for (int s = 0; s < steps; s++) {
                 int p = context + s;
-                a.layer0Input(p, 1, x);
+                a.attentionInput(0, p, 1, x);
                 long t0 = System.nanoTime();
                 a.attend(1, p, 1, q, KvRows.wrap(keys, config.kvDim()), KvRows.wrap(values, config.kvDim()), out);
                 best = Math.min(best, (System.nanoTime() - t0) / 1e6);

@@ -279,8 +279,8 @@ class OpenClEndToEndTest {
             cl.syntheticPrefill(context, 3);
             for (int p = context; p < context + steps; p++) {
                 float[] q = OpenClKernelsTest.random(r, config.qDim()), a = new float[config.qDim()], b = new float[config.qDim()];
-                cpu.layer0Input(p, 1, x);
-                cl.layer0Input(p, 1, x);
+                cpu.attentionInput(0, p, 1, x);
+                cl.attentionInput(0, p, 1, x);
                 assertTrue(cpu.attend(1, p, 1, q, KvRows.wrap(keys, config.kvDim()), KvRows.wrap(values, config.kvDim()), a));
                 assertTrue(cl.attend(1, p, 1, q, KvRows.wrap(keys, config.kvDim()), KvRows.wrap(values, config.kvDim()), b));
                 double[] ref = new double[a.length];

@@ -1,0 +1,196 @@
+package io.github.tokenbutler.plugin.predictor;
+
+import io.github.tokenbutler.runtime.Llama3.KvRows;
+
+import java.util.Arrays;
+
+/**
+ * Per-sequence state of a revised (v2) predictor: the importance keys of every past position per (layer, KV
+ * head), and the importance queries of the current tokens per (layer, query head).
+ *
+ * <pre>
+ *   producer p, at layer l0 = p*G, attention input x (E, post-RMSNorm):
+ *     u  = SiLU(W_up LayerNorm(x) + b_up)                          (I)
+ *     qi = W_down u + b_down                                       (G*H*d': layers l0..l0+G-1, head h, element j)
+ *   layer l, KV head kv, the model's post-RoPE key k (head size) of each new position:
+ *     ki = W_key[l][kv] k                                          (d', no bias)
+ *   predicted logit of key t for query i, layer l, head h:  qi[l][h] · ki_t[l][kv(h)] / sqrt(d')
+ * </pre>
+ * The runtime drives it through the hook: {@link #producerInput} for each layer's attention input (producers only
+ * act), then {@link #keysWritten} at each layer's attention, once that layer's new K rows are in the cache, before
+ * the layer's scores are read. Keys are stored in the chosen {@link KeyPrecision} (Q8 by default: d'+4 bytes).
+ *
+ * <p>Not thread-safe for writing. {@link #scores} and {@link #groupScores} only read and may run from many
+ * threads at once.
+ */
+public final class RevisedImportanceState {
+    private final RevisedPredictorConfig c;
+    private final RevisedPredictorWeights w;
+    private final int maxPositions;
+    private final BlockedVectorStore keys;
+    private final float scoreScale;
+    /** Positions whose keys are stored, per layer (a layer's keys arrive at its attention). */
+    private final int[] keyLength;
+    /** The current tokens' queries, [n][L][H][d'], and their means per KV group, [n][L][H_kv][d']. */
+    private float[] queries = new float[0], groupQueries = new float[0];
+    private int queryStart = -1, queryCount;
+    // producer scratch: [n][E] normalized inputs, [n][I] hidden, [n][G*H*d'] outputs; one key row and its projection
+    private float[] normed = new float[0], hidden = new float[0], produced = new float[0];
+    private final float[] keyRow, projected;
+
+    RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
+        this.c = config;
+        this.w = weights;
+        this.maxPositions = maxPositions;
+        this.keys = BlockedVectorStore.create(precision, config.modelLayers() * config.modelKvHeads(), config.dPrime(), maxPositions);
+        this.scoreScale = (float) (1.0 / Math.sqrt(config.dPrime()));
+        this.keyLength = new int[config.modelLayers()];
+        this.keyRow = new float[config.modelHeadSize()];
+        this.projected = new float[config.dPrime()];
+    }
+
+    public RevisedPredictorConfig config() { return c; }
+
+    public KeyPrecision precision() { return keys.precision(); }
+
+    /** Drops everything: a new sequence starts at position 0. */
+    public void reset() {
+        Arrays.fill(keyLength, 0);
+        queryStart = -1;
+        queryCount = 0;
+    }
+
+    /**
+     * The attention input of layer `layer` for positions startPos..startPos+n-1, x [n][E]. Layer 0's starts a step
+     * (positions from startPos on are forgotten, as the runtime's cache forgets them on a rewind); producer layers
+     * compute the queries of their G layers; other layers are ignored.
+     */
+    public void producerInput(int layer, int startPos, int n, float[] x) {
+        int e = c.modelDim();
+        if (x.length < (long) n * e) throw new IllegalArgumentException("x has " + x.length + " floats, needs n * modelDim = " + (long) n * e);
+        if (layer == 0) begin(startPos, n);
+        else if (startPos != queryStart || n != queryCount) {
+            throw new IllegalStateException("layer " + layer + " input for positions " + startPos + ".." + (startPos + n - 1)
+                    + " but layer 0's was for " + queryStart + ".." + (queryStart + queryCount - 1));
+        }
+        if (layer % c.producerSpacing() != 0 || n == 0) return;
+        int p = c.producerOf(layer), hiddenLength = c.importanceHidden(), out = c.producerOutput();
+        if (normed.length < n * e) normed = new float[n * e];
+        if (hidden.length < n * hiddenLength) hidden = new float[n * hiddenLength];
+        if (produced.length < n * out) produced = new float[n * out];
+        System.arraycopy(x, 0, normed, 0, n * e);
+        for (int t = 0; t < n; t++) PredictorMath.layerNorm(normed, t * e, e, w.normWeight[p], w.normBias[p], c.layerNormEps());
+        PredictorMath.matmul(normed, n, e, w.up[p], w.upBias[p], hiddenLength, hidden);
+        for (int i = 0; i < n * hiddenLength; i++) hidden[i] = PredictorMath.silu(hidden[i]);
+        PredictorMath.matmul(hidden, n, hiddenLength, w.down[p], w.downBias[p], out, produced);
+        int heads = c.modelHeads(), kvHeads = c.modelKvHeads(), group = c.modelKvGroup(), dp = c.dPrime();
+        int perLayer = heads * dp, layers = Math.min(c.producerSpacing(), c.modelLayers() - layer);
+        for (int t = 0; t < n; t++) {
+            System.arraycopy(produced, t * out, queries, (t * c.modelLayers() + layer) * perLayer, layers * perLayer);
+            for (int g = 0; g < layers; g++) {
+                int q0 = (t * c.modelLayers() + layer + g) * perLayer, m0 = (t * c.modelLayers() + layer + g) * kvHeads * dp;
+                for (int kv = 0; kv < kvHeads; kv++) {
+                    for (int j = 0; j < dp; j++) {
+                        float s = 0f;
+                        for (int h = 0; h < group; h++) s += queries[q0 + (kv * group + h) * dp + j];
+                        groupQueries[m0 + kv * dp + j] = s / group;
+                    }
+                }
+            }
+        }
+    }
+
+    private void begin(int startPos, int n) {
+        if (n < 0) throw new IllegalArgumentException("token count must not be negative, got " + n);
+        int stored = keyLength[0];
+        for (int l = 1; l < c.modelLayers(); l++) stored = Math.max(stored, keyLength[l]);
+        if (startPos < 0 || startPos > stored) {
+            throw new IllegalArgumentException("startPos " + startPos + " must be in 0.." + stored + " (the positions stored so far)");
+        }
+        if ((long) startPos + n > maxPositions) {
+            throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + n - 1) + " go beyond the state's context of "
+                    + maxPositions + " tokens");
+        }
+        for (int l = 0; l < c.modelLayers(); l++) keyLength[l] = Math.min(keyLength[l], startPos);
+        if (n > 0) keys.ensureCapacity(startPos + n);
+        int q = n * c.queryLength(), g = n * c.keyLength();
+        if (queries.length < q) queries = new float[q];
+        if (groupQueries.length < g) groupQueries = new float[g];
+        queryStart = startPos;
+        queryCount = n;
+    }
+
+    /**
+     * Layer `layer`'s keys (post-RoPE, in the cache's stored type) of positions startPos..startPos+n-1 are in the
+     * cache: their importance keys are projected and stored. Positions already stored are computed again (a
+     * rewound sequence writes new rows there).
+     */
+    public void keysWritten(int layer, int startPos, int n, KvRows cache) {
+        if (startPos > keyLength[layer]) {
+            throw new IllegalStateException("layer " + layer + " keys from position " + startPos + " but only " + keyLength[layer] + " are stored");
+        }
+        int hs = c.modelHeadSize(), dp = c.dPrime(), kvHeads = c.modelKvHeads();
+        float[] proj = w.keyProjection[layer];
+        for (int t = 0; t < n; t++) {
+            int pos = startPos + t;
+            for (int kv = 0; kv < kvHeads; kv++) {
+                cache.read(pos, kv * hs, hs, keyRow, 0);
+                for (int j = 0; j < dp; j++) projected[j] = PredictorMath.dot(proj, (kv * dp + j) * hs, keyRow, 0, hs);
+                keys.put(layer * kvHeads + kv, pos, projected, 0);
+            }
+        }
+        keyLength[layer] = startPos + n;
+    }
+
+    /** Predicted logits of query token i of the current step, layer `layer`, query head `head`, over key positions 0..count-1. */
+    public void scores(int i, int layer, int head, int count, float[] out) {
+        check(i, layer, count);
+        int kv = head / c.modelKvGroup();
+        keys.dotScores(layer * c.modelKvHeads() + kv, queries, ((i * c.modelLayers() + layer) * c.modelHeads() + head) * c.dPrime(),
+                count, scoreScale, out);
+    }
+
+    /**
+     * As {@link #scores}, one row for the query heads of KV head `kvHead`: the mean of their logits, which (the keys
+     * being shared) is the logit of their mean query, one pass over one KV head's keys.
+     */
+    public void groupScores(int i, int layer, int kvHead, int count, float[] out) {
+        check(i, layer, count);
+        int kvHeads = c.modelKvHeads();
+        keys.dotScores(layer * kvHeads + kvHead, groupQueries, ((i * c.modelLayers() + layer) * kvHeads + kvHead) * c.dPrime(),
+                count, scoreScale, out);
+    }
+
+    /** The plain float64 reference of {@link #scores}, over the stored (quantized) keys. */
+    public void scoresPlain(int i, int layer, int head, int count, float[] out) {
+        check(i, layer, count);
+        int kv = head / c.modelKvGroup();
+        keys.dotScoresPlain(layer * c.modelKvHeads() + kv, 1, queries, ((i * c.modelLayers() + layer) * c.modelHeads() + head) * c.dPrime(),
+                count, scoreScale, out);
+    }
+
+    private void check(int i, int layer, int count) {
+        if (i < 0 || i >= queryCount) throw new IllegalArgumentException("query token " + i + " is outside 0.." + (queryCount - 1) + " (the current tokens)");
+        if (layer < 0 || layer >= c.modelLayers()) throw new IllegalArgumentException("layer " + layer + " is outside 0.." + (c.modelLayers() - 1));
+        if (count < 0 || count > keyLength[layer]) {
+            throw new IllegalArgumentException("count " + count + " is outside 0.." + keyLength[layer] + " (layer " + layer + "'s keys stored)");
+        }
+    }
+
+    /** Benchmarks: random keys for positions 0..n-1 of every layer, no queries. */
+    public void syntheticFill(int n, long seed) {
+        if (n < 0 || n > maxPositions) throw new IllegalArgumentException("n " + n + " is outside 0.." + maxPositions);
+        reset();
+        keys.fillRandom(n, seed, 1f);
+        Arrays.fill(keyLength, n);
+    }
+
+    /** The current tokens' queries, [n][L][H][d'] (valid until the next step). */
+    public float[] queries() { return queries; }
+
+    /** The key store: group layer * H_kv + kvHead. */
+    public BlockedVectorStore keys() { return keys; }
+
+    /** Bytes held by the importance keys. */
+    public long allocatedBytes() { return keys.allocatedBytes(); }
+}
