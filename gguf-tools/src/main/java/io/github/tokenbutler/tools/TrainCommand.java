@@ -6,6 +6,8 @@ import io.github.tokenbutler.gguf.GgufWriter;
 import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
 import io.github.tokenbutler.runtime.Llama3.KvType;
@@ -81,9 +83,12 @@ public final class TrainCommand implements Command {
                   --loss NAME             kl (default): KL divergence between the true and predicted attention
                                           distributions of each query row (the paper's v2 distillation);
                                           mse: squared logit error over all causal pairs (the paper's v1)
+                  --arch A                v1 (default): the layer-0 predictor; v2: the revised one (keys projected
+                                          from the model's own K cache, queries from a producer every --spacing layers)
+                  --spacing G             v2: layers per producer (default 4, or the layer count if smaller)
                   --d-prime N             importance vector length d' (default 16, or the model's head size if smaller)
                   --importance-hidden N   hidden length I of the importance MLPs (default 512, or E if smaller)
-                  --reduction N           projection E -> E/r (default 8, smaller when E/8 has no even head split;
+                  --reduction N           v1: projection E -> E/r (default 8, smaller when E/8 has no even head split;
                                           tiny models gain from a smaller r, e.g. 1 for babyllama-tok105)
                   --threads N             worker threads (default: all processors); results do not depend on it
                   --checkpoint FILE       checkpoint file (weights, Adam moments, step, data position, model)
@@ -104,7 +109,10 @@ public final class TrainCommand implements Command {
         int seqLenOpt = a.integer("seq-len", 0, 2, 1 << 20);
         int contextOpt = a.integer("context", 0, 2, 1 << 20);
         boolean given = a.has("steps") || a.has("batch") || a.has("lr") || a.has("warmup") || a.has("weight-decay")
-                || a.has("clip") || a.has("seed") || a.has("loss") || a.has("seq-len") || a.has("d-prime") || a.has("importance-hidden") || a.has("reduction");
+                || a.has("clip") || a.has("seed") || a.has("loss") || a.has("seq-len") || a.has("d-prime") || a.has("importance-hidden") || a.has("reduction")
+                || a.has("arch") || a.has("spacing");
+        String arch = a.string("arch", "v1");
+        int spacingOpt = a.integer("spacing", 0, 1, 1 << 16);
         int steps = a.integer("steps", DEFAULT_STEPS, 1, Integer.MAX_VALUE);
         int batch = a.integer("batch", DEFAULT_BATCH, 1, 1 << 16);
         double lr = a.number("lr", 0, Double.MIN_VALUE, 10); // 0: the model-scaled default, set once the model is known
@@ -124,7 +132,10 @@ public final class TrainCommand implements Command {
         int validSequences = a.integer("valid-sequences", DEFAULT_VALID_SEQUENCES, 1, Integer.MAX_VALUE);
         int maxSequences = a.integer("max-sequences", 0, 1, Integer.MAX_VALUE);
         a.finish(0);
-        if (dPrime % 2 != 0) throw new UserError("train: --d-prime must be even (RoPE rotates pairs), got " + dPrime);
+        if (!arch.equals("v1") && !arch.equals("v2")) throw new UserError("train: --arch must be v1 or v2, got '" + arch + "'");
+        if (arch.equals("v1") && dPrime % 2 != 0) throw new UserError("train: --d-prime must be even (RoPE rotates pairs), got " + dPrime);
+        if (arch.equals("v1") && a.has("spacing")) throw new UserError("train: --spacing is for --arch v2 only");
+        if (arch.equals("v2") && a.has("reduction")) throw new UserError("train: --reduction is for --arch v1 only (v2 has no input projection)");
         checkWritable("--out", outPath);
         if (checkpoint != null) checkWritable("--checkpoint", checkpoint);
         if (checkpoint != null && checkpoint.toAbsolutePath().equals(outPath.toAbsolutePath())) {
@@ -133,7 +144,7 @@ public final class TrainCommand implements Command {
         TrainingCheckpoint resumed = resume == null ? null : TrainingCheckpoint.read(resume);
         if (resumed != null && given) {
             throw new UserError("train: with --resume the hyper-parameters come from the checkpoint (" + resumed.options()
-                    + "); leave out --steps, --batch, --lr, --warmup, --weight-decay, --clip, --seed, --loss, --seq-len, --d-prime, --importance-hidden, --reduction");
+                    + "); leave out --steps, --batch, --lr, --warmup, --weight-decay, --clip, --seed, --loss, --seq-len, --d-prime, --importance-hidden, --reduction, --arch, --spacing");
         }
 
         int declared = declaredContext(modelPath);
@@ -155,41 +166,53 @@ public final class TrainCommand implements Command {
                 throw new UserError("train: --seq-len " + seqLen + " is larger than the context " + model.config().contextLength() + " the model was loaded with");
             }
             ModelFingerprint fingerprint = ModelFingerprint.of(model.config(), model.gguf());
-            PredictorConfig config;
+            PredictorConfig config = null;
+            RevisedPredictorConfig revised = null;
             if (resumed != null) {
-                if (!resumed.config().fingerprint().equals(fingerprint.vocabularyHash())) {
+                if (!resumed.fingerprint().equals(fingerprint.vocabularyHash())) {
                     throw new UserError("train: --resume " + resume + " is a checkpoint for model '" + resumed.modelName() + "' ("
-                            + resumed.config().modelShape() + "), not for " + modelPath.getFileName() + " (" + fingerprint.modelName() + ", "
-                            + PredictorConfig.forModel(model.config(), fingerprint.vocabularyHash(), 0, 0, 0, 0).modelShape() + ")");
+                            + resumed.modelShape() + "), not for " + modelPath.getFileName() + " (" + fingerprint.modelName() + ", "
+                            + PredictorConfig.shape(model.config()) + ")");
                 }
                 config = resumed.config();
+                revised = resumed.revised();
+            } else if (arch.equals("v2")) {
+                revised = RevisedPredictorConfig.forModel(model.config(), fingerprint.vocabularyHash(), dPrime, hidden, spacingOpt);
             } else {
                 config = PredictorConfig.forModel(model.config(), fingerprint.vocabularyHash(), dPrime, reduction, hidden, 0);
             }
             long modelParams = 0;
             for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();
-            double ratio = (double) config.parameterCount() / modelParams;
+            long predictorParams = config != null ? config.parameterCount() : revised.parameterCount();
+            double ratio = (double) predictorParams / modelParams;
 
             TrainingData data = TrainingData.read(text, "--text", model.tokenizer(), seqLen, maxSequences, options.seed());
-            TeacherForcing teacher = new TeacherForcing(model);
+            TeacherForcing teacher = new TeacherForcing(model, revised != null ? revised.producerSpacing() : 0);
             List<TeacherSample> validSamples = new ArrayList<>();
             if (valid != null) {
                 TrainingData v = TrainingData.read(valid, "--valid", model.tokenizer(), seqLen, validSequences, 0);
                 for (int i = 0; i < v.count(); i++) validSamples.add(teacher.run(v.sequence(i)));
             }
-            out.printf(Locale.ROOT, "train: predictor for '%s': d' %d, r %d, importance hidden %d, %d attention heads: %,d parameters "
-                            + "(%.2f%% of the model's %,d)%n", fingerprint.modelName(), config.dPrime(), config.reduction(),
-                    config.importanceHidden(), config.attnHeads(), config.parameterCount(), 100 * ratio, modelParams);
+            if (config != null) {
+                out.printf(Locale.ROOT, "train: predictor for '%s': d' %d, r %d, importance hidden %d, %d attention heads: %,d parameters "
+                                + "(%.2f%% of the model's %,d)%n", fingerprint.modelName(), config.dPrime(), config.reduction(),
+                        config.importanceHidden(), config.attnHeads(), config.parameterCount(), 100 * ratio, modelParams);
+            } else {
+                out.printf(Locale.ROOT, "train: v2 predictor for '%s': d' %d, importance hidden %d, %d producers every %d layers: %,d parameters "
+                                + "(%.2f%% of the model's %,d)%n", fingerprint.modelName(), revised.dPrime(), revised.importanceHidden(),
+                        revised.producers(), revised.producerSpacing(), revised.parameterCount(), 100 * ratio, modelParams);
+            }
             out.printf(Locale.ROOT, "train: %d training sequences of %d tokens from %s%s; %d steps x %d sequences, lr %s, loss %s, %d threads%s%n",
                     data.count(), seqLen, text.getFileName(), valid != null ? ", " + validSamples.size() + " validation sequences from " + valid.getFileName() : "",
                     options.steps(), options.batch(), options.lr(), options.loss().id, threads, resumed != null ? ", resuming at step " + resumed.step() : "");
             out.flush();
 
-            try (Trainer trainer = new Trainer(config, options, threads)) {
+            try (Trainer trainer = config != null ? new Trainer(config, options, threads) : new Trainer(revised, options, threads)) {
                 ParameterLayout layout = trainer.layout();
                 Trainer.State state = resumed != null
                         ? new Trainer.State(resumed.params(), new AdamW(layout, options.weightDecay(), resumed.m(), resumed.v()), resumed.step())
-                        : new Trainer.State(layout.flatten(PredictorWeights.random(config, options.seed())), new AdamW(layout, options.weightDecay()), 0);
+                        : new Trainer.State(config != null ? layout.flatten(PredictorWeights.random(config, options.seed()))
+                                : layout.flatten(RevisedPredictorWeights.random(revised, options.seed()).byName()), new AdamW(layout, options.weightDecay()), 0);
                 String modelName = fingerprint.modelName();
                 Trainer.Measure initialValid = validSamples.isEmpty() ? null : trainer.evaluate(state.params, validSamples);
                 if (initialValid != null) out.println("train: validation at step " + state.step + ": " + initialValid);
@@ -231,8 +254,10 @@ public final class TrainCommand implements Command {
                     if (checkpoint != null) trainer.writeCheckpoint(state, modelName, checkpoint);
                     String origin = String.format(Locale.ROOT, "trained with ./tokenbutler train on %s: %d steps x %d sequences of %d tokens, lr %s, seed %d",
                             text.getFileName(), options.steps(), options.batch(), seqLen, options.lr(), options.seed());
-                    GgufWriter w = PredictorFileWriter.build(config, layout.toWeights(state.params), fingerprint, origin, GGMLType.F32);
-                    w.putU64("tokenbutler.training.parameter_count", config.parameterCount());
+                    GgufWriter w = config != null
+                            ? PredictorFileWriter.build(config, layout.toWeights(state.params), fingerprint, origin, GGMLType.F32)
+                            : PredictorFileWriter.build(revised, new RevisedPredictorWeights(revised, layout.toArrays(state.params)), fingerprint, origin, GGMLType.F32);
+                    w.putU64("tokenbutler.training.parameter_count", predictorParams);
                     w.putU64("tokenbutler.training.model_parameter_count", modelParams);
                     w.putF32("tokenbutler.training.parameter_ratio", (float) ratio);
                     w.putU32("tokenbutler.training.steps", options.steps());

@@ -3,6 +3,7 @@ package io.github.tokenbutler.train;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorFormat;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,15 +30,7 @@ public final class ParameterLayout {
 
     public ParameterLayout(PredictorConfig c) {
         this.config = c;
-        int at = 0;
-        for (Map.Entry<String, long[]> e : PredictorFormat.tensorShapes(c).entrySet()) {
-            long[] shape = e.getValue(); // GGUF order: shape[0] is the row length
-            int cols = (int) shape[0], rows = shape.length > 1 ? (int) shape[1] : 1;
-            if (shape.length == 1) { rows = (int) shape[0]; cols = 1; }
-            slices.put(e.getKey(), new Slice(e.getKey(), at, rows, cols));
-            at = Math.addExact(at, rows * cols);
-        }
-        size = at;
+        size = place(PredictorFormat.tensorShapes(c));
         inputProj = offset(PredictorFormat.INPUT_PROJ);
         attnQ = offset(PredictorFormat.ATTN_Q);
         attnK = offset(PredictorFormat.ATTN_K);
@@ -57,8 +50,37 @@ public final class ParameterLayout {
         }
     }
 
-    private int offset(String name) { return slices.get(name).offset(); }
+    /** The layout of a v2 (revised) predictor: the same flat array over its tensors; the v1 offsets are -1. */
+    public ParameterLayout(RevisedPredictorConfig c) {
+        this.config = null;
+        size = place(PredictorFormat.tensorShapes(c));
+        inputProj = attnQ = attnK = attnV = normWeight = normBias = ffnUp = ffnUpBias = ffnDown = ffnDownBias = qUp = qDown = kUp = kDown = -1;
+        if (size != c.parameterCount()) {
+            throw new IllegalStateException("layout holds " + size + " parameters, the config counts " + c.parameterCount());
+        }
+    }
 
+    /** Places every tensor in file order; returns the total size. */
+    private int place(Map<String, long[]> shapes) {
+        int at = 0;
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            long[] shape = e.getValue(); // GGUF order: shape[0] is the row length
+            int cols = (int) shape[0], rows = shape.length > 1 ? (int) shape[1] : 1;
+            if (shape.length == 1) { rows = (int) shape[0]; cols = 1; }
+            slices.put(e.getKey(), new Slice(e.getKey(), at, rows, cols));
+            at = Math.addExact(at, rows * cols);
+        }
+        return at;
+    }
+
+    /** Where tensor `name` starts in the flat array. */
+    public int offset(String name) {
+        Slice s = slices.get(name);
+        if (s == null) throw new IllegalArgumentException("no tensor '" + name + "' in this layout");
+        return s.offset();
+    }
+
+    /** The v1 predictor's config; null for a v2 layout. */
     public PredictorConfig config() { return config; }
 
     /** Total number of parameters (= {@link PredictorConfig#parameterCount()}). */
@@ -67,9 +89,11 @@ public final class ParameterLayout {
     public List<Slice> slices() { return List.copyOf(slices.values()); }
 
     /** The flat array of a predictor's weights. */
-    public double[] flatten(PredictorWeights w) {
+    public double[] flatten(PredictorWeights w) { return flatten(w.byName()); }
+
+    /** The flat array of tensors by name (every tensor of the layout). */
+    public double[] flatten(Map<String, float[]> byName) {
         double[] out = new double[size];
-        Map<String, float[]> byName = w.byName();
         for (Slice s : slices.values()) {
             float[] a = byName.get(s.name());
             for (int i = 0; i < a.length; i++) out[s.offset() + i] = a[i];
@@ -78,13 +102,16 @@ public final class ParameterLayout {
     }
 
     /** Predictor weights (float) from a flat array, as written to the predictor file. */
-    public PredictorWeights toWeights(double[] flat) {
+    public PredictorWeights toWeights(double[] flat) { return new PredictorWeights(config, toArrays(flat)); }
+
+    /** Every tensor (float) from a flat array, by name in file order. */
+    public Map<String, float[]> toArrays(double[] flat) {
         Map<String, float[]> m = new LinkedHashMap<>();
         for (Slice s : slices.values()) {
             float[] a = new float[s.size()];
             for (int i = 0; i < a.length; i++) a[i] = (float) flat[s.offset() + i];
             m.put(s.name(), a);
         }
-        return new PredictorWeights(config, m);
+        return m;
     }
 }

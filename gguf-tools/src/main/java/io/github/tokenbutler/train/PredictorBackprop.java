@@ -19,7 +19,7 @@ import io.github.tokenbutler.plugin.predictor.PredictorConfig;
  * Inner loops are written as "y += a * row" where they can be, which the JIT vectorizes; the arithmetic order
  * is fixed, so the result does not depend on the thread that runs it.
  */
-public final class PredictorBackprop {
+public final class PredictorBackprop implements SequenceGradient {
     private final PredictorConfig c;
     private final ParameterLayout layout;
     private final int maxLength;
@@ -72,6 +72,7 @@ public final class PredictorBackprop {
      * @param measureHitRate also count, per (sparse layer, head, query), the share of the true top-50% keys
      *                       that the predicted top-50% contains (the eval command's hit-rate)
      */
+    @Override
     public SequenceLoss lossAndGradient(double[] w, TeacherSample s, double[] grad, boolean measureHitRate) {
         int n = s.n();
         if (n > maxLength) throw new IllegalArgumentException("sequence of " + n + " tokens, tables made for " + maxLength);
@@ -84,9 +85,8 @@ public final class PredictorBackprop {
         double[] dqi = grad == null ? null : new double[n * dim], dki = grad == null ? null : new double[n * dim];
         double[] qg = new double[n * dp], kgT = new double[dp * n], dqg = new double[n * dp], dkgT = new double[dp * n];
         double[] tq = new double[n * hs], tkT = new double[hs * n];
-        double[] pred = new double[n], truth = new double[n], dd = new double[n], scratch = new double[n];
-        double sum = 0, hitSum = 0;
-        long hitRows = 0;
+        HeadRows rows = new HeadRows(loss, n);
+        double sum = 0;
         for (int layer = 1; layer < c.modelLayers(); layer++) {
             float[] lq = s.queries()[layer], lk = s.keys()[layer];
             for (int h = 0; h < heads; h++) {
@@ -105,25 +105,7 @@ public final class PredictorBackprop {
                     java.util.Arrays.fill(dqg, 0);
                     java.util.Arrays.fill(dkgT, 0);
                 }
-                for (int i = 0; i < n; i++) {
-                    int m = i + 1;
-                    java.util.Arrays.fill(pred, 0, m, 0);
-                    java.util.Arrays.fill(truth, 0, m, 0);
-                    for (int d = 0; d < dp; d++) axpy(qg[i * dp + d], kgT, d * n, pred, 0, m);
-                    for (int e = 0; e < hs; e++) axpy(tq[i * hs + e], tkT, e * n, truth, 0, m);
-                    sum += loss.row(pred, truth, m, dd);
-                    for (int j = 0; j < m; j++) dd[j] *= invNorm;
-                    if (grad != null) {
-                        for (int d = 0; d < dp; d++) {
-                            dqg[i * dp + d] += dot(dd, 0, kgT, d * n, m) * predScale;
-                            axpy(qg[i * dp + d], dd, 0, dkgT, d * n, m);
-                        }
-                    }
-                    if (measureHitRate) {
-                        hitSum += TopHalf.hitRate(truth, pred, m, scratch);
-                        hitRows++;
-                    }
-                }
+                sum += rows.run(qg, kgT, tq, tkT, n, dp, hs, invNorm, predScale, grad == null ? null : dqg, dkgT, measureHitRate);
                 if (grad != null) {
                     for (int t = 0; t < n; t++) {
                         for (int d = 0; d < dp; d++) {
@@ -135,7 +117,7 @@ public final class PredictorBackprop {
             }
         }
         if (grad != null) backward(w, f, dqi, dki, grad);
-        return new SequenceLoss(sum * invNorm, pairs, hitSum, hitRows);
+        return new SequenceLoss(sum * invNorm, pairs, rows.hitSum, rows.hitRows);
     }
 
     /** Every intermediate of the forward pass, row-major per token. */

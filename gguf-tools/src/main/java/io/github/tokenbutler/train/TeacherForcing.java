@@ -9,7 +9,7 @@ import io.github.tokenbutler.runtime.Llama3.State;
 /**
  * Runs the base model densely over one sequence (one batched prefill from position 0, the true tokens as
  * history) and records what training needs: the layer-0 attention inputs and, for layers 1..L-1, the queries
- * and keys after RoPE, from which the true logits q·k/sqrt(headSize) are computed pair by pair in the loss.
+ * and keys after RoPE (and, for a v2 predictor, the attention inputs of its producer layers), from which the true logits q·k/sqrt(headSize) are computed pair by pair in the loss.
  * Nothing is kept beyond the sequence: the corpus' logits are never stored.
  *
  * <p>The recording uses the runtime's attention hook: attentionInput copies layer 0's x, attend copies the queries and the
@@ -20,9 +20,12 @@ public final class TeacherForcing {
     private final Recorder recorder;
     private final State state;
 
-    public TeacherForcing(Model model) {
+    public TeacherForcing(Model model) { this(model, 0); }
+
+    /** @param producerSpacing G: also records the attention inputs of layers G, 2G, ... (a v2 predictor's producers); 0 for none */
+    public TeacherForcing(Model model, int producerSpacing) {
         this.model = model;
-        this.recorder = new Recorder(model.config());
+        this.recorder = new Recorder(model.config(), producerSpacing);
         this.state = model.newState(recorder);
     }
 
@@ -39,15 +42,24 @@ public final class TeacherForcing {
 
     private static final class Recorder implements AttentionHook.Attention {
         private final ModelConfig c;
+        private final int spacing;
         private int n;
         private float[] x;
-        private float[][] queries, keys;
+        private float[][] queries, keys, inputs;
 
-        Recorder(ModelConfig c) { this.c = c; }
+        Recorder(ModelConfig c, int spacing) {
+            this.c = c;
+            this.spacing = spacing;
+        }
 
         void begin(int n) {
             this.n = n;
             x = new float[n * c.dim()];
+            inputs = spacing > 0 ? new float[c.nLayers()][] : null;
+            if (inputs != null) {
+                inputs[0] = x;
+                for (int l = spacing; l < c.nLayers(); l += spacing) inputs[l] = new float[n * c.dim()];
+            }
             queries = new float[c.nLayers()][];
             keys = new float[c.nLayers()][];
             for (int l = 1; l < c.nLayers(); l++) {
@@ -57,17 +69,17 @@ public final class TeacherForcing {
         }
 
         TeacherSample finish() {
-            TeacherSample s = new TeacherSample(n, x, queries, keys);
+            TeacherSample s = new TeacherSample(n, x, queries, keys, inputs);
             x = null;
-            queries = keys = null;
+            queries = keys = inputs = null;
             return s;
         }
 
         @Override public void resetSequence() {}
 
         @Override public void attentionInput(int layer, int startPos, int nTokens, float[] in) {
-            if (layer != 0) return;
-            System.arraycopy(in, 0, x, startPos * c.dim(), nTokens * c.dim());
+            float[] into = layer == 0 ? x : inputs != null ? inputs[layer] : null;
+            if (into != null) System.arraycopy(in, 0, into, startPos * c.dim(), nTokens * c.dim());
         }
 
         @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {

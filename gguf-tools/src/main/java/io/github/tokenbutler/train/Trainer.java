@@ -1,6 +1,7 @@
 package io.github.tokenbutler.train;
 
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -39,15 +40,30 @@ public final class Trainer implements AutoCloseable {
     }
 
     private final ParameterLayout layout;
-    private final PredictorBackprop backprop;
+    private final SequenceGradient backprop;
+    /** What a checkpoint records of the predictor: exactly one is set. */
+    private final PredictorConfig config;
+    private final RevisedPredictorConfig revised;
     private final TrainingOptions options;
     private final ExecutorService pool;
     private final int threads;
     private volatile boolean stopRequested;
 
+    /** Trains a v1 predictor. */
     public Trainer(PredictorConfig config, TrainingOptions options, int threads) {
-        this.layout = new ParameterLayout(config);
-        this.backprop = new PredictorBackprop(layout, options.seqLen(), options.loss());
+        this(new ParameterLayout(config), config, null, options, threads);
+    }
+
+    /** Trains a v2 (revised) predictor. */
+    public Trainer(RevisedPredictorConfig revised, TrainingOptions options, int threads) {
+        this(new ParameterLayout(revised), null, revised, options, threads);
+    }
+
+    private Trainer(ParameterLayout layout, PredictorConfig config, RevisedPredictorConfig revised, TrainingOptions options, int threads) {
+        this.layout = layout;
+        this.config = config;
+        this.revised = revised;
+        this.backprop = config != null ? new PredictorBackprop(layout, options.seqLen(), options.loss()) : new RevisedBackprop(revised, options.loss());
         this.options = options;
         this.threads = threads;
         this.pool = Executors.newFixedThreadPool(threads, r -> {
@@ -139,7 +155,7 @@ public final class Trainer implements AutoCloseable {
 
     /** Writes a checkpoint of the state. */
     public TrainingCheckpoint checkpoint(State state, String modelName) {
-        return new TrainingCheckpoint(layout.config(), modelName, options, state.step, state.params.clone(),
+        return new TrainingCheckpoint(config, revised, modelName, options, state.step, state.params.clone(),
                 state.adam.firstMoment().clone(), state.adam.secondMoment().clone());
     }
 

@@ -127,6 +127,11 @@ public record PredictorConfig(
         return shape(modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab);
     }
 
+    /** A base model's shape in the words of {@link #modelShape}. */
+    public static String shape(ModelConfig m) {
+        return shape(m.dim(), m.nLayers(), m.nHeads(), m.nKvHeads(), m.headSize(), m.vocabSize());
+    }
+
     static String shape(int dim, int layers, int heads, int kvHeads, int headSize, int vocab) {
         return "dim " + dim + ", " + layers + " layers, " + heads + " heads / " + kvHeads + " KV heads, head size "
                 + headSize + ", vocab " + vocab;
