@@ -19,6 +19,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -114,6 +115,38 @@ class TrainCommandTest {
         assertArrayEquals(a.params(), c.params());
         assertArrayEquals(a.m(), c.m());
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.gguf")), Files.readAllBytes(dir.resolve("c.gguf")));
+    }
+
+    @Test
+    void theRevisedPredictorTrainsToALoadableFileAndResumesToTheSameBits() throws Exception {
+        Path model = SharedData.testModel("tiny-f32.gguf"), text = tinyText();
+        Path straight = dir.resolve("v2a.ckpt"), resumed = dir.resolve("v2c.ckpt"), out = dir.resolve("v2a.gguf");
+        String[] common = {"--model", model.toString(), "--text", text.toString(), "--seq-len", "24", "--batch", "3", "--steps", "6", "--seed", "5",
+                "--arch", "v2", "--spacing", "2"};
+        CommandRunner.Output r = train(concat(common, "--out", out.toString(), "--checkpoint", straight.toString()));
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("v2 predictor for"), r.out());
+        TrainingCheckpoint a = TrainingCheckpoint.read(straight);
+        assertNotNull(a.revised());
+        assertEquals(2, a.revised().producerSpacing());
+        try (Model m = Model.load(model, new LoadOptions(0, io.github.tokenbutler.runtime.Llama3.KvType.F32, io.github.tokenbutler.runtime.Llama3.KvType.F32));
+             Trainer trainer = new Trainer(a.revised(), a.options(), 2)) {
+            io.github.tokenbutler.plugin.predictor.RevisedPredictor.load(out, m.info()); // refuses a broken file or another model
+            TeacherForcing teacher = new TeacherForcing(m, 2);
+            TrainingData data = TrainingData.read(text, "--text", m.tokenizer(), 24, 0, 5);
+            Trainer.State s = new Trainer.State(trainer.layout().flatten(
+                    io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights.random(a.revised(), 5).byName()),
+                    new AdamW(trainer.layout(), a.options().weightDecay()), 0);
+            trainer.run(s, data, teacher::run, (st, meas, lr, norm) -> { if (st.step == 3) trainer.requestStop(); });
+            trainer.checkpoint(s, "tiny").write(resumed);
+        }
+        assertEquals(0, train("--model", model.toString(), "--text", text.toString(), "--out", dir.resolve("v2c.gguf").toString(),
+                "--resume", resumed.toString(), "--checkpoint", resumed.toString()).exitCode());
+        TrainingCheckpoint c = TrainingCheckpoint.read(resumed);
+        assertEquals(6, c.step());
+        assertArrayEquals(a.params(), c.params());
+        assertArrayEquals(Files.readAllBytes(out), Files.readAllBytes(dir.resolve("v2c.gguf")));
+        assertMessage("--reduction is for --arch v1 only", concat(common, "--out", out.toString(), "--reduction", "2"));
     }
 
     /** A checkpoint from before --loss existed ("TBTRAIN1", no loss field) continues as what it was: mse. */
