@@ -4625,9 +4625,12 @@ public final class Llama3 {
         /** Whether {@link #chat} formats messages with the model's template (else it continues their text). */
         public boolean hasChatTemplate() { return ChatFormat.supported(tokenizer); }
 
+        /** The context the model was loaded with: prompt and generated tokens together. */
+        public int contextLength() { return model.config().contextLength(); }
+
         /** Continues prompt (BOS first, as the model's tokenizer wants); onToken receives the text as it is decoded. */
         public Completion generate(String prompt, GenerationParams params, java.util.function.Consumer<String> onToken) {
-            return run(withBos(tokenizer, tokenizer.encode(prompt), true), params, onToken);
+            return run(promptIds(prompt), params, onToken);
         }
 
         /**
@@ -4635,17 +4638,33 @@ public final class Llama3 {
          * continuation of the messages' text, one per line.
          */
         public Completion chat(List<ChatMessage> messages, GenerationParams params, java.util.function.Consumer<String> onToken) {
+            return run(chatIds(messages), params, onToken);
+        }
+
+        /**
+         * How many tokens {@link #generate} runs before its first new one, so that a caller (a server) can refuse a
+         * prompt the context cannot hold before it waits for the model. Safe beside a running generation (the
+         * tokenizers' caches are synchronized; nothing else here changes).
+         */
+        public int promptTokens(String prompt) { return promptIds(prompt).length; }
+
+        /** How many tokens {@link #chat} runs before its first new one (template tokens included). */
+        public int chatPromptTokens(List<ChatMessage> messages) { return chatIds(messages).length; }
+
+        private int[] promptIds(String prompt) { return withBos(tokenizer, tokenizer.encode(prompt), true); }
+
+        private int[] chatIds(List<ChatMessage> messages) {
             if (messages.isEmpty()) throw new UserError("chat needs at least one message");
             if (!hasChatTemplate()) {
                 StringBuilder text = new StringBuilder();
                 for (ChatMessage m : messages) text.append(text.isEmpty() ? "" : "\n").append(m.content());
-                return generate(text.toString(), params, onToken);
+                return promptIds(text.toString());
             }
             ChatFormat format = new ChatFormat(tokenizer);
             List<Integer> ids = new ArrayList<>(List.of(format.beginOfText()));
             for (ChatMessage m : messages) ids.addAll(format.message(m.role(), m.content()));
             ids.addAll(format.header("assistant"));
-            return run(Llama3.toArray(ids), params, onToken);
+            return Llama3.toArray(ids);
         }
 
         private Completion run(int[] prompt, GenerationParams p, java.util.function.Consumer<String> onToken) {

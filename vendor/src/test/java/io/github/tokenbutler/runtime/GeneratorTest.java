@@ -74,6 +74,16 @@ class GeneratorTest {
     }
 
     @Test
+    void promptTokensCountWhatGenerationRuns() {
+        Completion plain = g.generate("Once upon a time", GenerationParams.greedy(1), s -> {});
+        assertEquals(plain.promptTokens(), g.promptTokens("Once upon a time"));
+        List<ChatMessage> messages = List.of(new ChatMessage("system", "Once upon"), new ChatMessage("user", "a time"));
+        Completion chat = g.chat(messages, GenerationParams.greedy(1), s -> {});
+        assertEquals(chat.promptTokens(), g.chatPromptTokens(messages));
+        assertEquals(512, g.contextLength());
+    }
+
+    @Test
     void utf8IsDecodedOnlyUpToTheLastCompleteCharacter() {
         byte[] e = "é€".getBytes(StandardCharsets.UTF_8); // 2 + 3 bytes
         assertEquals("é", Llama3.Utf8.completePrefix(java.util.Arrays.copyOf(e, 4)));
