@@ -23,6 +23,7 @@ public final class Main {
                 new EvalCommand(),
                 new CorefCommand(),
                 new BenchCommand(),
+                new ServeCommand(),
                 new DevicesCommand())) {
             m.put(c.name(), c);
         }
