@@ -99,6 +99,8 @@ final class ModelQueue implements AutoCloseable {
             long t0 = System.nanoTime();
             try {
                 run(job);
+            } catch (RuntimeException | Error e) {
+                log.accept("answering a request failed: " + e); // the listener's own failure; its connection is the one to suffer
             } finally {
                 running = null;
                 double seconds = (System.nanoTime() - t0) / 1e9;
@@ -111,22 +113,27 @@ final class ModelQueue implements AutoCloseable {
         GenerationRequest r = job.request;
         long seed = r.seed() != null ? r.seed() : System.nanoTime();
         GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topP(), seed, 1f, 64, r.stop(), job::cancelled);
+        Completion c;
         try {
             job.listener.started();
-            Completion c = model.generate(r, params, piece -> {
+            c = model.generate(r, params, piece -> {
                 if (!piece.isEmpty()) job.listener.text(piece);
             });
-            job.listener.done(c);
         } catch (ApiError e) {
             job.listener.failed(e);
+            return;
         } catch (UserError e) {
             // The request was checked before it queued, so what is left is the model's (non-finite logits and the like).
             log.accept("generation failed: " + e.getMessage());
             job.listener.failed(ApiError.server(500, "generation_failed", "generation failed: " + e.getMessage()));
-        } catch (RuntimeException | OutOfMemoryError e) {
+            return;
+        } catch (RuntimeException | Error e) {
+            // Whatever it was, the worker goes on: one bad generation must not leave every later request waiting.
             log.accept("generation failed (internal error): " + e);
             job.listener.failed(ApiError.server(500, "internal_error", "internal error: " + e));
+            return;
         }
+        job.listener.done(c);
     }
 
     /**
