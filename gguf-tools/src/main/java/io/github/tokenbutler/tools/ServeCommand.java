@@ -18,12 +18,6 @@ import java.util.function.Consumer;
 public final class ServeCommand implements Command {
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("HH:mm:ss");
 
-    private final PrintStream err;
-
-    public ServeCommand() { this(System.err); }
-
-    ServeCommand(PrintStream err) { this.err = err; }
-
     @Override public String name() { return "serve"; }
 
     @Override public String summary() { return "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models)"; }
@@ -60,6 +54,7 @@ public final class ServeCommand implements Command {
         KvType keyType = args.kvType("cache-type-k", KvType.F16), valueType = args.kvType("cache-type-v", KvType.F16);
         args.finish(0);
 
+        PrintStream err = System.err;
         Consumer<String> log = line -> {
             synchronized (err) {
                 err.println(LocalTime.now().format(TIME) + " serve: " + line);
