@@ -31,34 +31,23 @@ public final class PredictorFileWriter {
      */
     public static GgufWriter build(PredictorConfig config, PredictorWeights weights, ModelFingerprint fingerprint,
                                    String origin, GGMLType tensorType) {
-        if (!TENSOR_TYPES.contains(tensorType)) {
-            throw new IllegalArgumentException("predictor tensors must be one of " + TENSOR_TYPES + ", got " + tensorType);
-        }
-        GgufWriter w = new GgufWriter();
-        for (PredictorFormat.MetadataEntry e : PredictorFormat.metadata(config, fingerprint, origin)) {
-            w.put(e.key(), e.type(), e.elementType(), e.value());
-        }
-        Map<String, float[]> data = weights.byName();
-        for (Map.Entry<String, long[]> t : PredictorFormat.tensorShapes(config).entrySet()) {
-            float[] values = data.get(t.getKey());
-            if (tensorType == GGMLType.F32) w.addTensor(t.getKey(), values, t.getValue());
-            else w.addTensor(t.getKey(), GGMLType.F16, t.getValue(), toF16(values));
-        }
-        return w;
+        return build(PredictorFormat.metadata(config, fingerprint, origin), PredictorFormat.tensorShapes(config), weights.byName(), tensorType);
     }
 
     /** A v2 (revised) predictor file as a writer, not yet written: {@link PredictorFormat#metadata(RevisedPredictorConfig, ModelFingerprint, String)} and its tensors. */
     public static GgufWriter build(RevisedPredictorConfig config, RevisedPredictorWeights weights, ModelFingerprint fingerprint,
                                    String origin, GGMLType tensorType) {
+        return build(PredictorFormat.metadata(config, fingerprint, origin), PredictorFormat.tensorShapes(config), weights.byName(), tensorType);
+    }
+
+    private static GgufWriter build(List<PredictorFormat.MetadataEntry> metadata, Map<String, long[]> shapes, Map<String, float[]> data,
+                                    GGMLType tensorType) {
         if (!TENSOR_TYPES.contains(tensorType)) {
             throw new IllegalArgumentException("predictor tensors must be one of " + TENSOR_TYPES + ", got " + tensorType);
         }
         GgufWriter w = new GgufWriter();
-        for (PredictorFormat.MetadataEntry e : PredictorFormat.metadata(config, fingerprint, origin)) {
-            w.put(e.key(), e.type(), e.elementType(), e.value());
-        }
-        Map<String, float[]> data = weights.byName();
-        for (Map.Entry<String, long[]> t : PredictorFormat.tensorShapes(config).entrySet()) {
+        for (PredictorFormat.MetadataEntry e : metadata) w.put(e.key(), e.type(), e.elementType(), e.value());
+        for (Map.Entry<String, long[]> t : shapes.entrySet()) {
             float[] values = data.get(t.getKey());
             if (tensorType == GGMLType.F32) w.addTensor(t.getKey(), values, t.getValue());
             else w.addTensor(t.getKey(), GGMLType.F16, t.getValue(), toF16(values));

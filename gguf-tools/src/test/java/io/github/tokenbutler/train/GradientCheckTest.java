@@ -25,12 +25,20 @@ class GradientCheckTest {
         PredictorBackprop backprop = new PredictorBackprop(layout, 16, loss);
         double[] w = layout.flatten(PredictorWeights.random(c, 7));
         TeacherSample s = TinyPredictors.sample(c, 7, 3);
+        int checkedNonZero = checkAgainstFiniteDifferences(backprop, layout, w, s);
+        assertTrue(checkedNonZero > layout.size() / 2, "most gradients should be non-zero, got " + checkedNonZero + " of " + layout.size());
+    }
+
+    /**
+     * Asserts every parameter's gradient against central finite differences of the loss; returns how many were
+     * non-zero. Tolerance: central differences with h = 1e-6 on a loss of size ~1 are good to ~1e-9 absolute.
+     */
+    static int checkAgainstFiniteDifferences(SequenceGradient backprop, ParameterLayout layout, double[] w, TeacherSample s) {
         double[] grad = new double[layout.size()];
         backprop.lossAndGradient(w, s, grad, false);
         double h = 1e-6;
         int checkedNonZero = 0;
         for (ParameterLayout.Slice slice : layout.slices()) {
-            double worst = 0;
             for (int i = slice.offset(); i < slice.offset() + slice.size(); i++) {
                 double keep = w[i];
                 w[i] = keep + h;
@@ -39,15 +47,12 @@ class GradientCheckTest {
                 double minus = backprop.lossAndGradient(w, s, null, false).loss();
                 w[i] = keep;
                 double numeric = (plus - minus) / (2 * h);
-                // Tolerance: central differences with h = 1e-6 on a loss of size ~1 are good to ~1e-9 absolute.
-                double err = Math.abs(numeric - grad[i]);
-                assertTrue(err <= 1e-7 + 1e-5 * Math.abs(numeric),
+                assertTrue(Math.abs(numeric - grad[i]) <= 1e-7 + 1e-5 * Math.abs(numeric),
                         slice.name() + "[" + (i - slice.offset()) + "]: analytic " + grad[i] + ", numeric " + numeric);
-                worst = Math.max(worst, err);
                 if (Math.abs(grad[i]) > 1e-6) checkedNonZero++;
             }
         }
-        assertTrue(checkedNonZero > layout.size() / 2, "most gradients should be non-zero, got " + checkedNonZero + " of " + layout.size());
+        return checkedNonZero;
     }
 
     @Test

@@ -49,25 +49,7 @@ class RevisedGradientCheckTest {
         ParameterLayout layout = backprop.layout();
         double[] w = layout.flatten(RevisedPredictorWeights.random(CONFIG, 7).byName());
         TeacherSample s = sample(3);
-        double[] grad = new double[layout.size()];
-        backprop.lossAndGradient(w, s, grad, false);
-        double h = 1e-6;
-        int checkedNonZero = 0;
-        for (ParameterLayout.Slice slice : layout.slices()) {
-            for (int i = slice.offset(); i < slice.offset() + slice.size(); i++) {
-                double keep = w[i];
-                w[i] = keep + h;
-                double plus = backprop.lossAndGradient(w, s, null, false).loss();
-                w[i] = keep - h;
-                double minus = backprop.lossAndGradient(w, s, null, false).loss();
-                w[i] = keep;
-                double numeric = (plus - minus) / (2 * h);
-                // central differences with h = 1e-6 on a loss of size ~1 are good to ~1e-9 absolute
-                assertTrue(Math.abs(numeric - grad[i]) <= 1e-7 + 1e-5 * Math.abs(numeric),
-                        slice.name() + "[" + (i - slice.offset()) + "]: analytic " + grad[i] + ", numeric " + numeric);
-                if (Math.abs(grad[i]) > 1e-6) checkedNonZero++;
-            }
-        }
+        int checkedNonZero = GradientCheckTest.checkAgainstFiniteDifferences(backprop, layout, w, s);
         // layer 0's key projection and the last producer's outputs for layers past the end get no gradient
         assertTrue(checkedNonZero > layout.size() / 2, "most gradients should be non-zero, got " + checkedNonZero + " of " + layout.size());
     }

@@ -47,20 +47,12 @@ public record PredictorConfig(
      * {@code where} (a file or a command), the field, what was expected and what was found.
      */
     public PredictorConfig validate(String where) {
-        positive(where, "model embedding length", modelDim);
-        positive(where, "model layer count", modelLayers);
-        positive(where, "model head count", modelHeads);
-        positive(where, "model KV head count", modelKvHeads);
-        positive(where, "model head size", modelHeadSize);
-        positive(where, "model vocabulary size", modelVocab);
+        validateModelShape(where, modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab);
         positive(where, "projection length", projDim);
         positive(where, "attention head count", attnHeads);
         positive(where, "feed-forward length", ffnDim);
         positive(where, "importance hidden length", importanceHidden);
         positive(where, "d'", dPrime);
-        if (modelHeads % modelKvHeads != 0) {
-            throw new UserError(where + ": model head count " + modelHeads + " is not a multiple of its KV head count " + modelKvHeads);
-        }
         if (modelDim % projDim != 0) {
             throw new UserError(where + ": projection length " + projDim + " must divide the model embedding length " + modelDim);
         }
@@ -80,7 +72,20 @@ public record PredictorConfig(
         return this;
     }
 
-    private static void positive(String where, String what, int v) {
+    /** The base-model numbers both predictor architectures record: positive, heads a multiple of KV heads. */
+    static void validateModelShape(String where, int dim, int layers, int heads, int kvHeads, int headSize, int vocab) {
+        positive(where, "model embedding length", dim);
+        positive(where, "model layer count", layers);
+        positive(where, "model head count", heads);
+        positive(where, "model KV head count", kvHeads);
+        positive(where, "model head size", headSize);
+        positive(where, "model vocabulary size", vocab);
+        if (heads % kvHeads != 0) {
+            throw new UserError(where + ": model head count " + heads + " is not a multiple of its KV head count " + kvHeads);
+        }
+    }
+
+    static void positive(String where, String what, int v) {
         if (v <= 0) throw new UserError(where + ": " + what + " must be positive, got " + v);
     }
 

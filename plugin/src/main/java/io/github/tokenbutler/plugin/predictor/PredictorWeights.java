@@ -80,19 +80,24 @@ public final class PredictorWeights {
      * tensors are made in.
      */
     public static PredictorWeights random(PredictorConfig c, long seed) {
+        return new PredictorWeights(c, randomTensors(PredictorFormat.tensorShapes(c), seed));
+    }
+
+    /** {@link #random}'s values for every tensor of shapes; a name ending in "norm.weight" is a LayerNorm weight (1 + U(-0.1, 0.1)). */
+    static Map<String, float[]> randomTensors(Map<String, long[]> shapes, long seed) {
         Map<String, float[]> m = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : PredictorFormat.tensorShapes(c).entrySet()) {
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
             long[] shape = e.getValue();
             float[] a = new float[Math.toIntExact(elements(shape))];
             BlockedVectorStore.SplitMix64 rng = new BlockedVectorStore.SplitMix64(seed ^ (0x9E3779B97F4A7C15L * e.getKey().hashCode()));
-            boolean isNormWeight = e.getKey().equals(PredictorFormat.ATTN_NORM_WEIGHT);
+            boolean isNormWeight = e.getKey().endsWith("norm.weight");
             double limit = shape.length == 2 ? Math.sqrt(6.0 / (shape[0] + shape[1])) : 0.1;
             for (int i = 0; i < a.length; i++) {
                 a[i] = (float) ((isNormWeight ? 1.0 : 0.0) + limit * (2 * rng.nextDouble() - 1));
             }
             m.put(e.getKey(), a);
         }
-        return new PredictorWeights(c, m);
+        return m;
     }
 
     /**
@@ -100,9 +105,17 @@ public final class PredictorWeights {
      * another tensor type is a UserError naming the file, the tensor, what was expected and what was found.
      */
     public static PredictorWeights read(GGUF gguf, PredictorConfig c) {
+        return new PredictorWeights(c, readTensors(gguf, PredictorFormat.tensorShapes(c)));
+    }
+
+    /**
+     * Every tensor of shapes from a predictor file (F32 or F16, dequantized by the runtime), by name; a missing tensor,
+     * a wrong shape or another tensor type is a UserError naming the file, the tensor, what was expected and what was found.
+     */
+    static Map<String, float[]> readTensors(GGUF gguf, Map<String, long[]> shapes) {
         String where = "predictor " + gguf.path();
         Map<String, float[]> m = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : PredictorFormat.tensorShapes(c).entrySet()) {
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
             String name = e.getKey();
             TensorInfo t = gguf.tensors().get(name);
             if (t == null) throw new UserError(where + ": tensor '" + name + "' is missing (expected shape " + Arrays.toString(e.getValue()) + ")");
@@ -115,7 +128,7 @@ public final class PredictorWeights {
             }
             m.put(name, FloatTensor.of(t, gguf.tensorData(t)).dequantizeAll());
         }
-        return new PredictorWeights(c, m);
+        return m;
     }
 
     /** The same weights rounded to F16 and back: what a predictor written with F16 tensors reads. */

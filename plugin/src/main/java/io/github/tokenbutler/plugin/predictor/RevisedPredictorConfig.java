@@ -46,18 +46,10 @@ public record RevisedPredictorConfig(
 
     /** Checks that the numbers describe a predictor this code can run; each problem is a UserError naming {@code where}. */
     public RevisedPredictorConfig validate(String where) {
-        positive(where, "model embedding length", modelDim);
-        positive(where, "model layer count", modelLayers);
-        positive(where, "model head count", modelHeads);
-        positive(where, "model KV head count", modelKvHeads);
-        positive(where, "model head size", modelHeadSize);
-        positive(where, "model vocabulary size", modelVocab);
-        positive(where, "d'", dPrime);
-        positive(where, "importance hidden length", importanceHidden);
-        positive(where, "producer spacing", producerSpacing);
-        if (modelHeads % modelKvHeads != 0) {
-            throw new UserError(where + ": model head count " + modelHeads + " is not a multiple of its KV head count " + modelKvHeads);
-        }
+        PredictorConfig.validateModelShape(where, modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab);
+        PredictorConfig.positive(where, "d'", dPrime);
+        PredictorConfig.positive(where, "importance hidden length", importanceHidden);
+        PredictorConfig.positive(where, "producer spacing", producerSpacing);
         if (producerSpacing > modelLayers) {
             throw new UserError(where + ": producer spacing " + producerSpacing + " is above the model's " + modelLayers + " layers");
         }
@@ -71,10 +63,6 @@ public record RevisedPredictorConfig(
         }
         if (fingerprint == null || fingerprint.isEmpty()) throw new UserError(where + ": the base-model fingerprint is missing");
         return this;
-    }
-
-    private static void positive(String where, String what, int v) {
-        if (v <= 0) throw new UserError(where + ": " + what + " must be positive, got " + v);
     }
 
     /**

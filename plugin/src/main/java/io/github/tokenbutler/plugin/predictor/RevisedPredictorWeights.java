@@ -1,9 +1,6 @@
 package io.github.tokenbutler.plugin.predictor;
 
-import io.github.tokenbutler.runtime.Llama3.FloatTensor;
-import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
-import io.github.tokenbutler.runtime.Llama3.TensorInfo;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.util.Arrays;
@@ -59,17 +56,7 @@ public final class RevisedPredictorWeights {
      * LayerNorm weights 1 + U(-0.1, 0.1), biases U(-0.1, 0.1)), each tensor from its own generator.
      */
     public static RevisedPredictorWeights random(RevisedPredictorConfig c, long seed) {
-        Map<String, float[]> m = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : PredictorFormat.tensorShapes(c).entrySet()) {
-            long[] shape = e.getValue();
-            float[] a = new float[Math.toIntExact(Arrays.stream(shape).reduce(1, (x, y) -> x * y))];
-            BlockedVectorStore.SplitMix64 rng = new BlockedVectorStore.SplitMix64(seed ^ (0x9E3779B97F4A7C15L * e.getKey().hashCode()));
-            boolean isNormWeight = e.getKey().endsWith(".norm.weight");
-            double limit = shape.length == 2 ? Math.sqrt(6.0 / (shape[0] + shape[1])) : 0.1;
-            for (int i = 0; i < a.length; i++) a[i] = (float) ((isNormWeight ? 1.0 : 0.0) + limit * (2 * rng.nextDouble() - 1));
-            m.put(e.getKey(), a);
-        }
-        return new RevisedPredictorWeights(c, m);
+        return new RevisedPredictorWeights(c, PredictorWeights.randomTensors(PredictorFormat.tensorShapes(c), seed));
     }
 
     /** Reads every tensor of a v2 predictor file (F32 or F16); a missing tensor, a wrong shape or type is a UserError. */
@@ -79,26 +66,8 @@ public final class RevisedPredictorWeights {
         for (String name : gguf.tensors().keySet()) {
             if (!shapes.containsKey(name)) throw new UserError(where + ": tensor '" + name + "' does not belong to a v2 predictor of this shape");
         }
-        Map<String, float[]> m = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
-            String name = e.getKey();
-            TensorInfo t = gguf.tensors().get(name);
-            if (t == null) throw new UserError(where + ": tensor '" + name + "' is missing (expected shape " + Arrays.toString(e.getValue()) + ")");
-            if (!Arrays.equals(t.shape(), e.getValue())) {
-                throw new UserError(where + ": tensor '" + name + "' should have shape " + Arrays.toString(e.getValue())
-                        + " for the hyper-parameters in the file, has " + Arrays.toString(t.shape()));
-            }
-            if (t.type() != GGMLType.F32 && t.type() != GGMLType.F16) {
-                throw new UserError(where + ": tensor '" + name + "' should be F32 or F16, is " + t.type());
-            }
-            float[] a = FloatTensor.of(t, gguf.tensorData(t)).dequantizeAll();
-            for (int i = 0; i < a.length; i++) {
-                if (!Float.isFinite(a[i])) {
-                    throw new UserError(where + ": tensor '" + name + "' holds " + a[i] + " at index " + i + "; a predictor's weights must be finite");
-                }
-            }
-            m.put(name, a);
-        }
+        Map<String, float[]> m = PredictorWeights.readTensors(gguf, shapes);
+        TokenButlerPredictor.requireFinite(where, m);
         return new RevisedPredictorWeights(c, m);
     }
 }

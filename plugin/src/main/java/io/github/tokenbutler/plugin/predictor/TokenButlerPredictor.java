@@ -37,7 +37,7 @@ public final class TokenButlerPredictor {
             String what = "predictor " + path;
             header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), what);
             PredictorWeights weights = PredictorWeights.read(gguf, header.config());
-            requireFinite(what, weights);
+            requireFinite(what, weights.byName());
             return new TokenButlerPredictor(header.config(), weights, header.fingerprint());
         }
     }
@@ -48,8 +48,9 @@ public final class TokenButlerPredictor {
         return new TokenButlerPredictor(config, weights, trainedFor);
     }
 
-    private static void requireFinite(String what, PredictorWeights w) {
-        for (Map.Entry<String, float[]> e : w.byName().entrySet()) {
+    /** Every weight finite, or a UserError naming the tensor, the value and its index. */
+    static void requireFinite(String what, Map<String, float[]> tensors) {
+        for (Map.Entry<String, float[]> e : tensors.entrySet()) {
             float[] a = e.getValue();
             for (int i = 0; i < a.length; i++) {
                 if (!Float.isFinite(a[i])) {
