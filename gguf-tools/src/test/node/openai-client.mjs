@@ -22,6 +22,11 @@ const chat = await client.chat.completions.create({
 });
 out.chat = { text: chat.choices[0].message.content, finish: chat.choices[0].finish_reason, usage: chat.usage, object: chat.object };
 
+// A conversation: the answer's message goes back into messages unchanged, as chat programs keep their history.
+const history = [{ role: 'user', content: prompt }, chat.choices[0].message, { role: 'user', content: 'And then?' }];
+const followUp = await client.chat.completions.create({ model, messages: history, max_tokens: 4, temperature: 0 });
+out.followUp = { finish: followUp.choices[0].finish_reason, usage: followUp.usage };
+
 // The newer max_completion_tokens, a stop string, and the harmless fields the package's users often send.
 const stopped = await client.chat.completions.create({
   model, messages: [{ role: 'system', content: 'A story.' }, { role: 'user', content: prompt }],

@@ -23,11 +23,12 @@ import java.util.function.Predicate;
  *   <li>used: model, messages or prompt, max_tokens, max_completion_tokens, temperature, top_p, seed, stop, stream,
  *       stream_options, n (1 only);</li>
  *   <li>accepted and ignored, because it never changes the text: user, metadata, store, service_tier,
- *       parallel_tool_calls, prompt_cache_key, safety_identifier;</li>
+ *       parallel_tool_calls, prompt_cache_key, safety_identifier; on a message, name and refusal;</li>
  *   <li>accepted at the value that changes nothing (frequency_penalty 0, logprobs false, response_format text, an
- *       empty tools list, ...) and refused at any other, since silently ignoring it would give another answer than
- *       the caller asked for;</li>
- *   <li>anything else: 400 unknown_parameter, so that a misspelt field is not mistaken for a setting that works.</li>
+ *       empty tools list, a message's empty tool_calls, function_call, audio or annotations, ...) and refused at any
+ *       other, since silently ignoring it would give another answer than the caller asked for;</li>
+ *   <li>anything else, unless null: 400 unknown_parameter, so that a misspelt field is not mistaken for a setting
+ *       that works.</li>
  * </ul>
  */
 final class RequestParser {
@@ -122,6 +123,8 @@ final class RequestParser {
 
     private static boolean isZero(JsonNode n) { return n.isNumber() && n.doubleValue() == 0; }
 
+    private static boolean isEmptyValue(JsonNode n) { return (n.isArray() || n.isObject()) && n.isEmpty(); }
+
     private static List<ChatMessage> messages(JsonNode node) {
         if (!node.isArray()) throw typeError("messages", "an array of messages", node);
         if (node.isEmpty()) throw ApiError.invalid("messages", "invalid_value", "messages must hold at least one message");
@@ -144,6 +147,11 @@ final class RequestParser {
             };
             String content = content(where + ".content", f.required("content"));
             f.ignored("name", JsonNode::isTextual, "a string");
+            // What a response's message carries: clients send the assistant's message back as history unchanged.
+            f.ignored("refusal", JsonNode::isTextual, "a string");
+            for (String emptyInAnswers : List.of("tool_calls", "function_call", "audio", "annotations")) {
+                f.neutral(emptyInAnswers, RequestParser::isEmptyValue, "null or empty (this server calls no tools)");
+            }
             f.rejectUnknown();
             out.add(new ChatMessage(role, content));
         }
@@ -308,11 +316,11 @@ final class RequestParser {
             }
         }
 
-        /** A 400 naming the first field (in the request's order) that nothing read. */
+        /** A 400 naming the first field (in the request's order) that nothing read; a null one counts as absent. */
         void rejectUnknown() {
             for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
                 String name = it.next();
-                if (!read.contains(name)) {
+                if (!read.contains(name) && !node.get(name).isNull()) {
                     throw ApiError.invalid(prefix + name, "unknown_parameter", "unknown parameter '" + prefix + name + "'");
                 }
             }

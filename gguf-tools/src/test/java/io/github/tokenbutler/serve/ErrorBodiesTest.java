@@ -147,6 +147,31 @@ class ErrorBodiesTest {
     }
 
     @Test
+    void theAssistantMessageOfAResponseGoesBackAsHistory() throws Exception {
+        HttpResponse<String> first = server.post("/v1/chat/completions", "{" + MESSAGES + ",\"max_tokens\":3}");
+        assertEquals(200, first.statusCode(), first.body());
+        JsonNode answer = TestServer.json(first).at("/choices/0/message");
+        assertTrue(answer.has("refusal"), "the message as OpenAI's clients get it, refusal included: " + answer);
+        com.fasterxml.jackson.databind.node.ObjectNode next = RequestParser.JSON.createObjectNode();
+        var messages = next.putArray("messages");
+        messages.addObject().put("role", "user").put("content", "Once upon a time");
+        messages.add(answer);
+        messages.addObject().put("role", "user").put("content", "And then?");
+        // What the openai clients send for fields left unset, and the empty fields of a message that called no tool.
+        ((com.fasterxml.jackson.databind.node.ObjectNode) messages.get(1)).putNull("tool_calls").putArray("annotations");
+        next.put("max_tokens", 2).putNull("reasoning_effort");
+        HttpResponse<String> second = server.post("/v1/chat/completions", RequestParser.JSON.writeValueAsString(next));
+        assertEquals(200, second.statusCode(), second.body());
+        assertTrue(TestServer.json(second).at("/usage/prompt_tokens").asInt() > TestServer.json(first).at("/usage/total_tokens").asInt(),
+                "the history is in the prompt: " + second.body());
+
+        assertError(chatError("{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":[{\"id\":\"c1\"}]}]}", 400),
+                "invalid_request_error", "messages[0].tool_calls", "unsupported_value", "calls no tools");
+        assertError(chatError("{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"refusal\":1}]}", 400),
+                "invalid_request_error", "messages[0].refusal", "invalid_type", "a string");
+    }
+
+    @Test
     void modelsAndHealth() throws Exception {
         JsonNode models = TestServer.json(server.get("/v1/models"));
         assertEquals("list", models.get("object").asText());

@@ -53,6 +53,7 @@ class OpenAiNodeClientTest {
             assertEquals(17, out.at("/" + call + "/usage/total_tokens").asInt(), call);
         }
         assertEquals("chat.completion", out.at("/chat/object").asText());
+        assertTrue(out.at("/followUp/usage/prompt_tokens").asInt() > 17, "the answer sent back as history: " + out.get("followUp"));
         assertTrue(out.at("/stream/chunks").asInt() > 3, "streamed in chunks: " + out.at("/stream"));
         assertEquals(stopped, out.at("/stopped/text").asText());
         assertEquals("stop", out.at("/stopped/finish").asText());
