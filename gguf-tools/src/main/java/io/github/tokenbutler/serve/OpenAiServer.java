@@ -44,6 +44,13 @@ public final class OpenAiServer implements AutoCloseable {
     public record Options(String host, int port, int queueCapacity, int maxRequestBytes, int idleSeconds) {
         public static final int DEFAULT_PORT = 8080, DEFAULT_QUEUE = 16, DEFAULT_MAX_REQUEST_BYTES = 4 << 20, DEFAULT_IDLE_SECONDS = 60;
 
+        public Options {
+            // Every request passes through the queue on its way to the model: with no room, all would get 503.
+            if (queueCapacity < 1) {
+                throw new IllegalArgumentException("queueCapacity must be at least 1 (a request waits in the queue before it runs), got " + queueCapacity);
+            }
+        }
+
         public static Options defaults() {
             return new Options("127.0.0.1", DEFAULT_PORT, DEFAULT_QUEUE, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_IDLE_SECONDS);
         }

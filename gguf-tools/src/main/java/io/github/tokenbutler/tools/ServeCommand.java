@@ -32,7 +32,8 @@ public final class ServeCommand implements Command {
                   --port N               TCP port (default 8080; 0 picks a free one, printed at start)
                   --host H               address to listen on (default 127.0.0.1, this machine only; there is no
                                          authentication, so think twice before 0.0.0.0)
-                  --queue N              requests that may wait for the model (default 16); more get 503 with Retry-After
+                  --queue N              requests that may wait for the model, 1 or more (default 16); more get 503
+                                         with Retry-After
                   --max-request-bytes N  larger request bodies get 413 (default 4194304)
                   --context N            context length in tokens (default: the model's); longer prompts get 400
                   --attention NAME       attention implementation (default dense; e.g. tokenbutler)
@@ -46,7 +47,8 @@ public final class ServeCommand implements Command {
         OpenAiServer.Options defaults = OpenAiServer.Options.defaults();
         String host = args.string("host", defaults.host());
         int port = args.integer("port", defaults.port(), 0, 65535);
-        int queue = args.integer("queue", defaults.queueCapacity(), 0, 10_000);
+        // At least 1: the worker takes a request from the queue, so with no room for one every request would be refused.
+        int queue = args.integer("queue", defaults.queueCapacity(), 1, 10_000);
         int maxRequestBytes = args.integer("max-request-bytes", defaults.maxRequestBytes(), 1024, 1 << 30);
         int context = args.integer("context", 0, 1, 1 << 30);
         String attention = args.string("attention", "dense");

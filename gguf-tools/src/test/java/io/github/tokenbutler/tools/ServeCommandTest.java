@@ -50,6 +50,11 @@ class ServeCommandTest {
     }
 
     @Test
+    void aQueueOfZero() {
+        assertUserError(run("serve", "--model", model(), "--queue", "0"), "--queue", "from 1 to 10000", "0");
+    }
+
+    @Test
     void anUnknownOption() {
         assertUserError(run("serve", "--model", model(), "--prot", "80"), "unknown option --prot");
     }
