@@ -178,12 +178,16 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
             server.queue.submit(j);
         } catch (ApiError e) {
             x.error(e);
+            return;
         }
+        // A close between the check above and the submit found the job not yet queued: take it out now.
+        if (!x.ctx.channel().isActive()) server.queue.withdraw(j);
     }
 
     @Override public void channelInactive(ChannelHandlerContext ctx) {
         ModelQueue.Job j = job;
-        if (j != null) j.cancel();
+        // Cancelled, and out of the line at once when it still waits, so that its place goes to another request.
+        if (j != null) server.queue.withdraw(j);
         for (Object o : pending) ReferenceCountUtil.release(o);
         pending.clear();
         ctx.fireChannelInactive();
@@ -228,6 +232,8 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
         final String method, path;
         final long started = System.nanoTime();
         boolean closeAfter;
+        /** Whether this answer was counted as done (event loop only): an abort and a write's end may both report it. */
+        private boolean finished;
 
         Exchange(ChannelHandlerContext ctx, String method, String path, boolean closeAfter) {
             this.ctx = ctx;
@@ -265,7 +271,7 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
             if (allow != null) r.headers().set(HttpHeaderNames.ALLOW, allow);
             ctx.writeAndFlush(r).addListener((ChannelFutureListener) f -> {
                 if (closeAfter || !f.isSuccess()) ctx.close();
-                answered(ctx);
+                finish();
             });
         }
 
@@ -294,12 +300,24 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
         void endStream() {
             ctx.writeAndFlush(new DefaultLastHttpContent()).addListener((ChannelFutureListener) f -> {
                 if (closeAfter || !f.isSuccess()) ctx.close();
-                answered(ctx);
+                finish();
             });
         }
 
         /** The connection is gone: nothing to write, the next request may not come but the count must be right. */
-        void abandon() { ctx.executor().execute(() -> answered(ctx)); }
+        void abandon() { ctx.executor().execute(this::finish); }
+
+        /** The answer cannot be completed: the client sees the connection close instead of waiting for the rest. */
+        void giveUp() {
+            ctx.close();
+            abandon();
+        }
+
+        private void finish() {
+            if (finished) return;
+            finished = true;
+            answered(ctx);
+        }
 
         void log(String what) {
             server.log.accept(String.format(Locale.ROOT, "%s %s %s (%.0f ms)", method, path, what, (System.nanoTime() - started) / 1e6));
@@ -370,6 +388,8 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
                 x.error(e);
             }
         }
+
+        @Override public void abort(Throwable cause) { x.giveUp(); }
     }
 
     private static byte[] bytes(JsonNode body) {

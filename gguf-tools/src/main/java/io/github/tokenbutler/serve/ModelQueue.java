@@ -15,13 +15,22 @@ import java.util.function.Consumer;
  * more is refused with 503 and a Retry-After from the recent time per request, instead of making clients wait
  * without end.
  */
-final class ModelQueue implements AutoCloseable {
-    /** What a job reports, on the worker thread, in this order: started, text (0 or more), then done or failed. */
+final class ModelQueue {
+    /**
+     * What a job reports, in this order: started, text (0 or more), then done or failed. On the worker thread, except
+     * a failed for a job that never ran (withdrawn, or refused by close), which comes on the thread that ended it.
+     */
     interface Listener {
         void started();
         void text(String piece);
         void done(Completion completion);
         void failed(ApiError error);
+
+        /**
+         * One of the calls above threw, so the answer is half written or not at all: give up on its connection (close
+         * it) and count the request as answered, or the connection would wait for an answer that never comes.
+         */
+        void abort(Throwable cause);
     }
 
     /** One request in the queue or on the model. */
@@ -76,6 +85,21 @@ final class ModelQueue implements AutoCloseable {
         }
     }
 
+    /**
+     * Takes a job out of the line when its client left while it waited, so that it frees its place now rather than
+     * when the worker reaches it; the job then fails (503 cancelled) here. False when it was not waiting: already
+     * running, done, or never queued.
+     */
+    boolean withdraw(Job job) {
+        job.cancel();
+        boolean removed;
+        synchronized (waiting) {
+            removed = waiting.remove(job);
+        }
+        if (removed) report(job, l -> l.failed(ApiError.server(503, "cancelled", "the request was cancelled before it ran")));
+        return removed;
+    }
+
     int waitingCount() { return waiting.size(); }
 
     int capacity() { return capacity; }
@@ -91,8 +115,13 @@ final class ModelQueue implements AutoCloseable {
                 return;
             }
             if (job == STOP) return;
+            // close() may have drained the line just after this job left it, and not seen it running yet.
+            if (closed) {
+                report(job, l -> l.failed(ApiError.server(503, "shutting_down", "the server is shutting down")));
+                continue;
+            }
             if (job.cancelled()) { // its client left while it waited: nothing to generate, but the answer is settled
-                job.listener.failed(ApiError.server(503, "cancelled", "the request was cancelled before it ran"));
+                report(job, l -> l.failed(ApiError.server(503, "cancelled", "the request was cancelled before it ran")));
                 continue;
             }
             running = job;
@@ -100,7 +129,7 @@ final class ModelQueue implements AutoCloseable {
             try {
                 run(job);
             } catch (RuntimeException | Error e) {
-                log.accept("answering a request failed: " + e); // the listener's own failure; its connection is the one to suffer
+                abort(job, e);
             } finally {
                 running = null;
                 double seconds = (System.nanoTime() - t0) / 1e9;
@@ -112,7 +141,9 @@ final class ModelQueue implements AutoCloseable {
     private void run(Job job) {
         GenerationRequest r = job.request;
         long seed = r.seed() != null ? r.seed() : System.nanoTime();
-        GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topP(), seed, 1f, 64, r.stop(), job::cancelled);
+        // closed too, not only the job's flag: close() cancels what it sees running, which may miss a job just taken.
+        GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topP(), seed, 1f, 64, r.stop(),
+                () -> job.cancelled() || closed);
         Completion c;
         try {
             job.listener.started();
@@ -136,22 +167,45 @@ final class ModelQueue implements AutoCloseable {
         job.listener.done(c);
     }
 
-    /**
-     * Refuses new jobs, cancels the waiting ones (503) and the running one (after its current token), and waits for
-     * the worker to finish.
-     */
-    @Override public void close() {
-        Job j;
-        synchronized (waiting) {
-            if (closed) return;
-            closed = true;
-            while ((j = waiting.poll()) != null) {
-                if (j == STOP) continue;
-                j.cancel();
-                j.listener.failed(ApiError.server(503, "shutting_down", "the server is shutting down"));
-            }
-            waiting.offer(STOP);
+    /** Runs one report of a job's listener; if it throws, the job's connection is given up rather than left waiting. */
+    private void report(Job job, Consumer<Listener> call) {
+        try {
+            call.accept(job.listener);
+        } catch (RuntimeException | Error e) {
+            abort(job, e);
         }
+    }
+
+    private void abort(Job job, Throwable cause) {
+        log.accept("answering a request failed, its connection is closed: " + cause);
+        try {
+            job.listener.abort(cause);
+        } catch (RuntimeException | Error e) {
+            log.accept("closing the connection of a failed answer failed too: " + e);
+        }
+    }
+
+    /**
+     * Refuses new jobs, cancels the waiting ones (503) and the running one (after its current token), and waits up to
+     * 10 s for the worker to finish. A prefill in progress is not interrupted (cancel is asked between tokens), so a
+     * long prompt can outlast the wait.
+     *
+     * @return whether the worker has stopped, so that the model is free to close; false: a generation still runs on it
+     */
+    boolean close() {
+        java.util.List<Job> refused = new java.util.ArrayList<>();
+        synchronized (waiting) {
+            if (!closed) {
+                closed = true;
+                for (Job j; (j = waiting.poll()) != null; ) {
+                    if (j == STOP) continue;
+                    j.cancel();
+                    refused.add(j);
+                }
+                waiting.offer(STOP);
+            }
+        }
+        for (Job j : refused) report(j, l -> l.failed(ApiError.server(503, "shutting_down", "the server is shutting down")));
         Job current = running;
         if (current != null) current.cancel();
         try {
@@ -159,5 +213,6 @@ final class ModelQueue implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        return !worker.isAlive();
     }
 }
