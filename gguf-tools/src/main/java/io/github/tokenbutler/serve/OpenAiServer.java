@@ -74,6 +74,7 @@ public final class OpenAiServer implements AutoCloseable {
     /** Requests taken and not yet fully answered, over all connections. */
     final AtomicInteger responsesInFlight = new AtomicInteger();
     private final CountDownLatch closed = new CountDownLatch(1);
+    private volatile boolean modelIdle;
 
     private OpenAiServer(TextModel model, Options options, Consumer<String> log) {
         this.model = model;
@@ -131,12 +132,20 @@ public final class OpenAiServer implements AutoCloseable {
         return a instanceof Inet6Address ? "[" + a.getHostAddress() + "]" : a.getHostAddress();
     }
 
+    /**
+     * After {@link #close}: whether no generation runs on the model any more, so that it may be closed. False when
+     * one outlasted close's wait (a long prefill is not interrupted): closing the model under it would pull its
+     * memory away mid-matmul, so the caller leaves it to the process's exit.
+     */
+    public boolean modelIdle() { return modelIdle; }
+
     /** Blocks until {@link #close} has finished (from a shutdown hook or another thread). */
     public void awaitClose() throws InterruptedException { closed.await(); }
 
     /**
-     * Stops listening, answers waiting requests with 503, ends the running generation after its current token,
-     * then closes the connections and the event loops. Safe to call twice and from a shutdown hook.
+     * Stops listening, answers waiting requests with 503, ends the running generation after its current token (a
+     * prefill in progress runs to its end), then closes the connections and the event loops. Safe to call twice and
+     * from a shutdown hook.
      */
     @Override public void close() {
         if (!closing.compareAndSet(false, true)) {
@@ -149,7 +158,8 @@ public final class OpenAiServer implements AutoCloseable {
         }
         try {
             listener.close().awaitUninterruptibly();
-            queue.close();
+            modelIdle = queue.close();
+            if (!modelIdle) log.accept("a generation still runs on the model (a prefill in progress is not interrupted)");
             // The responses just written (503s, the cancelled stream's end) get a moment to leave before the close.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
             while (responsesInFlight.get() > 0 && System.nanoTime() < deadline) {

@@ -28,7 +28,8 @@ public final class ServeCommand implements Command {
                   Serves the model over HTTP with OpenAI's API: POST /v1/chat/completions and /v1/completions
                   (streamed as server-sent events with "stream": true), GET /v1/models, GET /health.
                   Generations run one at a time on the model, in arrival order; HTTP is handled concurrently.
-                  Ctrl-C or SIGTERM stops it: waiting requests get 503, the running one ends after its token.
+                  Ctrl-C or SIGTERM stops it: waiting requests get 503, the running one ends after its token
+                  (a prefill in progress is not interrupted: a long prompt is read to its end first).
                   --port N               TCP port (default 8080; 0 picks a free one, printed at start)
                   --host H               address to listen on (default 127.0.0.1, this machine only; there is no
                                          authentication, so think twice before 0.0.0.0)
@@ -74,7 +75,8 @@ public final class ServeCommand implements Command {
         Thread shutdown = new Thread(() -> {
             log.accept("shutting down");
             server.close();
-            model.close();
+            if (server.modelIdle()) model.close();
+            else log.accept("the model is left open for the process's exit to release");
             log.accept("stopped");
         }, "serve-shutdown");
         Runtime.getRuntime().addShutdownHook(shutdown);
