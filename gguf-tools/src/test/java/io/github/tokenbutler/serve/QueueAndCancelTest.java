@@ -112,7 +112,9 @@ class QueueAndCancelTest {
                 c.send(RawHttp.post("/v1/completions", completion(2, false)));
                 await("the second request waiting", () -> s.server.queue.waitingCount() == 1);
             }
-            Thread.sleep(50); // the close reaches the server
+            // Seen by the server when the request leaves the line (before the model is free, so only the close did it).
+            await("the abandoned request out of the queue", () -> s.server.queue.waitingCount() == 0);
+            assertEquals(1, model.started.get());
             model.openGate();
             assertEquals(200, running.get(10, TimeUnit.SECONDS).statusCode());
             assertEquals(200, s.post("/v1/completions", completion(2, false)).statusCode());
