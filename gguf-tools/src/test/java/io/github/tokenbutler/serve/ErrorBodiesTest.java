@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -16,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * Every refusal over HTTP, against stories260K (context 128), checked field by field: status, and the error body's
  * message, type, param and code, as OpenAI's clients read them; and the harmless fields clients send are accepted.
  */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class ErrorBodiesTest {
     static final int BODY_LIMIT = 64 * 1024;
     static TestServer server;
@@ -124,7 +126,7 @@ class ErrorBodiesTest {
         HttpResponse<String> get = server.get("/v1/chat/completions");
         assertError(error(get, 405), "invalid_request_error", null, "method_not_allowed", "use POST");
         assertEquals("POST", get.headers().firstValue("Allow").orElse(""));
-        HttpResponse<String> delete = server.http.send(HttpRequest.newBuilder(URI.create(server.url() + "/health")).DELETE()
+        HttpResponse<String> delete = server.send(HttpRequest.newBuilder(URI.create(server.url() + "/health")).DELETE()
                 .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
         assertError(error(delete, 405), "invalid_request_error", null, "method_not_allowed", "use GET");
     }

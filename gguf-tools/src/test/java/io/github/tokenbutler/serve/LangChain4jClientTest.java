@@ -18,6 +18,7 @@ import io.github.tokenbutler.runtime.Llama3.Generator;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
 import java.util.List;
@@ -31,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * it gets at temperature 0 is the text the Java API generates for the same messages (a second, independent
  * Generator), blocking and streamed, with the usage counts and finish reasons mapped to LangChain4j's.
  */
+@Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class LangChain4jClientTest {
     static final int MAX_TOKENS = 20;
     static TestServer server;

@@ -2,6 +2,7 @@ package io.github.tokenbutler.serve;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -25,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * or refused 503 with Retry-After, none may hang (30 s per request, 120 s in all), and afterwards the server is
  * healthy, idle and answers. Prints the counts.
  */
+@Timeout(value = 240, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class LoadTest {
     static final int CLIENTS = 8, REQUESTS_PER_CLIENT = 20, QUEUE = 3, BACKOFF_MILLIS = 50;
 
@@ -51,7 +53,10 @@ class LoadTest {
                     }));
                 }
                 pool.shutdown();
-                assertTrue(pool.awaitTermination(120, TimeUnit.SECONDS), "the clients did not finish in 120 s");
+                boolean finished = pool.awaitTermination(120, TimeUnit.SECONDS);
+                // Else the pool's close() would wait for the hung clients without end.
+                if (!finished) pool.shutdownNow();
+                assertTrue(finished, "the clients did not finish in 120 s");
             }
             for (Future<?> f : clients) f.get(); // a client's failed assertion fails the test here
             double seconds = (System.nanoTime() - t0) / 1e9;
@@ -92,9 +97,10 @@ class LoadTest {
     }
 
     private static Outcome streamed(TestServer s, String body) throws Exception {
-        HttpResponse<java.util.stream.Stream<String>> r = s.http.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/chat/completions"))
-                .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofLines());
-        List<String> lines = r.body().toList();
+        // The whole stream as one string, read under TestServer's deadline: the request's timeout ends at the headers.
+        HttpResponse<String> r = s.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/chat/completions"))
+                .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        List<String> lines = r.body().lines().toList();
         if (r.statusCode() == 503) return refused(503, r.headers().firstValue("Retry-After").orElse(null), String.join("\n", lines));
         assertEquals(200, r.statusCode(), String.join("\n", lines));
         List<String> data = lines.stream().filter(l -> l.startsWith("data: ")).toList();

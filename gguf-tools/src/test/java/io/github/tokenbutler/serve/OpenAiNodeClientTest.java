@@ -7,6 +7,7 @@ import io.github.tokenbutler.runtime.Llama3.Generator;
 import io.github.tokenbutler.runtime.SharedData;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -25,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * compared with the Java API's. Needs node and npm (npm ci fetches the package once into target/); without them
  * the test is skipped, saying so, and under CI=true it fails, as .ci/run installs them.
  */
+@Timeout(value = 600, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class OpenAiNodeClientTest {
     static final String PROMPT = "Once upon a time";
 

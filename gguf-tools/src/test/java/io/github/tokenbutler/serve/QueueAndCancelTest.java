@@ -2,6 +2,7 @@ package io.github.tokenbutler.serve;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -19,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * generation (streamed or not) or, while it waits, keeps it from running; pipelined requests are answered in
  * order; closing the server ends the running stream and refuses the waiting.
  */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class QueueAndCancelTest {
     static final String COMPLETION = "{\"prompt\":\"hello\",\"max_tokens\":%d%s}";
 

@@ -14,7 +14,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * A server on a free loopback port for a test class, with the model it serves and what it logged; plus plain
@@ -25,6 +29,7 @@ final class TestServer implements AutoCloseable {
     final OpenAiServer server;
     final List<String> log = new CopyOnWriteArrayList<>();
     final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    static final int ANSWER_DEADLINE_SECONDS = 60;
 
     private TestServer(TextModel model, OpenAiServer.Options options) {
         this.model = model;
@@ -51,14 +56,31 @@ final class TestServer implements AutoCloseable {
     int port() { return server.address().getPort(); }
 
     HttpResponse<String> post(String path, String body) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(URI.create(url() + path)).timeout(Duration.ofSeconds(30))
+        return send(HttpRequest.newBuilder(URI.create(url() + path)).timeout(Duration.ofSeconds(30))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
     HttpResponse<String> get(String path) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(URI.create(url() + path)).timeout(Duration.ofSeconds(30)).GET().build(),
+        return send(HttpRequest.newBuilder(URI.create(url() + path)).timeout(Duration.ofSeconds(30)).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
+    }
+
+    /**
+     * The request with a deadline on the whole answer, body included: the request's own timeout ends when the headers
+     * come, so a server that stalls mid-body (a stream that never ends) would hang a blocking send for ever.
+     */
+    <T> HttpResponse<T> send(HttpRequest request, HttpResponse.BodyHandler<T> body) throws IOException, InterruptedException {
+        CompletableFuture<HttpResponse<T>> answer = http.sendAsync(request, body);
+        try {
+            return answer.get(ANSWER_DEADLINE_SECONDS, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            answer.cancel(true);
+            throw new AssertionError("no whole answer to " + request.method() + " " + request.uri() + " within " + ANSWER_DEADLINE_SECONDS + " s");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) throw io;
+            throw new IllegalStateException(e.getCause());
+        }
     }
 
     static JsonNode json(HttpResponse<String> r) throws IOException { return RequestParser.JSON.readTree(r.body()); }

@@ -2,9 +2,11 @@ package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.runtime.SharedData;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.BufferedReader;
 import java.io.File;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -15,8 +17,8 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -30,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * `serve` on the command line: bad input is one "error:" line and exit 2 (as every command), and a running server
  * stops cleanly on SIGTERM (in a child JVM, which the signal ends).
  */
+@Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class ServeCommandTest {
     static String model() { return SharedData.require("models/stories260K/stories260K.gguf").toString(); }
 
@@ -73,17 +76,27 @@ class ServeCommandTest {
         Process p = new ProcessBuilder(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "io.github.tokenbutler.tools.Main", "serve", "--model", model(), "--port", "0")
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        List<String> err = new ArrayList<>();
+        // Read on a thread of its own: a child that hangs without a line must fail the test at a deadline, not block it.
+        List<String> err = new CopyOnWriteArrayList<>();
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = lines.readLine()) != null; ) err.add(line);
+            } catch (IOException e) {
+                err.add("(stderr unreadable: " + e.getMessage() + ")");
+            }
+        });
         try {
-            BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
             Pattern listening = Pattern.compile("listening on (http://127\\.0\\.0\\.1:\\d+)/v1");
             String url = null;
-            for (String line; url == null && (line = lines.readLine()) != null; ) {
-                err.add(line);
-                Matcher m = listening.matcher(line);
-                if (m.find()) url = m.group(1);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (url == null && p.isAlive() && System.nanoTime() < deadline) {
+                for (String line : err) {
+                    Matcher m = listening.matcher(line);
+                    if (m.find()) url = m.group(1);
+                }
+                if (url == null) Thread.sleep(20);
             }
-            assertNotNull(url, "no 'listening on' line: " + err);
+            assertNotNull(url, "no 'listening on' line within 60 s: " + err);
             try (HttpClient http = HttpClient.newHttpClient()) {
                 HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create(url + "/health")).timeout(Duration.ofSeconds(10)).build(),
                         HttpResponse.BodyHandlers.ofString());
@@ -91,7 +104,7 @@ class ServeCommandTest {
             }
             p.toHandle().destroy(); // SIGTERM (Process.destroy would also close the pipe this test still reads)
             assertTrue(p.waitFor(20, TimeUnit.SECONDS), "serve did not stop within 20 s of SIGTERM");
-            for (String line; (line = lines.readLine()) != null; ) err.add(line);
+            reader.join(Duration.ofSeconds(10)); // the rest of stderr, which ends with the process
         } finally {
             p.destroyForcibly();
         }
