@@ -74,7 +74,8 @@ class OpenAiNodeClientTest {
 
     /** The script and its package in target/openai-node-client, with node_modules installed for this lock file. */
     private static Path prepareClient() throws Exception {
-        requireTool("node");
+        String nodeVersion = requireTool("node").out().trim();
+        requireNodeMajor(nodeVersion);
         requireTool("npm");
         Path source = SharedData.projectRoot().resolve("gguf-tools/src/test/node");
         // Beside test-classes, in the build folder: node_modules never lands in the source tree.
@@ -95,15 +96,27 @@ class OpenAiNodeClientTest {
         return dir;
     }
 
-    private static void requireTool(String tool) throws Exception {
-        Run r;
+    /** The openai package 6.x calls the global fetch, which Node.js has from 18 on. */
+    static final int MIN_NODE_MAJOR = 18;
+
+    private static Run requireTool(String tool) throws Exception {
+        Run r = null;
         try {
             r = run(Path.of("."), 30, tool, "--version");
         } catch (IOException e) {
             unavailable(tool + " is not installed (apt-get install -y nodejs npm)");
-            return;
         }
         if (r.code() != 0) unavailable(tool + " --version failed: " + r.err());
+        return r;
+    }
+
+    /** The same words as .ci/run's check, so that an old node reads the same wherever it is found. */
+    private static void requireNodeMajor(String version) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^v?(\\d+)\\.").matcher(version);
+        if (!m.find() || Integer.parseInt(m.group(1)) < MIN_NODE_MAJOR) {
+            unavailable("Node.js " + version + " found, but the openai npm package 6.x needs Node.js " + MIN_NODE_MAJOR
+                    + " or newer (global fetch)");
+        }
     }
 
     /** Skipped on a developer's machine, a failure in CI (where .ci/run installs node and npm). */
