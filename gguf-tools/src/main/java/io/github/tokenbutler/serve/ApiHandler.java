@@ -153,6 +153,11 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
             request = chat ? RequestParser.chat(json) : RequestParser.completion(json);
             promptTokens = server.model.promptTokens(request);
             int context = server.model.contextLength();
+            // The model needs a token to start from; without one the generation itself would fail, as a 500.
+            if (promptTokens == 0) {
+                throw ApiError.invalid(request.textParam(), "invalid_value", "the " + (chat ? "messages hold" : "prompt holds")
+                        + " no tokens, and this model adds no start token: give some text to continue");
+            }
             // At least one new token must fit; a max_tokens beyond what is left is cut at the context (finish "length").
             if (promptTokens >= context) {
                 throw ApiError.invalid(request.textParam(), "context_length_exceeded", "this model's context is " + context

@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * The queue in front of the model and what a client's leaving does, on a {@link ScriptedModel} whose speed the
  * test sets (no shared data needed): a full queue answers 503 with Retry-After; a closed connection cancels its
  * generation (streamed or not) or, while it waits, keeps it from running; pipelined requests are answered in
- * order; closing the server ends the running stream and refuses the waiting.
+ * order; closing the server ends the running stream and refuses the waiting; a prompt of no tokens (which only a
+ * model like this one, without a start token, gives) is refused before it queues.
  */
 @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class QueueAndCancelTest {
@@ -121,6 +122,18 @@ class QueueAndCancelTest {
             assertEquals(200, running.get(10, TimeUnit.SECONDS).statusCode());
             assertEquals(200, s.post("/v1/completions", completion(2, false)).statusCode());
             assertEquals(2, model.started.get(), "the abandoned request was skipped");
+        }
+    }
+
+    @Test
+    void anEmptyPromptIs400NotAFailedGeneration() throws Exception {
+        ScriptedModel model = new ScriptedModel(1); // one token per character, no start token: "" is 0 tokens
+        try (TestServer s = TestServer.of(model, TestServer.options())) {
+            JsonNode e = ErrorBodiesTest.error(s.post("/v1/completions", "{\"prompt\":\"\"}"), 400);
+            ErrorBodiesTest.assertError(e, "invalid_request_error", "prompt", "invalid_value", "no tokens");
+            e = ErrorBodiesTest.error(s.post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}"), 400);
+            ErrorBodiesTest.assertError(e, "invalid_request_error", "messages", "invalid_value", "no tokens");
+            assertEquals(0, model.started.get(), "refused before it queued");
         }
     }
 
