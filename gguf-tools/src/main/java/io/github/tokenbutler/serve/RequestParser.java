@@ -99,7 +99,12 @@ final class RequestParser {
         Long seed = f.longValue("seed");
         List<String> stop = stop(f.get("stop"));
         Boolean stream = f.bool("stream");
-        boolean includeUsage = streamOptions(f.get("stream_options"));
+        JsonNode streamOptions = f.get("stream_options");
+        boolean includeUsage = streamOptions(streamOptions);
+        // As OpenAI does: options for a stream that is not asked for are a mistake in the request, not a no-op.
+        if (streamOptions != null && (stream == null || !stream)) {
+            throw ApiError.invalid("stream_options", "invalid_value", "stream_options is only allowed when stream is true");
+        }
         Integer n = f.integer("n", 1, Integer.MAX_VALUE);
         if (n != null && n != 1) throw ApiError.invalid("n", "unsupported_value", "n must be 1: this server generates one choice per request, got " + n);
         f.neutral("frequency_penalty", RequestParser::isZero, "0");

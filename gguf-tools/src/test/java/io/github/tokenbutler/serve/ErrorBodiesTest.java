@@ -85,6 +85,10 @@ class ErrorBodiesTest {
         assertError(chatError("{\"messages\":[{\"role\":\"robot\",\"content\":\"hi\"}]}", 400), "invalid_request_error", "messages[0].role", "invalid_value", "robot");
         assertError(chatError("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]}", 400),
                 "invalid_request_error", "messages[0].content[0].type", "unsupported_value", "text");
+        assertError(chatError("{" + MESSAGES + ",\"stream_options\":{\"include_usage\":true}}", 400),
+                "invalid_request_error", "stream_options", "invalid_value", "only allowed when stream is true");
+        assertError(error(server.post("/v1/completions", "{\"prompt\":\"x\",\"stream\":false,\"stream_options\":{}}"), 400),
+                "invalid_request_error", "stream_options", "invalid_value", "stream is true");
         assertError(chatError("{" + MESSAGES + ",\"frequency_penalty\":0.5}", 400), "invalid_request_error", "frequency_penalty", "unsupported_value", "only 0");
         assertError(chatError("{" + MESSAGES + ",\"response_format\":{\"type\":\"json_object\"}}", 400),
                 "invalid_request_error", "response_format", "unsupported_value", "text");
