@@ -335,7 +335,6 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
         private final GenerationRequest request;
         private final int promptTokens;
         private final Responses responses;
-        private final StringBuilder text = new StringBuilder();
         private boolean streaming;
 
         Generation(Exchange x, GenerationRequest request, int promptTokens) {
@@ -353,8 +352,8 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
         }
 
         @Override public void text(String piece) {
+            // Not streamed: the whole text comes with done(), in the Completion.
             if (streaming) x.event(json(responses.textChunk(piece)), true);
-            else text.append(piece);
         }
 
         @Override public void done(Completion c) {
