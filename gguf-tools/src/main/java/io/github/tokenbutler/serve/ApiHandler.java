@@ -169,7 +169,8 @@ final class ApiHandler extends ChannelInboundHandlerAdapter {
             return;
         } catch (RuntimeException e) {
             server.log.accept("cannot prepare a request: " + e);
-            x.error(ApiError.server(500, "internal_error", "internal error: " + e));
+            // The cause stays in the log: class names and internals are nothing a client can act on, nor should see.
+            x.error(ApiError.server(500, "internal_error", "internal error while preparing the request; the server's log has the cause"));
             return;
         }
         ModelQueue.Job j = new ModelQueue.Job(request, new Generation(x, request, promptTokens));

@@ -161,7 +161,8 @@ final class ModelQueue {
         } catch (RuntimeException | Error e) {
             // Whatever it was, the worker goes on: one bad generation must not leave every later request waiting.
             log.accept("generation failed (internal error): " + e);
-            job.listener.failed(ApiError.server(500, "internal_error", "internal error: " + e));
+            // The cause stays in the log: class names and internals are nothing a client can act on, nor should see.
+            job.listener.failed(ApiError.server(500, "internal_error", "internal error during the generation; the server's log has the cause"));
             return;
         }
         job.listener.done(c);
