@@ -2397,6 +2397,13 @@ public final class Llama3 {
             default void attentionInput(int layer, int startPos, int nTokens, float[] x) {}
 
             /**
+             * This layer's keys of the current tokens before RoPE (right after the K matmul), for a predictor that
+             * rotates keys its own way; the cache receives them rotated.
+             * @param k [nTokens][nKvHeads*headSize], row-major; valid only during the call
+             */
+            default void keysBeforeRope(int layer, int startPos, int nTokens, float[] k) {}
+
+            /**
              * Computes attention for one layer, or returns false to let the runtime compute it densely.
              * @param q          [nTokens][nHeads*headSize] queries after RoPE
              * @param keys       this layer's keys after RoPE, rows of nKvHeads*headSize in the cache's stored type (the
@@ -3122,6 +3129,11 @@ public final class Llama3 {
                         new Matmul(layer.wq, b.q, qDim),
                         new Matmul(layer.wk, b.k, kvDim),
                         new Matmul(layer.wv, b.v, kvDim));
+                if (s.attention != null) {
+                    long t0 = System.nanoTime();
+                    s.attention.keysBeforeRope(l, pos, n, b.k);
+                    s.attentionNanos += System.nanoTime() - t0;
+                }
                 for (int t = 0; t < n; t++) {
                     rope(b.q, t * qDim, c.nHeads(), c.headSize(), m.ropeDim, b, t);
                     rope(b.k, t * kvDim, c.nKvHeads(), c.headSize(), m.ropeDim, b, t);

@@ -37,9 +37,9 @@ public final class RandomPredictor {
 
     /** A random v2 (revised) predictor; each of dPrime, importanceHidden, spacing 0 for the default ({@link RevisedPredictorConfig#forModel}). */
     public static RevisedPredictorConfig writeRevised(ModelConfig model, GGUF modelFile, Path out, long seed, int dPrime,
-                                                      int importanceHidden, int spacing, GGMLType tensorType) {
+                                                      int importanceHidden, int spacing, boolean rotary, GGMLType tensorType) {
         ModelFingerprint fingerprint = ModelFingerprint.of(model, modelFile);
-        RevisedPredictorConfig config = RevisedPredictorConfig.forModel(model, fingerprint.vocabularyHash(), dPrime, importanceHidden, spacing);
+        RevisedPredictorConfig config = RevisedPredictorConfig.forModel(model, fingerprint.vocabularyHash(), dPrime, importanceHidden, spacing, rotary);
         RevisedPredictorWeights weights = RevisedPredictorWeights.random(config, seed);
         PredictorFileWriter.build(config, weights, fingerprint, "synthetic random weights (seed " + seed + "), not trained", tensorType).write(out);
         return config;

@@ -35,6 +35,9 @@ public final class SynthPredictorCommand implements Command {
                   --importance-hidden I  hidden length of the importance MLPs (default 512, or E if smaller)
                   --heads N              v1: heads of the predictor's attention block (default: the model's query heads)
                   --spacing G            v2: layers per producer (default 4, or the layer count if smaller)
+                  --post-rope-keys       v2: project the model's keys after RoPE and rotate nothing (the design as
+                                         the paper describes it); default: keys before RoPE, both importance
+                                         vectors rotated at their positions
                   --type T               tensor type, F32 (default) or F16
                 """;
     }
@@ -49,10 +52,11 @@ public final class SynthPredictorCommand implements Command {
         int hidden = args.integer("importance-hidden", 0, 1, 1 << 16);
         int heads = args.integer("heads", 0, 1, 1024);
         int spacing = args.integer("spacing", 0, 1, 1 << 16);
+        boolean postRopeKeys = args.flag("post-rope-keys");
         String typeName = args.string("type", "F32");
         args.finish(0);
         if (!arch.equals("v1") && !arch.equals("v2")) throw new UserError("synth-predictor: option --arch must be v1 or v2, got '" + arch + "'");
-        if (arch.equals("v1") && spacing != 0) throw new UserError("synth-predictor: option --spacing is for --arch v2 only");
+        if (arch.equals("v1") && (spacing != 0 || postRopeKeys)) throw new UserError("synth-predictor: options --spacing and --post-rope-keys are for --arch v2 only");
         if (arch.equals("v2") && (reduction != 0 || heads != 0)) {
             throw new UserError("synth-predictor: options --reduction and --heads are for --arch v1 only (v2 has no attention block)");
         }
@@ -64,11 +68,11 @@ public final class SynthPredictorCommand implements Command {
             long modelParams = 0;
             for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();
             if (arch.equals("v2")) {
-                RevisedPredictorConfig c = RandomPredictor.writeRevised(model.config(), model.gguf(), outPath, seed, dPrime, hidden, spacing, type);
-                System.out.printf(Locale.ROOT, "wrote %s: random TokenButler v2 predictor for '%s' (d' %d, importance hidden %d, %d producers every %d layers), "
+                RevisedPredictorConfig c = RandomPredictor.writeRevised(model.config(), model.gguf(), outPath, seed, dPrime, hidden, spacing, !postRopeKeys, type);
+                System.out.printf(Locale.ROOT, "wrote %s: random TokenButler v2 predictor for '%s' (d' %d, importance hidden %d, %d producers every %d layers, %s keys), "
                                 + "%,d parameters (%.2f%% of the model's %,d), %s, seed %d%n",
                         outPath, ModelFingerprint.of(model.config(), model.gguf()).modelName(), c.dPrime(), c.importanceHidden(),
-                        c.producers(), c.producerSpacing(), c.parameterCount(), 100.0 * c.parameterCount() / modelParams, modelParams, type, seed);
+                        c.producers(), c.producerSpacing(), c.rotary() ? "rotary" : "post-RoPE", c.parameterCount(), 100.0 * c.parameterCount() / modelParams, modelParams, type, seed);
                 return 0;
             }
             RandomPredictor.Result r = RandomPredictor.write(model.config(), model.gguf(), outPath, seed, dPrime, reduction, hidden, heads, type);

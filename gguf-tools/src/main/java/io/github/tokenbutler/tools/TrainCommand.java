@@ -86,6 +86,9 @@ public final class TrainCommand implements Command {
                   --arch A                v1 (default): the layer-0 predictor; v2: the revised one (keys projected
                                           from the model's own K cache, queries from a producer every --spacing layers)
                   --spacing G             v2: layers per producer (default 4, or the layer count if smaller)
+                  --post-rope-keys        v2: keys projected from the model's keys after RoPE, nothing rotated (the
+                                          design as the paper describes it); default: keys before RoPE and both
+                                          importance vectors rotated (see docs/TRAINING.md for what each gave)
                   --d-prime N             importance vector length d' (default 16, or the model's head size if smaller)
                   --importance-hidden N   hidden length I of the importance MLPs (default 512, or E if smaller)
                   --reduction N           v1: projection E -> E/r (default 8, smaller when E/8 has no even head split;
@@ -110,9 +113,10 @@ public final class TrainCommand implements Command {
         int contextOpt = a.integer("context", 0, 2, 1 << 20);
         boolean given = a.has("steps") || a.has("batch") || a.has("lr") || a.has("warmup") || a.has("weight-decay")
                 || a.has("clip") || a.has("seed") || a.has("loss") || a.has("seq-len") || a.has("d-prime") || a.has("importance-hidden") || a.has("reduction")
-                || a.has("arch") || a.has("spacing");
+                || a.has("arch") || a.has("spacing") || a.has("post-rope-keys");
         String arch = a.string("arch", "v1");
         int spacingOpt = a.integer("spacing", 0, 1, 1 << 16);
+        boolean rotary = !a.flag("post-rope-keys");
         int steps = a.integer("steps", DEFAULT_STEPS, 1, Integer.MAX_VALUE);
         int batch = a.integer("batch", DEFAULT_BATCH, 1, 1 << 16);
         double lr = a.number("lr", 0, Double.MIN_VALUE, 10); // 0: the model-scaled default, set once the model is known
@@ -134,7 +138,7 @@ public final class TrainCommand implements Command {
         a.finish(0);
         if (!arch.equals("v1") && !arch.equals("v2")) throw new UserError("train: --arch must be v1 or v2, got '" + arch + "'");
         if (arch.equals("v1") && dPrime % 2 != 0) throw new UserError("train: --d-prime must be even (RoPE rotates pairs), got " + dPrime);
-        if (arch.equals("v1") && a.has("spacing")) throw new UserError("train: --spacing is for --arch v2 only");
+        if (arch.equals("v1") && (a.has("spacing") || !rotary)) throw new UserError("train: --spacing and --post-rope-keys are for --arch v2 only");
         if (arch.equals("v2") && a.has("reduction")) throw new UserError("train: --reduction is for --arch v1 only (v2 has no input projection)");
         checkWritable("--out", outPath);
         if (checkpoint != null) checkWritable("--checkpoint", checkpoint);
@@ -177,7 +181,7 @@ public final class TrainCommand implements Command {
                 config = resumed.config();
                 revised = resumed.revised();
             } else if (arch.equals("v2")) {
-                revised = RevisedPredictorConfig.forModel(model.config(), fingerprint.vocabularyHash(), dPrime, hidden, spacingOpt);
+                revised = RevisedPredictorConfig.forModel(model.config(), fingerprint.vocabularyHash(), dPrime, hidden, spacingOpt, rotary);
             } else {
                 config = PredictorConfig.forModel(model.config(), fingerprint.vocabularyHash(), dPrime, reduction, hidden, 0);
             }
@@ -187,7 +191,7 @@ public final class TrainCommand implements Command {
             double ratio = (double) predictorParams / modelParams;
 
             TrainingData data = TrainingData.read(text, "--text", model.tokenizer(), seqLen, maxSequences, options.seed());
-            TeacherForcing teacher = new TeacherForcing(model, revised != null ? revised.producerSpacing() : 0);
+            TeacherForcing teacher = new TeacherForcing(model, revised != null ? revised.producerSpacing() : 0, revised != null && revised.rotary());
             List<TeacherSample> validSamples = new ArrayList<>();
             if (valid != null) {
                 TrainingData v = TrainingData.read(valid, "--valid", model.tokenizer(), seqLen, validSequences, 0);
@@ -198,9 +202,9 @@ public final class TrainCommand implements Command {
                                 + "(%.2f%% of the model's %,d)%n", fingerprint.modelName(), config.dPrime(), config.reduction(),
                         config.importanceHidden(), config.attnHeads(), config.parameterCount(), 100 * ratio, modelParams);
             } else {
-                out.printf(Locale.ROOT, "train: v2 predictor for '%s': d' %d, importance hidden %d, %d producers every %d layers: %,d parameters "
+                out.printf(Locale.ROOT, "train: v2 predictor for '%s': d' %d, importance hidden %d, %d producers every %d layers, %s keys: %,d parameters "
                                 + "(%.2f%% of the model's %,d)%n", fingerprint.modelName(), revised.dPrime(), revised.importanceHidden(),
-                        revised.producers(), revised.producerSpacing(), revised.parameterCount(), 100 * ratio, modelParams);
+                        revised.producers(), revised.producerSpacing(), revised.rotary() ? "rotary" : "post-RoPE", revised.parameterCount(), 100 * ratio, modelParams);
             }
             out.printf(Locale.ROOT, "train: %d training sequences of %d tokens from %s%s; %d steps x %d sequences, lr %s, loss %s, %d threads%s%n",
                     data.count(), seqLen, text.getFileName(), valid != null ? ", " + validSamples.size() + " validation sequences from " + valid.getFileName() : "",

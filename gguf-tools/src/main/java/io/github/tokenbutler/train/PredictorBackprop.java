@@ -365,7 +365,7 @@ public final class PredictorBackprop implements SequenceGradient {
      * Rotate-half RoPE at one position (value i pairs with i + dim/2); transposed = the inverse rotation, which is
      * the backward pass of the rotation.
      */
-    private static void rope(double[] v, int off, int dim, int pos, double[] cosT, double[] sinT, boolean transposed) {
+    static void rope(double[] v, int off, int dim, int pos, double[] cosT, double[] sinT, boolean transposed) {
         int half = dim / 2;
         for (int i = 0; i < half; i++) {
             double cos = cosT[pos * half + i], sin = transposed ? -sinT[pos * half + i] : sinT[pos * half + i];

@@ -9,7 +9,8 @@ import java.util.Arrays;
  * The training loss of one sequence and its exact gradient for a revised (v2) predictor, in float64. The forward
  * pass is the one {@code RevisedImportanceState} (plugin) runs: per producer p (layer p*G), LayerNorm of that
  * layer's attention input, Linear(E -> I), SiLU, Linear(I -> G*H*d'): the queries of layers p*G..p*G+G-1; per
- * layer, each KV head's post-RoPE key times its d' x head-size projection. The loss rows are {@link HeadRows}'s,
+ * layer, each KV head's post-RoPE key times its d' x head-size projection (rotary: the key before RoPE, and both
+ * importance vectors rotated at their positions). The loss rows are {@link HeadRows}'s,
  * over layers 1..L-1 and every query head (a head reads its KV head's projected keys), as for v1.
  *
  * <p>GradientCheckTest checks every tensor's gradient against central finite differences and the predicted
@@ -20,6 +21,8 @@ public final class RevisedBackprop implements SequenceGradient {
     private final ParameterLayout layout;
     private final TrainingLoss loss;
     private final int[] normWeight, normBias, up, upBias, down, downBias, keyProjection;
+    /** Rotary: cos/sin of pos * theta^(-2i/d'), [pos][d'/2], grown as longer sequences come. */
+    private double[] cos = new double[0], sin = new double[0];
 
     public RevisedBackprop(RevisedPredictorConfig config, TrainingLoss loss) {
         this.c = config;
@@ -44,12 +47,42 @@ public final class RevisedBackprop implements SequenceGradient {
         for (int l = 0; l < config.modelLayers(); l++) keyProjection[l] = layout.offset(PredictorFormat.keyProjection(l));
     }
 
+    /** The rotation tables for positions 0..n-1 (the plugin's angles, in double). */
+    private synchronized void ropeTables(int n) {
+        int half = c.dPrime() / 2;
+        if (cos.length >= n * half) return;
+        double[] cs = new double[n * half], sn = new double[n * half];
+        for (int pos = 0; pos < n; pos++) {
+            for (int i = 0; i < half; i++) {
+                double angle = pos * Math.pow(c.ropeTheta(), -2.0 * i / c.dPrime());
+                cs[pos * half + i] = Math.cos(angle);
+                sn[pos * half + i] = Math.sin(angle);
+            }
+        }
+        cos = cs;
+        sin = sn;
+    }
+
+    /** Rotates (or, transposed, rotates back) every d'-vector of rows [n][perRow] at its row's position. */
+    private void rotate(double[] v, int n, int perRow, boolean transposed) {
+        int dp = c.dPrime();
+        double[] cs, sn;
+        synchronized (this) { cs = cos; sn = sin; }
+        for (int t = 0; t < n; t++) {
+            for (int o = 0; o < perRow; o += dp) PredictorBackprop.rope(v, t * perRow + o, dp, t, cs, sn, transposed);
+        }
+    }
+
     public ParameterLayout layout() { return layout; }
 
     /** What the forward pass keeps for the backward pass. */
     private record Forward(double[][] xhat, double[][] y, double[][] pre, double[][] act, double[][] q, double[][] keys, double[][] keysIn) {}
 
     private Forward forward(double[] w, TeacherSample s) {
+        if (c.rotary()) {
+            if (s.keysBeforeRope() == null) throw new IllegalArgumentException("a rotary predictor needs the sample's keys before RoPE");
+            ropeTables(s.n());
+        }
         int n = s.n(), e = c.modelDim(), hidden = c.importanceHidden(), out = c.producerOutput(), producers = c.producers();
         double[][] xhat = new double[producers][], y = new double[producers][], pre = new double[producers][], act = new double[producers][],
                 q = new double[producers][];
@@ -75,11 +108,12 @@ public final class RevisedBackprop implements SequenceGradient {
             act[p] = new double[pre[p].length];
             for (int i = 0; i < act[p].length; i++) act[p][i] = pre[p][i] / (1 + Math.exp(-pre[p][i]));
             q[p] = PredictorBackprop.linear(act[p], n, hidden, w, down[p], out, downBias[p], 0);
+            if (c.rotary()) rotate(q[p], n, out, false);
         }
         int kvHeads = c.modelKvHeads(), hs = c.modelHeadSize(), dp = c.dPrime(), kvDim = kvHeads * hs;
         double[][] keys = new double[c.modelLayers()][], keysIn = new double[c.modelLayers()][];
         for (int l = 1; l < c.modelLayers(); l++) {
-            float[] lk = s.keys()[l];
+            float[] lk = c.rotary() ? s.keysBeforeRope()[l] : s.keys()[l];
             keysIn[l] = new double[n * kvDim];
             for (int i = 0; i < keysIn[l].length; i++) keysIn[l][i] = lk[i];
             keys[l] = new double[n * kvHeads * dp];
@@ -90,6 +124,7 @@ public final class RevisedBackprop implements SequenceGradient {
                     }
                 }
             }
+            if (c.rotary()) rotate(keys[l], n, kvHeads * dp, false);
         }
         return new Forward(xhat, y, pre, act, q, keys, keysIn);
     }
@@ -125,7 +160,8 @@ public final class RevisedBackprop implements SequenceGradient {
         double sum = 0;
         for (int layer = 1; layer < c.modelLayers(); layer++) {
             float[] lq = s.queries()[layer];
-            double[] q = f.q()[c.producerOf(layer)], keys = f.keys()[layer], lk = f.keysIn()[layer];
+            double[] q = f.q()[c.producerOf(layer)], keys = f.keys()[layer];
+            float[] lk = s.keys()[layer]; // the true logits read the keys as attention does, after RoPE
             for (int h = 0; h < heads; h++) {
                 int kv = h / group, qOff = ((layer % spacing) * heads + h) * dp;
                 for (int t = 0; t < n; t++) {
@@ -161,6 +197,10 @@ public final class RevisedBackprop implements SequenceGradient {
     private void backward(double[] w, Forward f, double[][] dq, double[][] dKeys, double[] grad, int n) {
         int e = c.modelDim(), hidden = c.importanceHidden(), out = c.producerOutput();
         int kvHeads = c.modelKvHeads(), hs = c.modelHeadSize(), dp = c.dPrime(), kvDim = kvHeads * hs;
+        if (c.rotary()) {
+            for (double[] d : dq) rotate(d, n, out, true);
+            for (int l = 1; l < c.modelLayers(); l++) rotate(dKeys[l], n, kvHeads * dp, true);
+        }
         for (int l = 1; l < c.modelLayers(); l++) {
             for (int t = 0; t < n; t++) {
                 for (int kv = 0; kv < kvHeads; kv++) {

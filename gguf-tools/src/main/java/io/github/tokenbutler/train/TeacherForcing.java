@@ -20,12 +20,15 @@ public final class TeacherForcing {
     private final Recorder recorder;
     private final State state;
 
-    public TeacherForcing(Model model) { this(model, 0); }
+    public TeacherForcing(Model model) { this(model, 0, false); }
 
-    /** @param producerSpacing G: also records the attention inputs of layers G, 2G, ... (a v2 predictor's producers); 0 for none */
-    public TeacherForcing(Model model, int producerSpacing) {
+    /**
+     * @param producerSpacing G: also records the attention inputs of layers G, 2G, ... (a v2 predictor's producers); 0 for none
+     * @param keysBeforeRope  also records layers 1..L-1's keys before RoPE (a rotary v2 predictor's input)
+     */
+    public TeacherForcing(Model model, int producerSpacing, boolean keysBeforeRope) {
         this.model = model;
-        this.recorder = new Recorder(model.config(), producerSpacing);
+        this.recorder = new Recorder(model.config(), producerSpacing, keysBeforeRope);
         this.state = model.newState(recorder);
     }
 
@@ -43,13 +46,15 @@ public final class TeacherForcing {
     private static final class Recorder implements AttentionHook.Attention {
         private final ModelConfig c;
         private final int spacing;
+        private final boolean recordRaw;
         private int n;
         private float[] x;
-        private float[][] queries, keys, inputs;
+        private float[][] queries, keys, inputs, rawKeys;
 
-        Recorder(ModelConfig c, int spacing) {
+        Recorder(ModelConfig c, int spacing, boolean recordRaw) {
             this.c = c;
             this.spacing = spacing;
+            this.recordRaw = recordRaw;
         }
 
         void begin(int n) {
@@ -62,6 +67,8 @@ public final class TeacherForcing {
             }
             queries = new float[c.nLayers()][];
             keys = new float[c.nLayers()][];
+            rawKeys = recordRaw ? new float[c.nLayers()][] : null;
+            if (recordRaw) for (int l = 1; l < c.nLayers(); l++) rawKeys[l] = new float[n * c.nKvHeads() * c.headSize()];
             for (int l = 1; l < c.nLayers(); l++) {
                 queries[l] = new float[n * c.nHeads() * c.headSize()];
                 keys[l] = new float[n * c.nKvHeads() * c.headSize()];
@@ -69,9 +76,9 @@ public final class TeacherForcing {
         }
 
         TeacherSample finish() {
-            TeacherSample s = new TeacherSample(n, x, queries, keys, inputs);
+            TeacherSample s = new TeacherSample(n, x, queries, keys, inputs, rawKeys);
             x = null;
-            queries = keys = inputs = null;
+            queries = keys = inputs = rawKeys = null;
             return s;
         }
 
@@ -80,6 +87,12 @@ public final class TeacherForcing {
         @Override public void attentionInput(int layer, int startPos, int nTokens, float[] in) {
             float[] into = layer == 0 ? x : inputs != null ? inputs[layer] : null;
             if (into != null) System.arraycopy(in, 0, into, startPos * c.dim(), nTokens * c.dim());
+        }
+
+        @Override public void keysBeforeRope(int layer, int startPos, int nTokens, float[] k) {
+            if (rawKeys == null || layer == 0) return;
+            int kvDim = c.nKvHeads() * c.headSize();
+            System.arraycopy(k, 0, rawKeys[layer], startPos * kvDim, nTokens * kvDim);
         }
 
         @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {

@@ -34,7 +34,7 @@ public record TrainingCheckpoint(PredictorConfig config, RevisedPredictorConfig 
         this(config, null, modelName, options, step, params, m, v);
     }
 
-    /** A v2 (revised) predictor's checkpoint ("TBTRAIN3": its config is 9 ints and the LayerNorm epsilon, the rest as v1's). */
+    /** A v2 (revised) predictor's checkpoint ("TBTRAIN3": its config is 10 ints, the RoPE base and the LayerNorm epsilon, the rest as v1's). */
     public TrainingCheckpoint(RevisedPredictorConfig revised, String modelName, TrainingOptions options, int step, double[] params, double[] m, double[] v) {
         this(null, revised, modelName, options, step, params, m, v);
     }
@@ -67,7 +67,8 @@ public record TrainingCheckpoint(PredictorConfig config, RevisedPredictorConfig 
             } else {
                 RevisedPredictorConfig c = revised;
                 for (int x : new int[]{c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab(),
-                        c.dPrime(), c.importanceHidden(), c.producerSpacing()}) out.writeInt(x);
+                        c.dPrime(), c.importanceHidden(), c.producerSpacing(), c.rotary() ? 1 : 0}) out.writeInt(x);
+                out.writeFloat(c.ropeTheta());
                 out.writeFloat(c.layerNormEps());
             }
             TrainingOptions o = options;
@@ -108,9 +109,10 @@ public record TrainingCheckpoint(PredictorConfig config, RevisedPredictorConfig 
             PredictorConfig c = null;
             RevisedPredictorConfig rc = null;
             if (isRevised) {
-                int[] x = new int[9];
+                int[] x = new int[10];
                 for (int i = 0; i < x.length; i++) x[i] = in.readInt();
-                rc = new RevisedPredictorConfig(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], in.readFloat(), fingerprint)
+                float rope = in.readFloat();
+                rc = new RevisedPredictorConfig(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9] == 1, rope, in.readFloat(), fingerprint)
                         .validate("checkpoint " + file);
             } else {
                 int[] x = new int[11];

@@ -31,7 +31,7 @@ class RevisedPredictorFileTest {
 
     static Made make(GGUF stories) {
         ModelFingerprint fp = ModelFingerprint.of(StoriesModel.config(stories), stories);
-        RevisedPredictorConfig c = RevisedPredictorConfig.forModel(StoriesModel.config(stories), fp.vocabularyHash(), 0, 0, 2);
+        RevisedPredictorConfig c = RevisedPredictorConfig.forModel(StoriesModel.config(stories), fp.vocabularyHash(), 0, 0, 2, true);
         return new Made(c, fp, RevisedPredictorWeights.random(c, 5));
     }
 
@@ -46,7 +46,10 @@ class RevisedPredictorFileTest {
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             for (int i = 0; i < k.length; i++) k[i] = (float) r.nextGaussian();
             s.producerInput(l, 0, n, x);
-            if (l > 0) s.keysWritten(l, 0, n, KvRows.wrap(k, w));
+            if (l > 0) {
+                s.keysBeforeRope(l, 0, n, k);
+                s.keysWritten(l, 0, n, KvRows.wrap(k, w));
+            }
         }
         float[] all = new float[(c.modelLayers() - 1) * c.modelHeads() * n], row = new float[n];
         for (int l = 1; l < c.modelLayers(); l++) {

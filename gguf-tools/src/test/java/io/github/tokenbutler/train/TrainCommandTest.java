@@ -132,7 +132,7 @@ class TrainCommandTest {
         try (Model m = Model.load(model, new LoadOptions(0, io.github.tokenbutler.runtime.Llama3.KvType.F32, io.github.tokenbutler.runtime.Llama3.KvType.F32));
              Trainer trainer = new Trainer(a.revised(), a.options(), 2)) {
             io.github.tokenbutler.plugin.predictor.RevisedPredictor.load(out, m.info()); // refuses a broken file or another model
-            TeacherForcing teacher = new TeacherForcing(m, 2);
+            TeacherForcing teacher = new TeacherForcing(m, 2, true);
             TrainingData data = TrainingData.read(text, "--text", m.tokenizer(), 24, 0, 5);
             Trainer.State s = new Trainer.State(trainer.layout().flatten(
                     io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights.random(a.revised(), 5).byName()),

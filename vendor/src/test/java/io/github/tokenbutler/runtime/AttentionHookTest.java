@@ -54,6 +54,7 @@ class AttentionHookTest {
         final List<float[]> layer0Rows = new ArrayList<>(); // one row of dim floats per token, in call order
         final List<int[]> attendCalls = new ArrayList<>(); // {layer, startPos, nTokens, q.length, key capacity, out.length, key row width}
         final List<int[]> inputCalls = new ArrayList<>(); // {layer, startPos, nTokens} of every layer's attention input
+        final List<int[]> rawKeyCalls = new ArrayList<>(); // {layer, startPos, nTokens, k.length} of every keysBeforeRope
         int resets;
         final int dim;
         RecordingAttention(int dim) { this.dim = dim; }
@@ -63,6 +64,9 @@ class AttentionHookTest {
             if (layer != 0) return;
             layer0Calls.add(new int[] {startPos, nTokens});
             for (int t = 0; t < nTokens; t++) layer0Rows.add(Arrays.copyOfRange(x, t * dim, (t + 1) * dim));
+        }
+        @Override public void keysBeforeRope(int layer, int startPos, int nTokens, float[] k) {
+            rawKeyCalls.add(new int[] {layer, startPos, nTokens, k.length});
         }
         @Override public boolean attend(int layer, int startPos, int nTokens, float[] q, Llama3.KvRows keyCache, Llama3.KvRows valueCache, float[] out) {
             attendCalls.add(new int[] {layer, startPos, nTokens, q.length, keyCache.capacity(), out.length, keyCache.width});
@@ -122,6 +126,9 @@ class AttentionHookTest {
         for (int i = 0; i < batched.inputCalls.size(); i++) {
             int[] in = batched.inputCalls.get(i), at = batched.attendCalls.get(i);
             assertArrayEquals(new int[] {at[0], at[1], at[2]}, in, "attention input " + i);
+            int[] raw = batched.rawKeyCalls.get(i);
+            assertArrayEquals(new int[] {at[0], at[1], at[2]}, new int[] {raw[0], raw[1], raw[2]}, "keys before RoPE " + i);
+            assertTrue(raw[3] >= at[2] * at[6], "keys before RoPE " + i + ": a row per token");
         }
 
         // The same tokens fed one at a time: the layer-0 input of a token depends on the token alone, so each

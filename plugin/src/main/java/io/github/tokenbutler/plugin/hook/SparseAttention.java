@@ -100,6 +100,14 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
     }
 
     @Override
+    public void keysBeforeRope(int layer, int startPos, int nTokens, float[] k) {
+        if (predicted == null || layer == 0) return;
+        long t0 = System.nanoTime();
+        predicted.keysBeforeRope(layer, startPos, nTokens, k);
+        predictorNanos += System.nanoTime() - t0;
+    }
+
+    @Override
     public boolean attend(int layer, int startPos, int nTokens, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {
         if (layer == 0) {
             countDenseLayer(startPos, nTokens);

@@ -48,6 +48,8 @@ public final class PredictorFormat {
 
     /** v2: layers between producers (G). */
     public static final String KEY_PRODUCER_SPACING = "tokenbutler.producer.spacing";
+    /** v2: 1 when keys come from the model's keys before RoPE and both importance vectors are rotated, 0 otherwise. */
+    public static final String KEY_ROTARY = "tokenbutler.importance.rotary";
     /** v2: producers, for readers that list them (always ceil(L / G)). */
     public static final String KEY_PRODUCER_COUNT = "tokenbutler.producer.count";
 
@@ -132,6 +134,8 @@ public final class PredictorFormat {
         m.add(u32(KEY_D_PRIME, c.dPrime()));
         m.add(u32(KEY_PRODUCER_SPACING, c.producerSpacing()));
         m.add(u32(KEY_PRODUCER_COUNT, c.producers()));
+        m.add(u32(KEY_ROTARY, c.rotary() ? 1 : 0));
+        m.add(new MetadataEntry(KEY_ROPE_BASE, GGUFValueType.FLOAT32, null, c.ropeTheta()));
         m.add(new MetadataEntry(KEY_LAYER_NORM_EPS, GGUFValueType.FLOAT32, null, c.layerNormEps()));
         modelMetadata(m, fingerprint, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab());
         return m;
@@ -189,7 +193,8 @@ public final class PredictorFormat {
                 requireInt(gguf, where, KEY_MODEL_HEADS), requireInt(gguf, where, KEY_MODEL_KV_HEADS),
                 requireInt(gguf, where, KEY_MODEL_HEAD_SIZE), requireInt(gguf, where, KEY_MODEL_VOCAB),
                 requireInt(gguf, where, KEY_D_PRIME), requireInt(gguf, where, KEY_IMPORTANCE_HIDDEN),
-                requireInt(gguf, where, KEY_PRODUCER_SPACING), requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).validate(where);
+                requireInt(gguf, where, KEY_PRODUCER_SPACING), requireFlag(gguf, where, KEY_ROTARY), requireFloat(gguf, where, KEY_ROPE_BASE),
+                requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).validate(where);
         int producers = requireInt(gguf, where, KEY_PRODUCER_COUNT);
         if (producers != c.producers()) {
             throw new UserError(where + ": " + KEY_PRODUCER_COUNT + " should be ceil(" + c.modelLayers() + " layers / spacing "
@@ -294,6 +299,12 @@ public final class PredictorFormat {
         long v = g.getLong(key, -1);
         if (v < 0 || v > Integer.MAX_VALUE) throw new UserError(where + ": metadata key '" + key + "' should be a positive 32-bit integer, got " + v);
         return (int) v;
+    }
+
+    private static boolean requireFlag(GGUF g, String where, String key) {
+        int v = requireInt(g, where, key);
+        if (v > 1) throw new UserError(where + ": metadata key '" + key + "' should be 0 or 1, got " + v);
+        return v == 1;
     }
 
     private static float requireFloat(GGUF g, String where, String key) {

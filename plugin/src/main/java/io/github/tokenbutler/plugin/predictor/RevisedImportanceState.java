@@ -14,10 +14,11 @@ import java.util.Arrays;
  *     qi = W_down u + b_down                                       (G*H*d': layers l0..l0+G-1, head h, element j)
  *   layer l, KV head kv, the model's post-RoPE key k (head size) of each new position:
  *     ki = W_key[l][kv] k                                          (d', no bias)
+ *   rotary: k is the key before RoPE, and qi, ki are rotated in d' dimensions at their positions
  *   predicted logit of key t for query i, layer l, head h:  qi[l][h] · ki_t[l][kv(h)] / sqrt(d')
  * </pre>
  * The runtime drives it through the hook: {@link #producerInput} for each layer's attention input (producers only
- * act), then {@link #keysWritten} at each layer's attention, once that layer's new K rows are in the cache, before
+ * act), {@link #keysBeforeRope} after each layer's K matmul (rotary only), then {@link #keysWritten} at each layer's attention, once that layer's new K rows are in the cache, before
  * the layer's scores are read. Keys are stored in the chosen {@link KeyPrecision} (Q8 by default: d'+4 bytes).
  *
  * <p>Not thread-safe for writing. {@link #scores} and {@link #groupScores} only read and may run from many
@@ -36,7 +37,7 @@ public final class RevisedImportanceState {
     private int queryStart = -1, queryCount;
     // producer scratch: [n][E] normalized inputs, [n][I] hidden, [n][G*H*d'] outputs; one key row and its projection
     private float[] normed = new float[0], hidden = new float[0], produced = new float[0];
-    private final float[] keyRow, projected;
+    private final float[] keyRow, projected, cos, sin;
 
     RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
         this.c = config;
@@ -47,6 +48,8 @@ public final class RevisedImportanceState {
         this.keyLength = new int[config.modelLayers()];
         this.keyRow = new float[config.modelHeadSize()];
         this.projected = new float[config.dPrime()];
+        this.cos = new float[config.dPrime() / 2];
+        this.sin = new float[config.dPrime() / 2];
     }
 
     public RevisedPredictorConfig config() { return c; }
@@ -86,7 +89,12 @@ public final class RevisedImportanceState {
         int heads = c.modelHeads(), kvHeads = c.modelKvHeads(), group = c.modelKvGroup(), dp = c.dPrime();
         int perLayer = heads * dp, layers = Math.min(c.producerSpacing(), c.modelLayers() - layer);
         for (int t = 0; t < n; t++) {
-            System.arraycopy(produced, t * out, queries, (t * c.modelLayers() + layer) * perLayer, layers * perLayer);
+            int first = (t * c.modelLayers() + layer) * perLayer;
+            System.arraycopy(produced, t * out, queries, first, layers * perLayer);
+            if (c.rotary()) {
+                PredictorMath.ropeAngles(startPos + t, dp, c.ropeTheta(), cos, sin);
+                for (int v = 0; v < layers * heads; v++) PredictorMath.applyRope(queries, first + v * dp, dp, cos, sin);
+            }
             for (int g = 0; g < layers; g++) {
                 int q0 = (t * c.modelLayers() + layer + g) * perLayer, m0 = (t * c.modelLayers() + layer + g) * kvHeads * dp;
                 for (int kv = 0; kv < kvHeads; kv++) {
@@ -122,24 +130,52 @@ public final class RevisedImportanceState {
 
     /**
      * Layer `layer`'s keys (post-RoPE, in the cache's stored type) of positions startPos..startPos+n-1 are in the
-     * cache: their importance keys are projected and stored. Positions already stored are computed again (a
-     * rewound sequence writes new rows there).
+     * cache: without rotary importance vectors, their importance keys are projected and stored here. Positions
+     * already stored are computed again (a rewound sequence writes new rows there).
      */
     public void keysWritten(int layer, int startPos, int n, KvRows cache) {
-        if (startPos > keyLength[layer]) {
-            throw new IllegalStateException("layer " + layer + " keys from position " + startPos + " but only " + keyLength[layer] + " are stored");
-        }
-        int hs = c.modelHeadSize(), dp = c.dPrime(), kvHeads = c.modelKvHeads();
-        float[] proj = w.keyProjection[layer];
+        if (c.rotary()) return;
+        requireContiguous(layer, startPos);
+        int hs = c.modelHeadSize();
         for (int t = 0; t < n; t++) {
-            int pos = startPos + t;
-            for (int kv = 0; kv < kvHeads; kv++) {
-                cache.read(pos, kv * hs, hs, keyRow, 0);
-                for (int j = 0; j < dp; j++) projected[j] = PredictorMath.dot(proj, (kv * dp + j) * hs, keyRow, 0, hs);
-                keys.put(layer * kvHeads + kv, pos, projected, 0);
+            for (int kv = 0; kv < c.modelKvHeads(); kv++) {
+                cache.read(startPos + t, kv * hs, hs, keyRow, 0);
+                storeKey(layer, startPos + t, kv, keyRow, 0);
             }
         }
         keyLength[layer] = startPos + n;
+    }
+
+    /**
+     * Layer `layer`'s keys before RoPE, k [n][H_kv * head size], of positions startPos..startPos+n-1: with rotary
+     * importance vectors, their importance keys are projected, rotated at their positions and stored here.
+     */
+    public void keysBeforeRope(int layer, int startPos, int n, float[] k) {
+        if (!c.rotary()) return;
+        requireContiguous(layer, startPos);
+        int hs = c.modelHeadSize(), kvDim = c.modelKvHeads() * hs;
+        for (int t = 0; t < n; t++) {
+            for (int kv = 0; kv < c.modelKvHeads(); kv++) storeKey(layer, startPos + t, kv, k, t * kvDim + kv * hs);
+        }
+        keyLength[layer] = startPos + n;
+    }
+
+    private void requireContiguous(int layer, int startPos) {
+        if (startPos > keyLength[layer]) {
+            throw new IllegalStateException("layer " + layer + " keys from position " + startPos + " but only " + keyLength[layer] + " are stored");
+        }
+    }
+
+    /** W_key[layer][kv] · key (head size at src[off]), rotated at pos when rotary, into the store. */
+    private void storeKey(int layer, int pos, int kv, float[] src, int off) {
+        int hs = c.modelHeadSize(), dp = c.dPrime();
+        float[] proj = w.keyProjection[layer];
+        for (int j = 0; j < dp; j++) projected[j] = PredictorMath.dot(proj, (kv * dp + j) * hs, src, off, hs);
+        if (c.rotary()) {
+            PredictorMath.ropeAngles(pos, dp, c.ropeTheta(), cos, sin);
+            PredictorMath.applyRope(projected, 0, dp, cos, sin);
+        }
+        keys.put(layer * c.modelKvHeads() + kv, pos, projected, 0);
     }
 
     /** Predicted logits of query token i of the current step, layer `layer`, query head `head`, over key positions 0..count-1. */

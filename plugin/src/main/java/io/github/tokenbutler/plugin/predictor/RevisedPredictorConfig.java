@@ -12,10 +12,16 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  * predicts the queries of its own layer and the next G-1. Producers sit at layers 0, G, 2G, ...; the last one may
  * cover fewer than G layers (its extra outputs are computed and unused, so that every producer has the same shape).
  * dPrime = d', importanceHidden = I, producerSpacing = G; fingerprint as in {@link PredictorConfig}.
+ *
+ * <p>rotary: the keys are projected from the model's keys before RoPE, and both importance vectors are rotated
+ * in d' dimensions at their positions (base ropeTheta, the "rotate half" convention of v1), so that a logit
+ * depends on the distance between query and key as attention does; otherwise keys are projected from the
+ * post-RoPE keys and nothing is rotated (the design as the paper describes it; see plugin/README.md for what
+ * each gave on stories260K).
  */
 public record RevisedPredictorConfig(
         int modelDim, int modelLayers, int modelHeads, int modelKvHeads, int modelHeadSize, int modelVocab,
-        int dPrime, int importanceHidden, int producerSpacing, float layerNormEps, String fingerprint) {
+        int dPrime, int importanceHidden, int producerSpacing, boolean rotary, float ropeTheta, float layerNormEps, String fingerprint) {
 
     /** The authors' released defaults: d' 16, I 512, a producer every 4 layers. */
     public static final int DEFAULT_D_PRIME = 16, DEFAULT_IMPORTANCE_HIDDEN = 512, DEFAULT_PRODUCER_SPACING = 4;
@@ -58,6 +64,8 @@ public record RevisedPredictorConfig(
             throw new UserError(where + ": a producer of " + importanceHidden + " hidden units for " + modelDim + " inputs and "
                     + producerOutput() + " outputs is too large");
         }
+        if (rotary && dPrime % 2 != 0) throw new UserError(where + ": d' must be even for rotary importance vectors (RoPE rotates pairs), got " + dPrime);
+        if (rotary && (!(ropeTheta > 0) || Float.isInfinite(ropeTheta))) throw new UserError(where + ": RoPE base must be a positive number, got " + ropeTheta);
         if (!(layerNormEps > 0) || Float.isInfinite(layerNormEps)) {
             throw new UserError(where + ": LayerNorm epsilon must be a positive number, got " + layerNormEps);
         }
@@ -69,12 +77,12 @@ public record RevisedPredictorConfig(
      * A predictor shape for a base model; each argument 0 means the default: d' 16 (or the head size when smaller),
      * I 512 (or E when smaller), G 4 (or the layer count when smaller).
      */
-    public static RevisedPredictorConfig forModel(ModelConfig model, String fingerprint, int dPrime, int importanceHidden, int spacing) {
+    public static RevisedPredictorConfig forModel(ModelConfig model, String fingerprint, int dPrime, int importanceHidden, int spacing, boolean rotary) {
         int dp = dPrime > 0 ? dPrime : Math.min(DEFAULT_D_PRIME, model.headSize());
         int hidden = importanceHidden > 0 ? importanceHidden : Math.min(DEFAULT_IMPORTANCE_HIDDEN, model.dim());
         int g = spacing > 0 ? spacing : Math.min(DEFAULT_PRODUCER_SPACING, model.nLayers());
         return new RevisedPredictorConfig(model.dim(), model.nLayers(), model.nHeads(), model.nKvHeads(), model.headSize(),
-                model.vocabSize(), dp, hidden, g, PredictorConfig.DEFAULT_LAYER_NORM_EPS, fingerprint)
+                model.vocabSize(), dp, hidden, g, rotary, model.ropeTheta(), PredictorConfig.DEFAULT_LAYER_NORM_EPS, fingerprint)
                 .validate("v2 predictor for a model of dim " + model.dim());
     }
 

@@ -28,6 +28,9 @@ public interface PredictedScores {
      */
     default void keysWritten(int layer, int startPos, int n, KvRows keys) {}
 
+    /** Layer `layer`'s new keys before RoPE, k [n][kvDim]: a rotary revised predictor projects these instead. */
+    default void keysBeforeRope(int layer, int startPos, int n, float[] k) {}
+
     /** Predicted logits of query token i of the last append, (layer, query head), over key positions 0..count-1. */
     void scores(int i, int layer, int head, int count, float[] out);
 
@@ -53,6 +56,7 @@ public interface PredictedScores {
             @Override public void append(int startPos, int n, float[] x) { state.producerInput(0, startPos, n, x); }
             @Override public void layerInput(int layer, int startPos, int n, float[] x) { state.producerInput(layer, startPos, n, x); }
             @Override public void keysWritten(int layer, int startPos, int n, KvRows keys) { state.keysWritten(layer, startPos, n, keys); }
+            @Override public void keysBeforeRope(int layer, int startPos, int n, float[] k) { state.keysBeforeRope(layer, startPos, n, k); }
             @Override public void scores(int i, int layer, int head, int count, float[] out) { state.scores(i, layer, head, count, out); }
             @Override public void groupScores(int i, int layer, int kvHead, int count, float[] out) { state.groupScores(i, layer, kvHead, count, out); }
             @Override public void syntheticFill(int n, long seed) { state.syntheticFill(n, seed); }

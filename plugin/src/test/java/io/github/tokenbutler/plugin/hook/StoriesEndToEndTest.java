@@ -74,7 +74,7 @@ class StoriesEndToEndTest {
     /** The tokenbutler policy on a random-weight v2 (revised) predictor for this model (a producer every 2 of its 5 layers). */
     static AttentionHook.Attention openRevised(Map<String, String> options) {
         ModelFingerprint fp = ModelFingerprint.of(model.config(), model.gguf());
-        RevisedPredictorConfig rc = RevisedPredictorConfig.forModel(model.config(), fp.vocabularyHash(), 0, 0, 2);
+        RevisedPredictorConfig rc = RevisedPredictorConfig.forModel(model.config(), fp.vocabularyHash(), 0, 0, 2, true);
         RevisedPredictor predictor = RevisedPredictor.of(rc, RevisedPredictorWeights.random(rc, 1), fp);
         Map<String, String> o = new HashMap<>(options);
         o.put("predictor", "in-memory");

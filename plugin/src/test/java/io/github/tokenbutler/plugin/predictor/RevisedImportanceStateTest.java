@@ -19,8 +19,11 @@ class RevisedImportanceStateTest {
     static final int DIM = 48, LAYERS = 6, HEADS = 6, KV_HEADS = 2, HEAD_SIZE = 8, VOCAB = 32, D_PRIME = 4, HIDDEN = 16, SPACING = 4;
     static final int N = 37;
     static final RevisedPredictorConfig CONFIG = new RevisedPredictorConfig(DIM, LAYERS, HEADS, KV_HEADS, HEAD_SIZE, VOCAB,
-            D_PRIME, HIDDEN, SPACING, 1e-5f, "test").validate("test");
+            D_PRIME, HIDDEN, SPACING, false, 10000f, 1e-5f, "test").validate("test");
     static final RevisedPredictorWeights WEIGHTS = RevisedPredictorWeights.random(CONFIG, 7);
+    /** The same shape with rotary importance vectors (keys before RoPE; K below stands for them). */
+    static final RevisedPredictorConfig ROTARY = new RevisedPredictorConfig(DIM, LAYERS, HEADS, KV_HEADS, HEAD_SIZE, VOCAB,
+            D_PRIME, HIDDEN, SPACING, true, 500f, 1e-5f, "test").validate("test");
 
     /** Per layer: the attention inputs [N][DIM] and the post-RoPE keys [N][KV_HEADS*HEAD_SIZE]. */
     static final float[][] X = new float[LAYERS][], K = new float[LAYERS][];
@@ -38,15 +41,32 @@ class RevisedImportanceStateTest {
 
     /** Runs positions from..to-1 through the state the way the hook does: each layer's input, then its keys. */
     static void step(RevisedImportanceState s, int from, int to) {
-        int n = to - from;
+        int n = to - from, w = KV_HEADS * HEAD_SIZE;
         for (int l = 0; l < LAYERS; l++) {
             s.producerInput(l, from, n, Arrays.copyOfRange(X[l], from * DIM, to * DIM));
-            if (l > 0) s.keysWritten(l, from, n, KvRows.wrap(K[l], KV_HEADS * HEAD_SIZE));
+            if (l > 0) {
+                s.keysBeforeRope(l, from, n, Arrays.copyOfRange(K[l], from * w, to * w));
+                s.keysWritten(l, from, n, KvRows.wrap(K[l], w));
+            }
         }
     }
 
     /** The float64 reference logit of query position qp, layer l, head h, key position t. */
-    static double reference(int qp, int l, int h, int t) {
+    static double reference(int qp, int l, int h, int t) { return reference(CONFIG, qp, l, h, t); }
+
+    /** Rotate-half RoPE of a d'-vector at pos, in double. */
+    static double[] rotated(double[] v, int pos, double theta) {
+        int half = v.length / 2;
+        double[] r = new double[v.length];
+        for (int i = 0; i < half; i++) {
+            double a = pos * Math.pow(theta, -2.0 * i / v.length), cos = Math.cos(a), sin = Math.sin(a);
+            r[i] = v[i] * cos - v[i + half] * sin;
+            r[i + half] = v[i + half] * cos + v[i] * sin;
+        }
+        return r;
+    }
+
+    static double reference(RevisedPredictorConfig config, int qp, int l, int h, int t) {
         int p = l / SPACING, g = l % SPACING;
         double[] x = new double[DIM];
         double mean = 0, var = 0;
@@ -64,23 +84,29 @@ class RevisedImportanceStateTest {
             u[i] = a / (1 + Math.exp(-a));
         }
         int kv = h / (HEADS / KV_HEADS);
-        double dot = 0;
+        double[] q = new double[D_PRIME], k = new double[D_PRIME];
         for (int j = 0; j < D_PRIME; j++) {
             int o = (g * HEADS + h) * D_PRIME + j;
-            double q = WEIGHTS.downBias[p][o];
-            for (int i = 0; i < HIDDEN; i++) q += WEIGHTS.down[p][o * HIDDEN + i] * u[i];
-            double k = 0;
+            q[j] = WEIGHTS.downBias[p][o];
+            for (int i = 0; i < HIDDEN; i++) q[j] += WEIGHTS.down[p][o * HIDDEN + i] * u[i];
             for (int e = 0; e < HEAD_SIZE; e++) {
-                k += WEIGHTS.keyProjection[l][(kv * D_PRIME + j) * HEAD_SIZE + e] * K[l][t * KV_HEADS * HEAD_SIZE + kv * HEAD_SIZE + e];
+                k[j] += WEIGHTS.keyProjection[l][(kv * D_PRIME + j) * HEAD_SIZE + e] * K[l][t * KV_HEADS * HEAD_SIZE + kv * HEAD_SIZE + e];
             }
-            dot += q * k;
         }
+        if (config.rotary()) {
+            q = rotated(q, qp, config.ropeTheta());
+            k = rotated(k, t, config.ropeTheta());
+        }
+        double dot = 0;
+        for (int j = 0; j < D_PRIME; j++) dot += q[j] * k[j];
         return dot / Math.sqrt(D_PRIME);
     }
 
-    @Test
-    void scoresMatchTheFloat64ReferenceWithF32Keys() {
-        RevisedImportanceState s = state(KeyPrecision.F32);
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void scoresMatchTheFloat64ReferenceWithF32Keys(boolean rotary) {
+        RevisedPredictorConfig config = rotary ? ROTARY : CONFIG;
+        RevisedImportanceState s = new RevisedImportanceState(config, WEIGHTS, 64, KeyPrecision.F32);
         step(s, 0, N);
         float[] out = new float[N];
         double maxErr = 0, maxRef = 0;
@@ -89,7 +115,7 @@ class RevisedImportanceStateTest {
                 for (int h = 0; h < HEADS; h++) {
                     s.scores(i, l, h, i + 1, out);
                     for (int t = 0; t <= i; t++) {
-                        double ref = reference(i, l, h, t);
+                        double ref = reference(config, i, l, h, t);
                         maxErr = Math.max(maxErr, Math.abs(out[t] - ref));
                         maxRef = Math.max(maxRef, Math.abs(ref));
                     }
@@ -182,7 +208,7 @@ class RevisedImportanceStateTest {
     @Test
     void configRefusesShapesItCannotRun() {
         var e = assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class, () -> new RevisedPredictorConfig(DIM, LAYERS, HEADS, KV_HEADS,
-                HEAD_SIZE, VOCAB, D_PRIME, HIDDEN, LAYERS + 1, 1e-5f, "x").validate("p.gguf"));
+                HEAD_SIZE, VOCAB, D_PRIME, HIDDEN, LAYERS + 1, false, 10000f, 1e-5f, "x").validate("p.gguf"));
         assertTrue(e.getMessage().contains("producer spacing 7 is above the model's 6 layers"), e.getMessage());
         assertEquals(2, CONFIG.producers());
         assertEquals(4 * HEADS * D_PRIME, CONFIG.producerOutput());
