@@ -21,7 +21,7 @@ import java.util.Locale;
 final class OpenClBackend implements AttentionBackend {
     private final OpenClKernels kernels;
     private final boolean explicit;
-    private boolean toldCpuPolicies;
+    private boolean toldCpuPolicies, toldRevisedPredictor;
 
     OpenClBackend(OpenClKernels kernels, boolean explicit) {
         this.kernels = kernels;
@@ -46,8 +46,9 @@ final class OpenClBackend implements AttentionBackend {
             return AttentionBackends.cpu().open(config, options, predicted, state);
         }
         if (state == null) {
-            System.err.println("tokenbutler: attention backend opencl runs the v1 predictor; this v2 (revised) predictor and its "
+            if (!toldRevisedPredictor) System.err.println("tokenbutler: attention backend opencl runs the v1 predictor; this v2 (revised) predictor and its "
                     + "attention run on the CPU (Vector API)");
+            toldRevisedPredictor = true;
             return AttentionBackends.cpu().open(config, options, predicted, null);
         }
         try {
