@@ -148,7 +148,7 @@ public final class TrainCommand implements Command {
         TrainingCheckpoint resumed = resume == null ? null : TrainingCheckpoint.read(resume);
         if (resumed != null && given) {
             throw new UserError("train: with --resume the hyper-parameters come from the checkpoint (" + resumed.options()
-                    + "); leave out --steps, --batch, --lr, --warmup, --weight-decay, --clip, --seed, --loss, --seq-len, --d-prime, --importance-hidden, --reduction, --arch, --spacing");
+                    + "); leave out --steps, --batch, --lr, --warmup, --weight-decay, --clip, --seed, --loss, --seq-len, --d-prime, --importance-hidden, --reduction, --arch, --spacing, --post-rope-keys");
         }
 
         int declared = declaredContext(modelPath);
