@@ -113,6 +113,21 @@ class OpenClEndToEndTest {
         assertEquals(cpu, device, 1e-4 * cpu, what);
     }
 
+    /** backend=opencl with a v2 predictor (which the device does not run) hands the work to the CPU: the same logits. */
+    @Test
+    void aRevisedPredictorUnderBackendOpenclRunsOnTheCpu() throws Exception {
+        String predictor = SharedData.testModel("stories260K.butler-v2.gguf").toString();
+        var hook = io.github.tokenbutler.runtime.Llama3.findAttentionHook("tokenbutler");
+        float[] cpu, cl;
+        try (var a = hook.open(model.info(), Map.of("predictor", predictor, "sparsity", "0.5", "backend", "cpu"))) {
+            cpu = model.forward(model.newState(a), tokens, 0, LENGTH, 0, true);
+        }
+        try (var a = hook.open(model.info(), Map.of("predictor", predictor, "sparsity", "0.5", "backend", "opencl"))) {
+            cl = model.forward(model.newState(a), tokens, 0, LENGTH, 0, true);
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(cpu, cl);
+    }
+
     @Test
     void perplexityOnTheDeviceEqualsTheCpuToFourSignificantDigits() {
         for (String gqa : new String[]{"head", "kv"}) {
