@@ -232,12 +232,15 @@ public final class PredictorMath {
      * Rotates v[off..off+dim) in the "rotate half" convention of Hugging Face's Llama (the predictor is trained
      * there): value i pairs with value i + dim/2, (a, b) becomes (a cos - b sin, b cos + a sin).
      */
-    static void applyRope(float[] v, int off, int dim, float[] cos, float[] sin) {
+    static void applyRope(float[] v, int off, int dim, float[] cos, float[] sin) { applyRope(v, off, dim, cos, sin, 0); }
+
+    /** {@link #applyRope} with the angles at cos[angleOff..], sin[angleOff..] (a table of several positions). */
+    static void applyRope(float[] v, int off, int dim, float[] cos, float[] sin, int angleOff) {
         int half = dim / 2;
         for (int i = 0; i < half; i++) {
             float a = v[off + i], b = v[off + i + half];
-            v[off + i] = a * cos[i] - b * sin[i];
-            v[off + i + half] = b * cos[i] + a * sin[i];
+            v[off + i] = a * cos[angleOff + i] - b * sin[angleOff + i];
+            v[off + i + half] = b * cos[angleOff + i] + a * sin[angleOff + i];
         }
     }
 }

@@ -37,7 +37,9 @@ public final class RevisedImportanceState {
     private int queryStart = -1, queryCount;
     // producer scratch: [n][E] normalized inputs, [n][I] hidden, [n][G*H*d'] outputs; one key row and its projection
     private float[] normed = new float[0], hidden = new float[0], produced = new float[0];
-    private final float[] keyRow, projected, cos, sin;
+    private final float[] keyRow, projected, angleCos, angleSin;
+    /** Rotary: cos/sin of the current step's positions, [n][d'/2], computed once a step for every layer and head. */
+    private float[] stepCos = new float[0], stepSin = new float[0];
 
     RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
         this.c = config;
@@ -48,8 +50,8 @@ public final class RevisedImportanceState {
         this.keyLength = new int[config.modelLayers()];
         this.keyRow = new float[config.modelHeadSize()];
         this.projected = new float[config.dPrime()];
-        this.cos = new float[config.dPrime() / 2];
-        this.sin = new float[config.dPrime() / 2];
+        this.angleCos = new float[config.dPrime() / 2];
+        this.angleSin = new float[config.dPrime() / 2];
     }
 
     public RevisedPredictorConfig config() { return c; }
@@ -92,8 +94,7 @@ public final class RevisedImportanceState {
             int first = (t * c.modelLayers() + layer) * perLayer;
             System.arraycopy(produced, t * out, queries, first, layers * perLayer);
             if (c.rotary()) {
-                PredictorMath.ropeAngles(startPos + t, dp, c.ropeTheta(), cos, sin);
-                for (int v = 0; v < layers * heads; v++) PredictorMath.applyRope(queries, first + v * dp, dp, cos, sin);
+                for (int v = 0; v < layers * heads; v++) PredictorMath.applyRope(queries, first + v * dp, dp, stepCos, stepSin, t * (dp / 2));
             }
             for (int g = 0; g < layers; g++) {
                 int q0 = (t * c.modelLayers() + layer + g) * perLayer, m0 = (t * c.modelLayers() + layer + g) * kvHeads * dp;
@@ -126,6 +127,18 @@ public final class RevisedImportanceState {
         if (groupQueries.length < g) groupQueries = new float[g];
         queryStart = startPos;
         queryCount = n;
+        if (c.rotary()) {
+            int half = c.dPrime() / 2;
+            if (stepCos.length < n * half) {
+                stepCos = new float[n * half];
+                stepSin = new float[n * half];
+            }
+            for (int t = 0; t < n; t++) {
+                PredictorMath.ropeAngles(startPos + t, c.dPrime(), c.ropeTheta(), angleCos, angleSin);
+                System.arraycopy(angleCos, 0, stepCos, t * half, half);
+                System.arraycopy(angleSin, 0, stepSin, t * half, half);
+            }
+        }
     }
 
     /**
@@ -140,7 +153,7 @@ public final class RevisedImportanceState {
         for (int t = 0; t < n; t++) {
             for (int kv = 0; kv < c.modelKvHeads(); kv++) {
                 cache.read(startPos + t, kv * hs, hs, keyRow, 0);
-                storeKey(layer, startPos + t, kv, keyRow, 0);
+                storeKey(layer, startPos + t, kv, keyRow, 0, -1);
             }
         }
         keyLength[layer] = startPos + n;
@@ -153,9 +166,13 @@ public final class RevisedImportanceState {
     public void keysBeforeRope(int layer, int startPos, int n, float[] k) {
         if (!c.rotary()) return;
         requireContiguous(layer, startPos);
+        if (startPos != queryStart || n != queryCount) {
+            throw new IllegalStateException("layer " + layer + " keys for positions " + startPos + ".." + (startPos + n - 1)
+                    + " but layer 0's input was for " + queryStart + ".." + (queryStart + queryCount - 1));
+        }
         int hs = c.modelHeadSize(), kvDim = c.modelKvHeads() * hs;
         for (int t = 0; t < n; t++) {
-            for (int kv = 0; kv < c.modelKvHeads(); kv++) storeKey(layer, startPos + t, kv, k, t * kvDim + kv * hs);
+            for (int kv = 0; kv < c.modelKvHeads(); kv++) storeKey(layer, startPos + t, kv, k, t * kvDim + kv * hs, t);
         }
         keyLength[layer] = startPos + n;
     }
@@ -166,15 +183,12 @@ public final class RevisedImportanceState {
         }
     }
 
-    /** W_key[layer][kv] · key (head size at src[off]), rotated at pos when rotary, into the store. */
-    private void storeKey(int layer, int pos, int kv, float[] src, int off) {
+    /** W_key[layer][kv] · key (head size at src[off]), rotated with the angles of the step's token t when rotary, into the store. */
+    private void storeKey(int layer, int pos, int kv, float[] src, int off, int t) {
         int hs = c.modelHeadSize(), dp = c.dPrime();
         float[] proj = w.keyProjection[layer];
         for (int j = 0; j < dp; j++) projected[j] = PredictorMath.dot(proj, (kv * dp + j) * hs, src, off, hs);
-        if (c.rotary()) {
-            PredictorMath.ropeAngles(pos, dp, c.ropeTheta(), cos, sin);
-            PredictorMath.applyRope(projected, 0, dp, cos, sin);
-        }
+        if (c.rotary()) PredictorMath.applyRope(projected, 0, dp, stepCos, stepSin, t * (dp / 2));
         keys.put(layer * c.modelKvHeads() + kv, pos, projected, 0);
     }
 
