@@ -8,6 +8,6 @@
  *
  * <p><b>Out:</b> a predictor GGUF (general.architecture = "tokenbutler"), laid out as
  * {@link io.github.tokenbutler.plugin.predictor.PredictorFormat} defines and the plugin reads with
- * {@link io.github.tokenbutler.plugin.predictor.TokenButlerPredictor#load}.
+ * {@link io.github.tokenbutler.plugin.predictor.Predictor#load} (v1 or v2, as the file says).
  */
 package io.github.tokenbutler.butlerfile;

@@ -2,9 +2,7 @@ package io.github.tokenbutler.eval;
 
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
 import io.github.tokenbutler.plugin.hook.SparseAttentionHook;
-import io.github.tokenbutler.plugin.predictor.PredictorFormat;
-import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
-import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
+import io.github.tokenbutler.plugin.predictor.Predictor;
 import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.GGUF;
@@ -77,10 +75,7 @@ final class ModelLoading {
      * dense and oracle runs rather than after them.
      */
     static void checkPredictor(Model model, Path predictor) {
-        if (predictor != null) {
-            if (PredictorFormat.architectureVersion(predictor) == PredictorFormat.FORMAT_VERSION_REVISED) RevisedPredictor.load(predictor, model.info());
-            else TokenButlerPredictor.load(predictor, model.info());
-        }
+        if (predictor != null) Predictor.load(predictor, model.info());
     }
 
     /**

@@ -1,7 +1,7 @@
 package io.github.tokenbutler.plugin.hook;
 
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
-import io.github.tokenbutler.plugin.predictor.PredictorFormat;
+import io.github.tokenbutler.plugin.predictor.Predictor;
 import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
@@ -36,14 +36,13 @@ public abstract class SparseAttentionHook implements AttentionHook {
         ImportanceState state = null;
         if (policy == SelectionPolicy.TOKENBUTLER) {
             int context = model.config().contextLength();
-            if (PredictorFormat.architectureVersion(parsed.predictor()) == PredictorFormat.FORMAT_VERSION_REVISED) {
+            switch (Predictor.load(parsed.predictor(), model)) {
                 // the revised predictor runs on the CPU's state only: a device is handed no ImportanceState
-                predicted = PredictedScores.of(RevisedPredictor.load(parsed.predictor(), model).newState(context, parsed.keyPrecision()));
-            } else {
-                TokenButlerPredictor predictor = TokenButlerPredictor.load(parsed.predictor(), model);
-                state = parsed.keyPrecision() == null
-                        ? predictor.newState(context) : predictor.newState(context, parsed.keyPrecision());
-                predicted = PredictedScores.of(state);
+                case RevisedPredictor p -> predicted = PredictedScores.of(p.newState(context, parsed.keyPrecision()));
+                case TokenButlerPredictor p -> {
+                    state = parsed.keyPrecision() == null ? p.newState(context) : p.newState(context, parsed.keyPrecision());
+                    predicted = PredictedScores.of(state);
+                }
             }
         }
         return new SparseAttention(model.config(), parsed, predicted, backend.open(model.config(), parsed, predicted, state));

@@ -170,14 +170,6 @@ public final class PredictorFormat {
         return version;
     }
 
-    /** {@link #architectureVersion(GGUF)} of a file (opened and closed here). */
-    public static int architectureVersion(java.nio.file.Path path) {
-        Llama3.requireReadableFile(path, "predictor file");
-        try (GGUF gguf = GGUF.read(path)) {
-            return architectureVersion(gguf);
-        }
-    }
-
     /** A v2 predictor file's config and fingerprint. */
     public record RevisedHeader(RevisedPredictorConfig config, ModelFingerprint fingerprint, String origin) {}
 

@@ -10,7 +10,7 @@ import java.nio.file.Path;
  * as {@link TokenButlerPredictor} is for v1. Immutable and shared: every sequence gets its own
  * {@link RevisedImportanceState}.
  */
-public final class RevisedPredictor {
+public final class RevisedPredictor implements Predictor {
     private final RevisedPredictorConfig config;
     private final RevisedPredictorWeights weights;
     private final ModelFingerprint trainedFor;
@@ -25,10 +25,15 @@ public final class RevisedPredictor {
     public static RevisedPredictor load(Path path, Llama3.ModelInfo model) {
         Llama3.requireReadableFile(path, "predictor file");
         try (GGUF gguf = GGUF.read(path)) {
-            PredictorFormat.RevisedHeader header = PredictorFormat.readRevisedHeader(gguf);
-            header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), "predictor " + path);
-            return new RevisedPredictor(header.config(), RevisedPredictorWeights.read(gguf, header.config()), header.fingerprint());
+            return read(gguf, path, model);
         }
+    }
+
+    /** {@link #load} from the opened file. */
+    static RevisedPredictor read(GGUF gguf, Path path, Llama3.ModelInfo model) {
+        PredictorFormat.RevisedHeader header = PredictorFormat.readRevisedHeader(gguf);
+        header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), "predictor " + path);
+        return new RevisedPredictor(header.config(), RevisedPredictorWeights.read(gguf, header.config()), header.fingerprint());
     }
 
     /** A predictor from weights in memory (tests, and tools that make predictors). */
@@ -41,7 +46,7 @@ public final class RevisedPredictor {
 
     public RevisedPredictorWeights weights() { return weights; }
 
-    public ModelFingerprint trainedFor() { return trainedFor; }
+    @Override public ModelFingerprint trainedFor() { return trainedFor; }
 
     /** Per-sequence state for contextLength tokens, keys in {@link TokenButlerPredictor#DEFAULT_KEY_PRECISION} unless given. */
     public RevisedImportanceState newState(int contextLength, KeyPrecision precision) {

@@ -11,7 +11,7 @@ import java.util.Map;
  * A TokenButler predictor loaded from its GGUF file and checked against the model it is used with. Immutable
  * and shared: every sequence gets its own {@link ImportanceState}.
  */
-public final class TokenButlerPredictor {
+public final class TokenButlerPredictor implements Predictor {
     /**
      * The key precision of {@link #newState(int)}: 8-bit keys with per-vector scales take 20 bytes per vector
      * instead of 64 and keep the top-50% selections of F32 on 99.5% or more of the tokens (see plugin/README.md
@@ -33,13 +33,18 @@ public final class TokenButlerPredictor {
     public static TokenButlerPredictor load(Path path, Llama3.ModelInfo model) {
         Llama3.requireReadableFile(path, "predictor file");
         try (GGUF gguf = GGUF.read(path)) {
-            PredictorFormat.Header header = PredictorFormat.readHeader(gguf);
-            String what = "predictor " + path;
-            header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), what);
-            PredictorWeights weights = PredictorWeights.read(gguf, header.config());
-            requireFinite(what, weights.byName());
-            return new TokenButlerPredictor(header.config(), weights, header.fingerprint());
+            return read(gguf, path, model);
         }
+    }
+
+    /** {@link #load} from the opened file. */
+    static TokenButlerPredictor read(GGUF gguf, Path path, Llama3.ModelInfo model) {
+        PredictorFormat.Header header = PredictorFormat.readHeader(gguf);
+        String what = "predictor " + path;
+        header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), what);
+        PredictorWeights weights = PredictorWeights.read(gguf, header.config());
+        requireFinite(what, weights.byName());
+        return new TokenButlerPredictor(header.config(), weights, header.fingerprint());
     }
 
     /** A predictor from weights in memory (tests, and tools that make predictors). */
@@ -65,7 +70,7 @@ public final class TokenButlerPredictor {
     public PredictorWeights weights() { return weights; }
 
     /** The base model this predictor was trained for. */
-    public ModelFingerprint trainedFor() { return trainedFor; }
+    @Override public ModelFingerprint trainedFor() { return trainedFor; }
 
     /** Per-sequence state able to hold contextLength tokens, with {@link #DEFAULT_KEY_PRECISION} keys. */
     public ImportanceState newState(int contextLength) { return newState(contextLength, DEFAULT_KEY_PRECISION); }
