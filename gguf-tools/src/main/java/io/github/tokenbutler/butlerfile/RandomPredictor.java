@@ -23,6 +23,9 @@ public final class RandomPredictor {
     /** What was written. */
     public record Result(PredictorConfig config, ModelFingerprint fingerprint) {}
 
+    /** What a v2 write wrote. */
+    public record RevisedResult(RevisedPredictorConfig config, ModelFingerprint fingerprint) {}
+
     /**
      * @param dPrime, reduction, importanceHidden, attnHeads 0 for the scaled default (see {@link PredictorConfig#forModel})
      */
@@ -36,12 +39,12 @@ public final class RandomPredictor {
     }
 
     /** A random v2 (revised) predictor; each of dPrime, importanceHidden, spacing 0 for the default ({@link RevisedPredictorConfig#forModel}). */
-    public static RevisedPredictorConfig writeRevised(ModelConfig model, GGUF modelFile, Path out, long seed, int dPrime,
+    public static RevisedResult writeRevised(ModelConfig model, GGUF modelFile, Path out, long seed, int dPrime,
                                                       int importanceHidden, int spacing, boolean rotary, GGMLType tensorType) {
         ModelFingerprint fingerprint = ModelFingerprint.of(model, modelFile);
         RevisedPredictorConfig config = RevisedPredictorConfig.forModel(model, fingerprint.vocabularyHash(), dPrime, importanceHidden, spacing, rotary);
         RevisedPredictorWeights weights = RevisedPredictorWeights.random(config, seed);
         PredictorFileWriter.build(config, weights, fingerprint, "synthetic random weights (seed " + seed + "), not trained", tensorType).write(out);
-        return config;
+        return new RevisedResult(config, fingerprint);
     }
 }

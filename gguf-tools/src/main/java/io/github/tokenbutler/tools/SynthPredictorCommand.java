@@ -2,7 +2,6 @@ package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.butlerfile.PredictorFileWriter;
 import io.github.tokenbutler.butlerfile.RandomPredictor;
-import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
@@ -68,10 +67,11 @@ public final class SynthPredictorCommand implements Command {
             long modelParams = 0;
             for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();
             if (arch.equals("v2")) {
-                RevisedPredictorConfig c = RandomPredictor.writeRevised(model.config(), model.gguf(), outPath, seed, dPrime, hidden, spacing, !postRopeKeys, type);
+                RandomPredictor.RevisedResult r = RandomPredictor.writeRevised(model.config(), model.gguf(), outPath, seed, dPrime, hidden, spacing, !postRopeKeys, type);
+                RevisedPredictorConfig c = r.config();
                 System.out.printf(Locale.ROOT, "wrote %s: random TokenButler v2 predictor for '%s' (d' %d, importance hidden %d, %d producers every %d layers, %s keys), "
                                 + "%,d parameters (%.2f%% of the model's %,d), %s, seed %d%n",
-                        outPath, ModelFingerprint.of(model.config(), model.gguf()).modelName(), c.dPrime(), c.importanceHidden(),
+                        outPath, r.fingerprint().modelName(), c.dPrime(), c.importanceHidden(),
                         c.producers(), c.producerSpacing(), c.rotary() ? "rotary" : "post-RoPE", c.parameterCount(), 100.0 * c.parameterCount() / modelParams, modelParams, type, seed);
                 return 0;
             }
