@@ -18,7 +18,8 @@ public interface AttentionBackend {
      * The sparse attention of one model state. A backend that does not take a policy or an option hands the
      * work to the CPU backend ({@link AttentionBackends#cpu}) and says so once.
      * @param predicted the predictor's logits the CPU's selection reads (tokenbutler), else null
-     * @param state     the predictor's state behind predicted (tokenbutler), else null; a device keeps a copy
+     * @param state     the v1 predictor's state behind predicted (tokenbutler), else null (other policies, and a v2
+     *                  predictor, which only the CPU runs); a device keeps a copy
      */
     BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, ImportanceState state);
 }
