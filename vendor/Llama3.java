@@ -763,6 +763,33 @@ public final class Llama3 {
             }
         }
 
+        /**
+         * The decode matvec of a type with a two-row kernel ({@link RowPairs}): rows in pairs a quarter of the range
+         * apart, so that four memory streams are in flight (see {@link #dotRows4}); the rows left over go one at a
+         * time through {@link #dotRow}. xsum: x's sums over each 32 elements (see {@link #blockSums}), for the types
+         * whose blocks add an offset to every weight.
+         */
+        final void matvecInPairs(RowPairs kernel, float[] x, float[] xsum, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate) {
+            long rowBytes = type().byteSize(cols);
+            int q = (r1 - r0) / 4;
+            for (int r = r0; r < r0 + q; r++) {
+                kernel.rows2(r * rowBytes, q * rowBytes, x, xsum, cols, out, outOff + r, q, accumulate);
+                kernel.rows2((r + 2L * q) * rowBytes, q * rowBytes, x, xsum, cols, out, outOff + r + 2 * q, q, accumulate);
+            }
+            for (int r = r0 + 4 * q; r < r1; r++) {
+                float d = dotRow((long) r * cols, x, 0, cols);
+                out[outOff + r] = accumulate ? out[outOff + r] + d : d;
+            }
+        }
+
+        /** xsum[b] = the sum of x[32b .. 32b+32), in the fixed order of two 16-lane vectors and {@link Simd#sum}; 16 lanes only. */
+        static float[] blockSums(float[] x, int cols, float[] xsum) {
+            for (int b = 0; b < cols / 32; b++) {
+                xsum[b] = Simd.sum(FloatVector.fromArray(Simd.F16L, x, 32 * b).add(FloatVector.fromArray(Simd.F16L, x, 32 * b + 16)));
+            }
+            return xsum;
+        }
+
         private void checkRange(long from, int n) {
             int bs = type().blockSize;
             if (from < 0 || n < 0 || from + n > size || from % bs != 0 || n % bs != 0) {
@@ -777,6 +804,24 @@ public final class Llama3 {
         abstract float dotVector(long offset, float[] x, int xOff, int n);
 
         @Override public String toString() { return name + " (" + type() + ", " + size + " elements)"; }
+    }
+
+    /**
+     * A decode kernel for 16 float lanes (AVX-512) that computes two weight rows per call: in one loop that loads each
+     * x vector once for both (Q4_0, Q4_1, BF16), or one loop per row where a row's block code is already as much as
+     * C2 compiles well (Q4_K, Q5_K). Each implementation writes its block code out in the loop, so that its bytecode
+     * exceeds C2's FreqInlineSize (325 bytes): it is then compiled on its own, never inlined into the matmul's lambda,
+     * where the Vector API calls would exceed the caller's inlining node budget and fall back to boxed vectors.
+     * Within the loop nothing may be left as a call (a call spills every vector register), and the method must stay
+     * small enough for C1's register allocator, or it never gets as far as C2 (both measured: 5x and 20x slower).
+     * {@code MatvecBenchmark --random TYPE ROWS COLS} (test sources) times one.
+     */
+    interface RowPairs {
+        /**
+         * out[o] (+)= row at byte b0 · x and out[o + step] (+)= row at byte b0 + stride · x, rows of cols elements.
+         * @param xsum x's sums over each 32 elements ({@link FloatTensor#blockSums}), for types with block offsets
+         */
+        void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate);
     }
 
     /** F32: 4 bytes per element. */
@@ -879,8 +924,44 @@ public final class Llama3 {
     }
 
     /** BF16: the upper 16 bits of an f32. */
-    public static final class BF16Tensor extends HalfTensor {
+    public static final class BF16Tensor extends HalfTensor implements RowPairs {
         BF16Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+
+        /**
+         * Two rows per loop, two accumulators a row (one chain of fused multiply-adds waited on the FMA latency).
+         * F16 keeps the one-row loop: its exact widening ({@link Simd#halfToFloat}) in a two-row loop measured slower.
+         */
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (!Simd.ENABLED || Simd.L != 16 || cols % 32 != 0) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            matvecInPairs(this, x, null, cols, out, outOff, r0, r1, accumulate);
+        }
+        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
+            var F = Simd.F16L;
+            var S = ShortVector.SPECIES_256;
+            long b1 = b0 + stride;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, e0 = a0, e1 = a0;
+            for (int j = 0; j < cols; j += 32, b0 += 64, b1 += 64) {
+                FloatVector x0 = FloatVector.fromArray(F, x, j), x1 = FloatVector.fromArray(F, x, j + 16);
+                IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, b0, Simd.LE).castShape(Simd.I16L, 0);
+                a0 = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a0);
+                h = (IntVector) ShortVector.fromMemorySegment(S, data, b0 + 32, Simd.LE).castShape(Simd.I16L, 0);
+                e0 = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x1, e0);
+                h = (IntVector) ShortVector.fromMemorySegment(S, data, b1, Simd.LE).castShape(Simd.I16L, 0);
+                a1 = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a1);
+                h = (IntVector) ShortVector.fromMemorySegment(S, data, b1 + 32, Simd.LE).castShape(Simd.I16L, 0);
+                e1 = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x1, e1);
+            }
+            float s0 = Simd.sum(a0.add(e0)), s1 = Simd.sum(a1.add(e1));
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1;
+            } else {
+                out[o] = s0; out[o + step] = s1;
+            }
+        }
+
         @Override public GGMLType type() { return GGMLType.BF16; }
         @Override int exponentShift() { return 7; }
         @Override int exponentOnes() { return 0xff; }
@@ -977,7 +1058,7 @@ public final class Llama3 {
          * Four rows whose blocks start at b0, b0+stride, ...; results to out[o], out[o+step], ... The block code
          * is written out four times so that the bytecode exceeds C2's FreqInlineSize (325 bytes): compiled on
          * its own, never inlined into a caller whose inlining node budget the Vector API calls would exhaust
-         * (they then fall back to boxed vectors; see Q4_0Tensor.rows2).
+         * (they then fall back to boxed vectors; see RowPairs).
          */
         private void rows4(long b0, long stride, float[] x, int cols, float[] out, int o, int step, boolean accumulate) {
             var F = Simd.F16L;
@@ -1036,7 +1117,7 @@ public final class Llama3 {
 
 
     /** Q4_0, block_q4_0 (18 bytes per 32 elements): f16 d | u8 qs[16]; x[j] = ((qs[j] & 15) - 8) * d, x[j+16] = ((qs[j] >> 4) - 8) * d. */
-    public static final class Q4_0Tensor extends FloatTensor {
+    public static final class Q4_0Tensor extends FloatTensor implements RowPairs {
         Q4_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_0; }
         @Override public long firstBadValue() { return firstBadScale(0); }
@@ -1103,8 +1184,8 @@ public final class Llama3 {
             dotRows2(o2, o3, x, n, res, 2);
         }
         /**
-         * Rows in pairs a quarter of the range apart, each x vector loaded once for the pair (two rows per loop:
-         * four exceed what C2 compiles without falling back, see rows2). The -8 offset is taken out of the loop:
+         * Rows in pairs ({@link RowPairs}), each x vector loaded once for the pair (two rows per loop: four exceed
+         * what C2 compiles without falling back). The -8 offset is taken out of the loop:
          * sum((q-8)*x*d) = sum(q*x*d) - 8*sum(d*sum(x)) per block, the block sums of x computed once per call into
          * scratch.
          */
@@ -1113,37 +1194,16 @@ public final class Llama3 {
                 super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
                 return;
             }
-            int blocks = cols / 32;
-            for (int b = 0; b < blocks; b++) {
-                FloatVector v = FloatVector.fromArray(Simd.F16L, x, 32 * b).add(FloatVector.fromArray(Simd.F16L, x, 32 * b + 16));
-                scratch[b] = 8f * Simd.sum(v);
-            }
-            long rowBytes = blocks * 18L;
-            int q = (r1 - r0) / 4;
-            for (int r = r0; r < r0 + q; r++) rows4(r * rowBytes, q * rowBytes, x, scratch, cols, out, outOff + r, q, accumulate);
-            for (int r = r0 + 4 * q; r < r1; r++) {
-                float d = dotRow((long) r * cols, x, 0, cols);
-                out[outOff + r] = accumulate ? out[outOff + r] + d : d;
-            }
+            matvecInPairs(this, x, blockSums(x, cols, scratch), cols, out, outOff, r0, r1, accumulate);
         }
-        private void rows4(long b0, long stride, float[] x, float[] xsum8, int cols, float[] out, int o, int step, boolean accumulate) {
-            rows2(b0, stride, x, xsum8, cols, out, o, step, accumulate);
-            rows2(b0 + 2 * stride, stride, x, xsum8, cols, out, o + 2 * step, step, accumulate);
-        }
-        /**
-         * Two rows, the block code written out in the loop: this method's bytecode is then larger than C2's
-         * FreqInlineSize (325 bytes), so it is compiled on its own and never inlined into the matmul's lambda,
-         * where the Vector API calls would exceed the caller's inlining node budget and fall back to boxed
-         * vectors (Q4_0 decode ran at 5 tokens/s that way).
-         */
-        private void rows2(long b0, long stride, float[] x, float[] xsum8, int cols, float[] out, int o, int step, boolean accumulate) {
+        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
             var F = Simd.F16L;
             long b1 = b0 + stride;
             FloatVector a0 = FloatVector.zero(F), a1 = a0;
             float c0 = 0f, c1 = 0f;
             for (int j = 0, blk = 0; j < cols; j += 32, blk++, b0 += 18, b1 += 18) {
                 FloatVector x0 = FloatVector.fromArray(F, x, j), x1 = FloatVector.fromArray(F, x, j + 16);
-                float xs = xsum8[blk];
+                float xs = 8f * xsum[blk]; // exact: a power of two
                 float d0 = Float.float16ToFloat(data.get(SHORT_LE, b0)), d1 = Float.float16ToFloat(data.get(SHORT_LE, b1));
                 ByteVector q = ByteVector.fromMemorySegment(Simd.B16L, data, b0 + 2, Simd.LE);
                 FloatVector lo = (FloatVector) q.and((byte) 15).castShape(F, 0);
@@ -1207,8 +1267,43 @@ public final class Llama3 {
     }
 
     /** Q4_1, block_q4_1 (20 bytes per 32 elements): f16 d | f16 m | u8 qs[16]; x[j] = (qs[j] & 15) * d + m, x[j+16] = (qs[j] >> 4) * d + m. */
-    public static final class Q4_1Tensor extends FloatTensor {
+    public static final class Q4_1Tensor extends FloatTensor implements RowPairs {
         Q4_1Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
+
+        /** Two rows per loop; the offset m is taken out of the loop: sum((q*d + m)*x) = d*sum(q*x) + m*sum(x) per block. */
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (!Simd.ENABLED || Simd.L != 16) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            matvecInPairs(this, x, blockSums(x, cols, scratch), cols, out, outOff, r0, r1, accumulate);
+        }
+        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
+            var F = Simd.F16L;
+            long b1 = b0 + stride;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            float c0 = 0f, c1 = 0f;
+            for (int j = 0, blk = 0; j < cols; j += 32, blk++, b0 += 20, b1 += 20) {
+                FloatVector x0 = FloatVector.fromArray(F, x, j), x1 = FloatVector.fromArray(F, x, j + 16);
+                float xs = xsum[blk];
+                ByteVector q = ByteVector.fromMemorySegment(Simd.B16L, data, b0 + 4, Simd.LE);
+                FloatVector lo = (FloatVector) q.and((byte) 15).castShape(F, 0);
+                FloatVector hi = (FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0);
+                a0 = hi.fma(x1, lo.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b0))), a0);
+                c0 = Math.fma(Float.float16ToFloat(data.get(SHORT_LE, b0 + 2)), xs, c0);
+                q = ByteVector.fromMemorySegment(Simd.B16L, data, b1 + 4, Simd.LE);
+                lo = (FloatVector) q.and((byte) 15).castShape(F, 0);
+                hi = (FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0);
+                a1 = hi.fma(x1, lo.mul(x0)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT_LE, b1))), a1);
+                c1 = Math.fma(Float.float16ToFloat(data.get(SHORT_LE, b1 + 2)), xs, c1);
+            }
+            float s0 = Simd.sum(a0) + c0, s1 = Simd.sum(a1) + c1;
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1;
+            } else {
+                out[o] = s0; out[o + step] = s1;
+            }
+        }
         @Override public GGMLType type() { return GGMLType.Q4_1; }
         @Override public long firstBadValue() { return firstBadScale(0, 2); }
 
@@ -1298,6 +1393,18 @@ public final class Llama3 {
                 : (u8(m, scales + j + 4) >> 4) | ((u8(m, scales + j) >> 6) << 4);
     }
 
+    /** {@link #kScale} from the 12 scale bytes read as three little-endian ints (bytes 0-3, 4-7, 8-11). */
+    static int kScale(int w0, int w1, int w2, int j) {
+        return j < 4 ? (w0 >>> (8 * j)) & 63
+                : ((w2 >>> (8 * (j - 4))) & 15) | (((w0 >>> (8 * (j - 4) + 6)) & 3) << 4);
+    }
+
+    /** {@link #kMin} from the 12 scale bytes read as three little-endian ints. */
+    static int kMin(int w0, int w1, int w2, int j) {
+        return j < 4 ? (w1 >>> (8 * j)) & 63
+                : ((w2 >>> (8 * (j - 4) + 4)) & 15) | (((w1 >>> (8 * (j - 4) + 6)) & 3) << 4);
+    }
+
     /**
      * The K-quant types share one vector loop: every 32 consecutive elements have one scale and one
      * offset (x = q * d - m; for Q6_K each 16 have a scale and m = 0). The loop either accumulates the
@@ -1339,11 +1446,94 @@ public final class Llama3 {
      * Sub-block pairs (2g, 2g+1) use qs[32g..32g+32): low nibbles are elements 64g+l, high nibbles 64g+32+l;
      * x = d*scale * q - dmin*min with scale/min from {@link #kScale}/{@link #kMin}.
      */
-    public static final class Q4_KTensor extends KQuantTensor {
+    public static final class Q4_KTensor extends KQuantTensor implements RowPairs {
         Q4_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_K; }
         @Override public long firstBadValue() { return firstBadScale(0, 2); }
 
+        /**
+         * Rows in pairs ({@link RowPairs}), one loop per row; the mins are taken out of the loop: sum((d*sc*q - dmin*m)*x)
+         * over a sub-block is d*sc*sum(q*x) - dmin*m*sum(x), with x's 32-element sums computed once per matvec. Nibbles
+         * are split in int lanes (x86 has no byte shifts); low and high nibbles (sub-blocks 2g and 2g+1) keep one
+         * accumulator each.
+         */
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (!Simd.ENABLED || Simd.L != 16) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            matvecInPairs(this, x, blockSums(x, cols, scratch), cols, out, outOff, r0, r1, accumulate);
+        }
+        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
+            float s0 = row(b0, x, xsum, cols), s1 = row(b0 + stride, x, xsum, cols);
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1;
+            } else {
+                out[o] = s0; out[o + step] = s1;
+            }
+        }
+        /**
+         * One row: the four 64-element groups of a block written out, the 6-bit scales and mins ({@link #kScale},
+         * {@link #kMin}) extracted in place: calls left in this loop (C2 stops inlining at its node budget) spill every
+         * vector register and ran 5x slower.
+         */
+        private float row(long b, float[] x, float[] xsum, int cols) {
+            var F = Simd.F16L;
+            var B = Simd.B16L;
+            FloatVector a = FloatVector.zero(F), e = a;
+            float c = 0f;
+            for (int j = 0, sub = 0; j < cols; j += 256, sub += 8, b += 144) {
+                float d = f16(data, b), dmin = f16(data, b + 2);
+                int u = data.get(INT_LE, b + 4), v = data.get(INT_LE, b + 8), w = data.get(INT_LE, b + 12);
+                ByteVector qa, qb;
+                FloatVector lo, hi;
+                    qa = ByteVector.fromMemorySegment(B, data, b + 16, Simd.LE);
+                    qb = ByteVector.fromMemorySegment(B, data, b + 32, Simd.LE);
+                    lo = ((FloatVector) qb.and((byte) 15).castShape(F, 0)).fma(FloatVector.fromArray(F, x, j + 16),
+                            ((FloatVector) qa.and((byte) 15).castShape(F, 0)).mul(FloatVector.fromArray(F, x, j + 0)));
+                    hi = ((FloatVector) qb.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                            .fma(FloatVector.fromArray(F, x, j + 48),
+                                    ((FloatVector) qa.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                                            .mul(FloatVector.fromArray(F, x, j + 32)));
+                    a = lo.fma(FloatVector.broadcast(F, d * ((u >>> 0) & 63)), a);
+                    e = hi.fma(FloatVector.broadcast(F, d * ((u >>> 8) & 63)), e);
+                    qa = ByteVector.fromMemorySegment(B, data, b + 48, Simd.LE);
+                    qb = ByteVector.fromMemorySegment(B, data, b + 64, Simd.LE);
+                    lo = ((FloatVector) qb.and((byte) 15).castShape(F, 0)).fma(FloatVector.fromArray(F, x, j + 80),
+                            ((FloatVector) qa.and((byte) 15).castShape(F, 0)).mul(FloatVector.fromArray(F, x, j + 64)));
+                    hi = ((FloatVector) qb.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                            .fma(FloatVector.fromArray(F, x, j + 112),
+                                    ((FloatVector) qa.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                                            .mul(FloatVector.fromArray(F, x, j + 96)));
+                    a = lo.fma(FloatVector.broadcast(F, d * ((u >>> 16) & 63)), a);
+                    e = hi.fma(FloatVector.broadcast(F, d * ((u >>> 24) & 63)), e);
+                    qa = ByteVector.fromMemorySegment(B, data, b + 80, Simd.LE);
+                    qb = ByteVector.fromMemorySegment(B, data, b + 96, Simd.LE);
+                    lo = ((FloatVector) qb.and((byte) 15).castShape(F, 0)).fma(FloatVector.fromArray(F, x, j + 144),
+                            ((FloatVector) qa.and((byte) 15).castShape(F, 0)).mul(FloatVector.fromArray(F, x, j + 128)));
+                    hi = ((FloatVector) qb.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                            .fma(FloatVector.fromArray(F, x, j + 176),
+                                    ((FloatVector) qa.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                                            .mul(FloatVector.fromArray(F, x, j + 160)));
+                    a = lo.fma(FloatVector.broadcast(F, d * (((w >>> 0) & 15) | (((u >>> 6) & 3) << 4))), a);
+                    e = hi.fma(FloatVector.broadcast(F, d * (((w >>> 8) & 15) | (((u >>> 14) & 3) << 4))), e);
+                    qa = ByteVector.fromMemorySegment(B, data, b + 112, Simd.LE);
+                    qb = ByteVector.fromMemorySegment(B, data, b + 128, Simd.LE);
+                    lo = ((FloatVector) qb.and((byte) 15).castShape(F, 0)).fma(FloatVector.fromArray(F, x, j + 208),
+                            ((FloatVector) qa.and((byte) 15).castShape(F, 0)).mul(FloatVector.fromArray(F, x, j + 192)));
+                    hi = ((FloatVector) qb.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                            .fma(FloatVector.fromArray(F, x, j + 240),
+                                    ((FloatVector) qa.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15).castShape(F, 0))
+                                            .mul(FloatVector.fromArray(F, x, j + 224)));
+                    a = lo.fma(FloatVector.broadcast(F, d * (((w >>> 16) & 15) | (((u >>> 22) & 3) << 4))), a);
+                    e = hi.fma(FloatVector.broadcast(F, d * (((w >>> 24) & 15) | (((u >>> 30) & 3) << 4))), e);
+                float m = ((v >>> 0) & 63) * xsum[sub] + ((v >>> 8) & 63) * xsum[sub + 1] + ((v >>> 16) & 63) * xsum[sub + 2]
+                        + ((v >>> 24) & 63) * xsum[sub + 3] + (((w >>> 4) & 15) | (((v >>> 6) & 3) << 4)) * xsum[sub + 4] + (((w >>> 12) & 15) | (((v >>> 14) & 3) << 4)) * xsum[sub + 5]
+                        + (((w >>> 20) & 15) | (((v >>> 22) & 3) << 4)) * xsum[sub + 6] + (((w >>> 28) & 15) | (((v >>> 30) & 3) << 4)) * xsum[sub + 7];
+                c = Math.fma(dmin, m, c);
+            }
+            return Simd.sum(a.add(e)) - c;
+        }
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
                 long block = (from + j) / 256 * 144;
@@ -1391,11 +1581,76 @@ public final class Llama3 {
      * Q5_K, block_q5_K (176 bytes per 256 elements): f16 d | f16 dmin | u8 scales[12] | u8 qh[32] | u8 qs[128].
      * As Q4_K, with a fifth bit per element: element 64g+l takes bit 2g of qh[l], element 64g+32+l bit 2g+1.
      */
-    public static final class Q5_KTensor extends KQuantTensor {
+    public static final class Q5_KTensor extends KQuantTensor implements RowPairs {
         Q5_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q5_K; }
         @Override public long firstBadValue() { return firstBadScale(0, 2); }
 
+        /** As Q4_K's kernel, each nibble given its fifth bit from qh. */
+        @Override void matvec(float[] x, int cols, float[] out, int outOff, int r0, int r1, boolean accumulate, float[] scratch) {
+            if (!Simd.ENABLED || Simd.L != 16) {
+                super.matvec(x, cols, out, outOff, r0, r1, accumulate, scratch);
+                return;
+            }
+            matvecInPairs(this, x, blockSums(x, cols, scratch), cols, out, outOff, r0, r1, accumulate);
+        }
+        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
+            float s0 = row(b0, x, xsum, cols), s1 = row(b0 + stride, x, xsum, cols);
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1;
+            } else {
+                out[o] = s0; out[o + step] = s1;
+            }
+        }
+        /**
+         * One row; element 64g+l takes bit 2g of qh[l] (bit 2g+1 for 64g+32+l), moved to bit 4 in int lanes. The
+         * scales are extracted in place as in Q4_K (no calls in the loop), but the four groups stay a loop: written
+         * out, the method was too large for C1's register allocator and never reached C2.
+         */
+        private float row(long b, float[] x, float[] xsum, int cols) {
+            var F = Simd.F16L;
+            var B = Simd.B16L;
+            FloatVector a = FloatVector.zero(F), e = a;
+            float c = 0f;
+            for (int j = 0, sub = 0; j < cols; j += 256, sub += 8, b += 176) {
+                float d = f16(data, b), dmin = f16(data, b + 2);
+                int u = data.get(INT_LE, b + 4), v = data.get(INT_LE, b + 8), w = data.get(INT_LE, b + 12);
+                IntVector ha = ByteVector.fromMemorySegment(B, data, b + 16, Simd.LE).reinterpretAsInts();
+                IntVector hb = ByteVector.fromMemorySegment(B, data, b + 32, Simd.LE).reinterpretAsInts();
+                float m = 0f;
+                for (int g = 0; g < 4; g++) {
+                    int k = 2 * g, at = j + 64 * g;
+                    int scLo, scHi, mnLo, mnHi;
+                    if (g < 2) {
+                        scLo = (u >>> (16 * g)) & 63; scHi = (u >>> (16 * g + 8)) & 63;
+                        mnLo = (v >>> (16 * g)) & 63; mnHi = (v >>> (16 * g + 8)) & 63;
+                    } else {
+                        int q = 16 * (g - 2);
+                        scLo = ((w >>> q) & 15) | (((u >>> (q + 6)) & 3) << 4);
+                        scHi = ((w >>> (q + 8)) & 15) | (((u >>> (q + 14)) & 3) << 4);
+                        mnLo = ((w >>> (q + 4)) & 15) | (((v >>> (q + 6)) & 3) << 4);
+                        mnHi = ((w >>> (q + 12)) & 15) | (((v >>> (q + 14)) & 3) << 4);
+                    }
+                    ByteVector qa = ByteVector.fromMemorySegment(B, data, b + 48 + 32 * g, Simd.LE);
+                    ByteVector qb = ByteVector.fromMemorySegment(B, data, b + 64 + 32 * g, Simd.LE);
+                    ByteVector la = qa.and((byte) 15).or(ha.lanewise(VectorOperators.LSHR, k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 16));
+                    ByteVector lb = qb.and((byte) 15).or(hb.lanewise(VectorOperators.LSHR, k).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 16));
+                    ByteVector ua = qa.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15)
+                            .or(ha.lanewise(VectorOperators.LSHR, k + 1).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 16));
+                    ByteVector ub = qb.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 15)
+                            .or(hb.lanewise(VectorOperators.LSHR, k + 1).lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 16));
+                    FloatVector lo = ((FloatVector) lb.castShape(F, 0)).fma(FloatVector.fromArray(F, x, at + 16),
+                            ((FloatVector) la.castShape(F, 0)).mul(FloatVector.fromArray(F, x, at)));
+                    FloatVector hi = ((FloatVector) ub.castShape(F, 0)).fma(FloatVector.fromArray(F, x, at + 48),
+                            ((FloatVector) ua.castShape(F, 0)).mul(FloatVector.fromArray(F, x, at + 32)));
+                    a = lo.fma(FloatVector.broadcast(F, d * scLo), a);
+                    e = hi.fma(FloatVector.broadcast(F, d * scHi), e);
+                    m = Math.fma(mnLo, xsum[sub + k], Math.fma(mnHi, xsum[sub + k + 1], m));
+                }
+                c = Math.fma(dmin, m, c);
+            }
+            return Simd.sum(a.add(e)) - c;
+        }
         @Override void dequantizeScalar(long from, float[] out, int outOff, int n) {
             for (int j = 0; j < n; j += 256) {
                 long block = (from + j) / 256 * 176;
@@ -1617,7 +1872,7 @@ public final class Llama3 {
 
         /**
          * Rows r, r+step, r+2*step, r+3*step of the int8 copy (four memory streams, as Q8_0), each x vector loaded
-         * once for the four; written out in one method above C2's FreqInlineSize (see Q4_0Tensor.rows2).
+         * once for the four; written out in one method above C2's FreqInlineSize (see RowPairs).
          */
         private void int8Rows4(int r, int step, float[] x, int cols, float[] out, int o, boolean accumulate) {
             var F = Simd.F16L;
@@ -3242,7 +3497,7 @@ public final class Llama3 {
          * Rows r..r+3 (dequantized, one after the other in w) against tokens t..t+3 (x from xOff, cols apart):
          * 16 dot products in 16 register accumulators. Each product sums as {@link #dot4} does (one lane
          * accumulator over the row, the fixed-order lane sum), so the results are dot4's bit for bit. Written out
-         * in one method larger than C2's FreqInlineSize, so that it is compiled on its own (see Q4_0Tensor.rows2).
+         * in one method larger than C2's FreqInlineSize, so that it is compiled on its own (see RowPairs).
          */
         private static void tile4x4(float[] w, float[] x, int xOff, int cols, Matmul mm, int r, int t) {
             var F = Simd.F16L;
