@@ -12,7 +12,7 @@
 //   5. forward       batched prefill and decode, with the AttentionHook extension point
 //   6. tokenizer     SentencePiece BPE (`llama`) and byte-level BPE (`gpt2`)
 //   7. sampler       greedy, temperature, top-p
-//   8. chat format   Llama 3 chat template
+//   8. chat format   chat template families (Llama 3, Llama 2, Mistral, ChatML, Zephyr, Gemma, Phi-3)
 //   9. CLI
 // Self-contained: only the JDK and jdk.incubator.vector.
 package io.github.tokenbutler.runtime;
@@ -3713,6 +3713,24 @@ public final class Llama3 {
         int specialTokenId(String text);
         /** Whether BOS is prepended (tokenizer.ggml.add_bos_token, default true). */
         boolean addBos();
+
+        /**
+         * A piece of a text to encode: with specials, special-token text in it becomes its id (a chat template's
+         * own text); without, it stays text (a message's content).
+         */
+        record Segment(String text, boolean specials) {}
+
+        /**
+         * Encodes segments as the one text they make up: text on both sides of a segment boundary is encoded
+         * together (a SentencePiece space prefix goes only where the whole text would put one). No BOS added.
+         * The default encodes each segment on its own, which is the same for a tokenizer whose output does not
+         * depend on what precedes a segment; both tokenizers here override it.
+         */
+        default int[] encode(List<Segment> segments) {
+            Tokenizers.IntList out = new Tokenizers.IntList();
+            for (Segment s : segments) out.addAll(s.specials() ? encodeWithSpecialTokens(s.text()) : encode(s.text()));
+            return out.toArray();
+        }
     }
 
     /** The tokenizer a GGUF file's tokenizer.ggml.* metadata describes (model "llama" or "gpt2"); a {@link UserError} otherwise. */
@@ -3865,6 +3883,28 @@ public final class Llama3 {
             }
 
             int idOf(String text) { return idByText.getOrDefault(text, -1); }
+
+            /**
+             * Segments split as one text: a segment with specials by {@code specials}, one without by {@code plain};
+             * the raw text of neighbouring segments is joined, so that it is encoded as one piece.
+             */
+            static List<Fragment> split(List<Llama3.Tokenizer.Segment> segments, SpecialSplitter specials, SpecialSplitter plain) {
+                List<Fragment> out = new ArrayList<>();
+                StringBuilder text = new StringBuilder();
+                for (Llama3.Tokenizer.Segment s : segments) {
+                    for (Fragment f : (s.specials() ? specials : plain).split(s.text())) {
+                        if (f.token() < 0) {
+                            text.append(f.text());
+                            continue;
+                        }
+                        if (!text.isEmpty()) out.add(new Fragment(text.toString(), -1));
+                        text.setLength(0);
+                        out.add(f);
+                    }
+                }
+                if (!text.isEmpty()) out.add(new Fragment(text.toString(), -1));
+                return out;
+            }
 
             List<Fragment> split(String text) {
                 List<Fragment> out = new ArrayList<>();
@@ -4144,15 +4184,17 @@ public final class Llama3 {
             return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
         }
 
-        @Override public int[] encode(String text) { return encode(text, userDefined); }
+        @Override public int[] encode(String text) { return encodeFragments(userDefined.split(text)); }
 
-        @Override public int[] encodeWithSpecialTokens(String text) { return encode(text, specials); }
+        @Override public int[] encodeWithSpecialTokens(String text) { return encodeFragments(specials.split(text)); }
 
-        private int[] encode(String text, Tokenizers.SpecialSplitter splitter) {
+        @Override public int[] encode(List<Segment> segments) { return encodeFragments(Tokenizers.SpecialSplitter.split(segments, specials, userDefined)); }
+
+        private int[] encodeFragments(List<Tokenizers.SpecialSplitter.Fragment> fragments) {
             Tokenizers.IntList out = new Tokenizers.IntList();
             // As llama.cpp: the space prefix goes before the first text fragment and before text that follows a special token.
             boolean prevSpecial = true;
-            for (Tokenizers.SpecialSplitter.Fragment f : splitter.split(text)) {
+            for (Tokenizers.SpecialSplitter.Fragment f : fragments) {
                 if (f.token() >= 0) {
                     out.add(f.token());
                     prevSpecial = true;
@@ -4437,13 +4479,15 @@ public final class Llama3 {
             return out.toByteArray();
         }
 
-        @Override public int[] encode(String text) { return encode(text, userDefined); }
+        @Override public int[] encode(String text) { return encodeFragments(userDefined.split(text)); }
 
-        @Override public int[] encodeWithSpecialTokens(String text) { return encode(text, specials); }
+        @Override public int[] encodeWithSpecialTokens(String text) { return encodeFragments(specials.split(text)); }
 
-        private int[] encode(String text, Tokenizers.SpecialSplitter splitter) {
+        @Override public int[] encode(List<Segment> segments) { return encodeFragments(Tokenizers.SpecialSplitter.split(segments, specials, userDefined)); }
+
+        private int[] encodeFragments(List<Tokenizers.SpecialSplitter.Fragment> fragments) {
             Tokenizers.IntList out = new Tokenizers.IntList();
-            for (Tokenizers.SpecialSplitter.Fragment f : splitter.split(text)) {
+            for (Tokenizers.SpecialSplitter.Fragment f : fragments) {
                 if (f.token() >= 0) out.add(f.token());
                 else encodeText(f.text(), out);
             }
@@ -4748,58 +4792,337 @@ public final class Llama3 {
     }
 
     // =====================================================================================
-    // 8. Chat format: the Llama 3 template, used when the vocabulary has its header tokens.
-    //    <|begin_of_text|> then per message <|start_header_id|>role<|end_header_id|>\n\n content <|eot_id|>,
-    //    and the prompt ends with the assistant's header.
+    // 8. Chat format: the chat template families, recognised from tokenizer.chat_template (or named with
+    //    --chat-template), each rendering messages into the tokens its models were trained on.
     // =====================================================================================
 
-    public static final class ChatFormat {
-        private final Tokenizer tokenizer;
-        private final int beginOfText, startHeader, endHeader, endOfTurn;
+    /**
+     * The chat template families, by the names {@code --chat-template} takes. Each renders its family's documented
+     * format: Llama 3 (Meta's model card), Llama 2 (Meta's reference chat_completion and the Hugging Face blog
+     * "How to prompt Llama 2"), Mistral (Mistral-7B-Instruct v0.1/v0.2's model card and chat template), ChatML
+     * (OpenAI's ChatML as Qwen and OpenHermes use it), Zephyr (zephyr-7b-beta's model card), Gemma (gemma-7b-it's
+     * model card) and Phi-3 (Phi-3-mini's model card). {@link #detect} recognises a Jinja template by the
+     * substrings llama.cpp's llm_chat_detect_template looks for.
+     */
+    public enum ChatTemplate {
+        LLAMA3("llama3", "<|start_header_id|>ROLE<|end_header_id|>\\n\\nTEXT<|eot_id|>"),
+        LLAMA2("llama2", "<s>[INST] <<SYS>>\\nSYSTEM\\n<</SYS>>\\n\\nUSER [/INST] ASSISTANT </s>"),
+        MISTRAL("mistral", "<s>[INST] USER [/INST]ASSISTANT</s>"),
+        CHATML("chatml", "<|im_start|>ROLE\\nTEXT<|im_end|>\\n"),
+        ZEPHYR("zephyr", "<|ROLE|>\\nTEXT</s>\\n"),
+        GEMMA("gemma", "<start_of_turn>user\\nTEXT<end_of_turn>\\n<start_of_turn>model\\n..."),
+        PHI3("phi3", "<|ROLE|>\\nTEXT<|end|>\\n"),
+        /** Plain continuation: the messages' texts, one per line. */
+        NONE("none", "the messages' texts, one per line");
 
-        public ChatFormat(Tokenizer tokenizer) {
-            if (!supported(tokenizer)) throw new UserError("the model's vocabulary has no Llama 3 chat template tokens (<|start_header_id|>, <|end_header_id|>, <|eot_id|>)");
-            this.tokenizer = tokenizer;
-            int bot = tokenizer.specialTokenId("<|begin_of_text|>");
-            this.beginOfText = bot >= 0 ? bot : tokenizer.bosId();
-            this.startHeader = tokenizer.specialTokenId("<|start_header_id|>");
-            this.endHeader = tokenizer.specialTokenId("<|end_header_id|>");
-            this.endOfTurn = tokenizer.specialTokenId("<|eot_id|>");
+        private final String id, shape;
+
+        ChatTemplate(String id, String shape) {
+            this.id = id;
+            this.shape = shape;
         }
 
+        /** The name --chat-template takes (llama.cpp's name for the family where it has one). */
+        public String id() { return id; }
+
+        /** One turn of the format, for help texts. */
+        public String shape() { return shape; }
+
+        /** Every name, in order. */
+        public static List<String> ids() {
+            List<String> ids = new ArrayList<>();
+            for (ChatTemplate t : values()) ids.add(t.id);
+            return ids;
+        }
+
+        /** The family of that name; a UserError listing the names otherwise. */
+        public static ChatTemplate named(String name) {
+            for (ChatTemplate t : values()) if (t.id.equals(name)) return t;
+            throw new UserError("unknown chat template " + quote(name) + "; known: " + String.join(", ", ids()));
+        }
+
+        /**
+         * The family of a tokenizer.chat_template, or null when it is none of them. A family's name is taken as
+         * itself (llama.cpp accepts that too); a Jinja template by what it writes: the same substrings llama.cpp
+         * tests, except that Zephyr is also recognised by eos_token (zephyr-7b-beta writes its end of turn so)
+         * and Phi-4's ChatML variant (with <|im_sep|>) is not taken for ChatML.
+         */
+        public static ChatTemplate detect(String template) {
+            for (ChatTemplate t : values()) if (t != NONE && t.id.equals(template.strip())) return t;
+            if (template.contains("<|im_start|>")) return template.contains("<|im_sep|>") ? null : CHATML;
+            if (template.contains("<|start_header_id|>") && template.contains("<|end_header_id|>")) return LLAMA3;
+            if (template.contains("[INST]")) return template.contains("<<SYS>>") ? LLAMA2 : MISTRAL;
+            if (template.contains("<start_of_turn>")) return GEMMA;
+            if (template.contains("<|user|>") || template.contains("<|assistant|>")) {
+                if (template.contains("<|end|>")) return PHI3;
+                if (template.contains("</s>") || template.contains("eos_token") || template.contains("<|endoftext|>")) return ZEPHYR;
+            }
+            return null;
+        }
+    }
+
+    /**
+     * A chat template family on a vocabulary: messages to the token ids of a prompt, and the ids that end a reply.
+     * The template's own text is encoded with special tokens parsed, so "<|im_start|>" is one id when the
+     * vocabulary has it; message contents are encoded as plain text, so that a message cannot forge a turn. Text on
+     * both sides of a boundary is encoded as one text, as llama.cpp tokenizes a rendered template.
+     *
+     * <p>BOS: the families whose templates write it (Llama 3's <|begin_of_text|>, Mistral and Gemma once, Llama 2
+     * before every [INST]) always start with it; ChatML, Zephyr and Phi-3 templates do not, and get it when the
+     * vocabulary adds one (tokenizer.ggml.add_bos_token), as llama.cpp does. System messages: Llama 2 puts them in
+     * <<SYS>> inside the next [INST]; Mistral and Gemma, which have no system role, put them before the next user
+     * message's text with a blank line between (llama.cpp's way); the others give them their own turn.
+     */
+    public static final class ChatFormat {
+        private final Tokenizer tokenizer;
+        private final ChatTemplate template;
+        private final String note;
+        private final int[] stopIds;
+        /** The end-of-turn text when the vocabulary has no token for it (then a stop string), else null. */
+        private final String stopText;
+
+        public ChatFormat(Tokenizer tokenizer, ChatTemplate template) { this(tokenizer, template, null); }
+
+        private ChatFormat(Tokenizer tokenizer, ChatTemplate template, String note) {
+            this.tokenizer = tokenizer;
+            this.template = Objects.requireNonNull(template, "template");
+            String end = endOfTurn();
+            List<String> missing = new ArrayList<>();
+            for (String s : specialTexts()) if (tokenizer.specialTokenId(s) < 0) missing.add(s);
+            if (!missing.isEmpty()) {
+                String more = "the vocabulary has no " + String.join(", ", missing) + " token" + (missing.size() > 1 ? "s" : "")
+                        + ": the " + template.id() + " template writes " + (missing.size() > 1 ? "them" : "it") + " as text";
+                note = note == null ? more : note + "; " + more;
+            }
+            this.note = note;
+            Tokenizers.IntList stops = new Tokenizers.IntList();
+            for (int id : tokenizer.stopIds()) stops.add(id);
+            for (String s : template == ChatTemplate.LLAMA3 ? List.of("<|eot_id|>", "<|eom_id|>") : end == null ? List.<String>of() : List.of(end)) {
+                int id = tokenizer.specialTokenId(s);
+                if (id >= 0 && !stops.contains(id)) stops.add(id);
+            }
+            this.stopIds = stops.toArray();
+            this.stopText = end != null && tokenizer.specialTokenId(end) < 0 ? end : null;
+        }
+
+        /**
+         * The format a model file asks for: {@code chosen} when given; else the family of its tokenizer.chat_template;
+         * else, without that key, Llama 3 when the vocabulary has its header tokens and plain continuation otherwise.
+         * A template of no known family gives plain continuation and a {@link #note} saying so.
+         */
+        public static ChatFormat of(GGUF gguf, Tokenizer tokenizer, ChatTemplate chosen) {
+            if (chosen != null) return new ChatFormat(tokenizer, chosen, null);
+            Object value = gguf.get("tokenizer.chat_template");
+            if (value == null) return new ChatFormat(tokenizer, supported(tokenizer) ? ChatTemplate.LLAMA3 : ChatTemplate.NONE, null);
+            if (!(value instanceof String text)) {
+                throw new UserError(gguf.path() + ": tokenizer.chat_template should be a string, but it is " + gguf.valueTypes().get("tokenizer.chat_template"));
+            }
+            ChatTemplate detected = ChatTemplate.detect(text);
+            if (detected != null) return new ChatFormat(tokenizer, detected, null);
+            return new ChatFormat(tokenizer, ChatTemplate.NONE, "the model's chat template (tokenizer.chat_template " + quote(text.strip())
+                    + ") is none of the known families (" + String.join(", ", ChatTemplate.ids().subList(0, ChatTemplate.values().length - 1))
+                    + "): chat continues the messages' text; --chat-template NAME picks a family");
+        }
+
+        /** Whether the vocabulary has the Llama 3 header tokens (the family a file without tokenizer.chat_template gets then). */
         public static boolean supported(Tokenizer t) {
             return t.specialTokenId("<|start_header_id|>") >= 0 && t.specialTokenId("<|end_header_id|>") >= 0
                     && t.specialTokenId("<|eot_id|>") >= 0;
         }
 
-        public int beginOfText() { return beginOfText; }
-        public int endOfTurn() { return endOfTurn; }
+        public ChatTemplate template() { return template; }
 
-        public List<Integer> header(String role) {
-            List<Integer> ids = new ArrayList<>();
-            ids.add(startHeader);
-            for (int id : tokenizer.encode(role)) ids.add(id);
-            ids.add(endHeader);
-            for (int id : tokenizer.encode("\n\n")) ids.add(id);
-            return ids;
+        /** What a user should be told about this format (a template of no known family; tokens the vocabulary lacks), or null. */
+        public String note() { return note; }
+
+        /** The ids that end a reply: the vocabulary's (EOS, ...) and the family's end-of-turn token. */
+        public int[] stopIds() { return stopIds.clone(); }
+
+        /** The end-of-turn text, when the vocabulary has no token for it (so a reply ends on the text), else null. */
+        public String stopText() { return stopText; }
+
+        /** The whole prompt: BOS as the family has it, every message, then the assistant's turn opened for generation. */
+        public int[] prompt(List<ChatMessage> messages) { return render(messages, true, null); }
+
+        /**
+         * The next turn of a conversation whose last reply the model has generated, its last token excluded (that token
+         * is run first): the end of the reply's turn, the messages, then the assistant's turn opened; no BOS first. The
+         * end of the turn: after a stop token, which stands for the family's end-of-turn token, what the format puts
+         * after that token; after a reply that was cut (length, Ctrl-C), the whole end of the turn. All of it is
+         * encoded as one text, so that it gives the ids the whole conversation's prompt has there.
+         */
+        public int[] continuation(List<ChatMessage> messages, boolean stoppedByToken) {
+            if (template == ChatTemplate.NONE) return render(messages, false, null);
+            return render(messages, false, b -> {
+                // Meta's " " before EOS belongs to the answer's text: encoded on its own it would take SentencePiece's
+                // space prefix and become two spaces, so a Llama 2 reply cut short is closed by EOS alone.
+                if (template == ChatTemplate.LLAMA2) {
+                    if (!stoppedByToken) b.token(tokenizer.eosId());
+                } else {
+                    close(b, !stoppedByToken);
+                }
+            });
         }
 
-        /** One message; content is trimmed and encoded as plain text (special-token text stays text). */
-        public List<Integer> message(String role, String content) {
-            List<Integer> ids = header(role);
-            for (int id : tokenizer.encode(content.strip())) ids.add(id);
-            ids.add(endOfTurn);
-            return ids;
+        /** The family's end-of-turn special text, or null where it is EOS (or there is none). */
+        private String endOfTurn() {
+            return switch (template) {
+                case LLAMA3 -> "<|eot_id|>";
+                case CHATML -> "<|im_end|>";
+                case GEMMA -> "<end_of_turn>";
+                case PHI3 -> "<|end|>";
+                case LLAMA2, MISTRAL, ZEPHYR, NONE -> null;
+            };
         }
 
-        /** A first turn: begin-of-text, the system message when given, the user message, the assistant header. */
-        public int[] prompt(String system, String user) {
-            List<Integer> ids = new ArrayList<>();
-            ids.add(beginOfText);
-            if (system != null) ids.addAll(message("system", system));
-            ids.addAll(message("user", user));
-            ids.addAll(header("assistant"));
-            return toArray(ids);
+        /** The special tokens the family's text is made of (Llama 2, Mistral and Zephyr write theirs as text, and BOS/EOS by id). */
+        private List<String> specialTexts() {
+            return switch (template) {
+                case LLAMA3 -> List.of("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>");
+                case CHATML -> List.of("<|im_start|>", "<|im_end|>");
+                case GEMMA -> List.of("<start_of_turn>", "<end_of_turn>");
+                case PHI3 -> List.of("<|user|>", "<|assistant|>", "<|end|>");
+                case LLAMA2, MISTRAL, ZEPHYR, NONE -> List.of();
+            };
+        }
+
+        private int[] render(List<ChatMessage> messages, boolean start, java.util.function.Consumer<Builder> before) {
+            if (template == ChatTemplate.NONE) {
+                StringBuilder text = new StringBuilder();
+                for (ChatMessage m : messages) text.append(text.isEmpty() ? "" : "\n").append(m.content());
+                return withBos(tokenizer, tokenizer.encode(text.toString()), start);
+            }
+            Builder b = new Builder();
+            if (before != null) before.accept(b);
+            if (start) {
+                switch (template) {
+                    case LLAMA3 -> {
+                        int bot = tokenizer.specialTokenId("<|begin_of_text|>");
+                        b.token(bot >= 0 ? bot : tokenizer.bosId());
+                    }
+                    case MISTRAL, GEMMA -> b.token(tokenizer.bosId());
+                    case CHATML, ZEPHYR, PHI3 -> { if (tokenizer.addBos()) b.token(tokenizer.bosId()); }
+                    case LLAMA2, NONE -> {} // Llama 2: every user turn starts with BOS
+                }
+            }
+            boolean systemInUserTurn = template == ChatTemplate.LLAMA2 || template == ChatTemplate.MISTRAL || template == ChatTemplate.GEMMA;
+            String system = null;
+            for (ChatMessage m : messages) {
+                if (systemInUserTurn && m.role().equals("system")) {
+                    system = system == null ? m.content() : system + "\n\n" + m.content();
+                } else if (systemInUserTurn && m.role().equals("user")) {
+                    userTurn(b, system, m.content());
+                    system = null;
+                } else {
+                    b.template(header(m.role()));
+                    b.content(strips() ? m.content().strip() : m.content());
+                    close(b, true);
+                }
+            }
+            // A system message with no user message after it still reaches the model, in a turn of its own.
+            if (system != null) userTurn(b, system, "");
+            switch (template) {
+                case LLAMA2, MISTRAL -> {} // the user turn's [/INST] is where the reply starts
+                default -> b.template(header("assistant"));
+            }
+            return b.ids();
+        }
+
+        /** Llama 3, Llama 2 and Gemma trim every message (their templates' strip() and trim); the others keep it as it is. */
+        private boolean strips() {
+            return template == ChatTemplate.LLAMA3 || template == ChatTemplate.LLAMA2 || template == ChatTemplate.GEMMA;
+        }
+
+        /** A user turn of the families whose system text goes inside it. */
+        private void userTurn(Builder b, String system, String user) {
+            switch (template) {
+                case LLAMA2 -> {
+                    b.token(tokenizer.bosId());
+                    b.template("[INST] ");
+                    if (system != null) {
+                        b.template("<<SYS>>\n");
+                        b.content(system.strip());
+                        b.template("\n<</SYS>>\n\n");
+                    }
+                    b.content(user.strip());
+                    b.template(" [/INST]");
+                }
+                case MISTRAL -> {
+                    b.template("[INST] ");
+                    if (system != null) {
+                        b.content(system);
+                        b.template("\n\n");
+                    }
+                    b.content(user);
+                    b.template(" [/INST]");
+                }
+                case GEMMA -> {
+                    b.template(header("user"));
+                    if (system != null) {
+                        b.content(system.strip());
+                        b.template("\n\n");
+                    }
+                    b.content(user.strip());
+                    close(b, true);
+                }
+                default -> throw new IllegalStateException(template + " gives system messages their own turn");
+            }
+        }
+
+        /** What opens a message of the role (Llama 2 and Mistral: an assistant's; their user turns are {@link #userTurn}). */
+        private String header(String role) {
+            return switch (template) {
+                case LLAMA3 -> "<|start_header_id|>" + role + "<|end_header_id|>\n\n";
+                case LLAMA2 -> " ";
+                case MISTRAL, NONE -> "";
+                case CHATML -> "<|im_start|>" + role + "\n";
+                case ZEPHYR, PHI3 -> "<|" + role + "|>\n";
+                case GEMMA -> "<start_of_turn>" + (role.equals("assistant") ? "model" : role) + "\n";
+            };
+        }
+
+        /** The end of a message: whole, or only what follows the end-of-turn token (when the reply's stop token stands for it). */
+        private void close(Builder b, boolean whole) {
+            switch (template) {
+                case LLAMA3, CHATML, GEMMA, PHI3 -> { if (whole) b.template(endOfTurn()); }
+                case LLAMA2 -> {
+                    if (whole) {
+                        b.template(" ");
+                        b.token(tokenizer.eosId());
+                    }
+                }
+                case MISTRAL, ZEPHYR -> { if (whole) b.token(tokenizer.eosId()); }
+                case NONE -> {}
+            }
+            if (template == ChatTemplate.CHATML || template == ChatTemplate.ZEPHYR || template == ChatTemplate.GEMMA || template == ChatTemplate.PHI3) {
+                b.template("\n");
+            }
+        }
+
+        /** Ids and segments in order; a run of segments is encoded as one text when an id or the end follows. */
+        private final class Builder {
+            private final Tokenizers.IntList ids = new Tokenizers.IntList();
+            private final List<Tokenizer.Segment> run = new ArrayList<>();
+
+            void token(int id) {
+                flush();
+                if (id >= 0) ids.add(id);
+            }
+
+            void template(String text) { if (!text.isEmpty()) run.add(new Tokenizer.Segment(text, true)); }
+
+            void content(String text) { if (!text.isEmpty()) run.add(new Tokenizer.Segment(text, false)); }
+
+            private void flush() {
+                if (run.isEmpty()) return;
+                ids.addAll(tokenizer.encode(run));
+                run.clear();
+            }
+
+            int[] ids() {
+                flush();
+                return ids.toArray();
+            }
         }
     }
 
@@ -4868,19 +5191,31 @@ public final class Llama3 {
         private final Model model;
         private final AttentionHook.Attention attention;
         private final Tokenizer tokenizer;
+        private final ChatFormat chatFormat;
 
-        private Generator(Model model, AttentionHook.Attention attention) {
+        private Generator(Model model, AttentionHook.Attention attention, ChatFormat chatFormat) {
             this.model = model;
             this.attention = attention;
             this.tokenizer = model.tokenizer();
+            this.chatFormat = chatFormat;
         }
 
         /** Loads a model; attention "dense" or the name of a hook on the class path (e.g. "tokenbutler"), with its options. */
         public static Generator open(Path modelFile, String attention, Map<String, String> options, LoadOptions load) {
+            return open(modelFile, attention, options, load, null);
+        }
+
+        /**
+         * {@link #open} with the chat template family {@link #chat} uses: null takes the file's (tokenizer.chat_template,
+         * else Llama 3 when the vocabulary has its tokens, else plain continuation); {@code ChatTemplate.named("chatml")}
+         * picks one by name.
+         */
+        public static Generator open(Path modelFile, String attention, Map<String, String> options, LoadOptions load, ChatTemplate chatTemplate) {
             AttentionHook hook = findAttentionHook(attention);
             Model model = Model.load(modelFile, load);
             try {
-                return new Generator(model, hook.open(model.info(), options));
+                ChatFormat format = ChatFormat.of(model.info().gguf(), model.tokenizer(), chatTemplate);
+                return new Generator(model, hook.open(model.info(), options), format);
             } catch (RuntimeException e) {
                 model.close();
                 throw e;
@@ -4889,23 +5224,39 @@ public final class Llama3 {
 
         public Model model() { return model; }
 
-        /** Whether {@link #chat} formats messages with the model's template (else it continues their text). */
-        public boolean hasChatTemplate() { return ChatFormat.supported(tokenizer); }
+        /** Whether {@link #chat} formats messages with a chat template (else it continues their text). */
+        public boolean hasChatTemplate() { return chatFormat.template() != ChatTemplate.NONE; }
+
+        /** The chat template family {@link #chat} uses ({@code NONE}: plain continuation). */
+        public ChatTemplate chatTemplate() { return chatFormat.template(); }
+
+        /**
+         * What a user should be told about the chat template, or null: a template of no known family (chat then
+         * continues the text), special tokens the vocabulary lacks. A server logs it once.
+         */
+        public String chatTemplateNote() { return chatFormat.note(); }
 
         /** The context the model was loaded with: prompt and generated tokens together. */
         public int contextLength() { return model.config().contextLength(); }
 
         /** Continues prompt (BOS first, as the model's tokenizer wants); onToken receives the text as it is decoded. */
         public Completion generate(String prompt, GenerationParams params, java.util.function.Consumer<String> onToken) {
-            return run(promptIds(prompt), params, onToken);
+            return run(promptIds(prompt), params, onToken, tokenizer.stopIds());
         }
 
         /**
-         * The assistant's reply to messages: with the Llama 3 template when the model has it, else as plain
-         * continuation of the messages' text, one per line.
+         * The assistant's reply to messages, formatted with the model's chat template family ({@link #chatTemplate}),
+         * or without one continued as plain text, one message per line. The reply ends at the family's end-of-turn
+         * token (or its text, where the vocabulary has no such token) or EOS.
          */
         public Completion chat(List<ChatMessage> messages, GenerationParams params, java.util.function.Consumer<String> onToken) {
-            return run(chatIds(messages), params, onToken);
+            GenerationParams p = params;
+            if (chatFormat.stopText() != null) {
+                List<String> stop = new ArrayList<>(params.stop());
+                if (!stop.contains(chatFormat.stopText())) stop.add(chatFormat.stopText());
+                p = params.withStop(stop.toArray(new String[0]));
+            }
+            return run(chatIds(messages), p, onToken, chatFormat.stopIds());
         }
 
         /**
@@ -4918,23 +5269,17 @@ public final class Llama3 {
         /** How many tokens {@link #chat} runs before its first new one (template tokens included). */
         public int chatPromptTokens(List<ChatMessage> messages) { return chatIds(messages).length; }
 
+        /** The token ids {@link #chat} runs for messages (BOS and the template's tokens included). */
+        public int[] chatPromptIds(List<ChatMessage> messages) { return chatIds(messages); }
+
         private int[] promptIds(String prompt) { return withBos(tokenizer, tokenizer.encode(prompt), true); }
 
         private int[] chatIds(List<ChatMessage> messages) {
             if (messages.isEmpty()) throw new UserError("chat needs at least one message");
-            if (!hasChatTemplate()) {
-                StringBuilder text = new StringBuilder();
-                for (ChatMessage m : messages) text.append(text.isEmpty() ? "" : "\n").append(m.content());
-                return promptIds(text.toString());
-            }
-            ChatFormat format = new ChatFormat(tokenizer);
-            List<Integer> ids = new ArrayList<>(List.of(format.beginOfText()));
-            for (ChatMessage m : messages) ids.addAll(format.message(m.role(), m.content()));
-            ids.addAll(format.header("assistant"));
-            return Llama3.toArray(ids);
+            return chatFormat.prompt(messages);
         }
 
-        private Completion run(int[] prompt, GenerationParams p, java.util.function.Consumer<String> onToken) {
+        private Completion run(int[] prompt, GenerationParams p, java.util.function.Consumer<String> onToken, int[] stopIds) {
             int context = model.config().contextLength();
             if (prompt.length == 0) throw new UserError("the prompt is empty and the model adds no BOS token");
             if (prompt.length >= context) {
@@ -4947,7 +5292,7 @@ public final class Llama3 {
             int longest = longest(p.stop());
             int[] emitted = {0};
             boolean[] stopString = {false};
-            Generated g = Llama3.generate(model, state, prompt, 0, p.maxTokens(), sampler, tokenizer.stopIds(), (previous, token) -> {
+            Generated g = Llama3.generate(model, state, prompt, 0, p.maxTokens(), sampler, stopIds, (previous, token) -> {
                 if (stopString[0]) return;
                 int before = text.length();
                 text.append(decoder.append(tokenizer.tokenBytes(previous, token)));
@@ -5032,8 +5377,12 @@ public final class Llama3 {
             usage: jbang vendor/Llama3.java --model FILE [options]      (or: ./tokenbutler run --model FILE [options])
               -m, --model FILE       GGUF model file (llama architecture)
               -p, --prompt TEXT      the prompt (default: empty; without a chat template generation then starts from BOS alone)
-              -sys, --system-prompt TEXT   system message (models with the Llama 3 chat template)
+              -sys, --system-prompt TEXT   system message (models with a chat template)
               --chat                 interactive chat: one message per line on stdin, Ctrl-D ends
+              --chat-template NAME   the chat template family instead of the model's (tokenizer.chat_template, or
+                                     Llama 3 when the vocabulary has its tokens): llama3, llama2, mistral, chatml,
+                                     zephyr, gemma, phi3, or none (plain continuation)
+              --verbose-prompt       print the prompt's tokens (id and piece) to stderr before generating
               -n, --max-tokens N     tokens to generate (default: until an end-of-sequence token or the context is full)
               --temp, --temperature T   sampling temperature, 0 = greedy (default 0.1)
               --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)
@@ -5060,11 +5409,13 @@ public final class Llama3 {
         Path model;
         String prompt;
         String systemPrompt;
-        boolean chat, stream = true, help, checkTensors;
+        boolean chat, stream = true, help, checkTensors, verbosePrompt;
+        /** --chat-template, or null for the model's own. */
+        ChatTemplate chatTemplate;
         /** The options that take a value, so that an unknown one is named as unknown rather than as missing its value. */
         static final List<String> VALUED = List.of("--model", "--prompt", "--system-prompt", "--max-tokens", "--temperature", "--top-p",
                 "--seed", "--context", "-t", "--threads", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "--attention", "--attention-opt",
-                "--repeat-penalty", "--repeat-last-n");
+                "--repeat-penalty", "--repeat-last-n", "--chat-template");
         /** llama.cpp's names (llama-cli) for the same options. */
         static final Map<String, String> ALIASES = Map.of("-m", "--model", "-p", "--prompt", "-n", "--max-tokens", "--n-predict", "--max-tokens",
                 "-c", "--context", "--ctx-size", "--context", "-s", "--seed", "--temp", "--temperature", "-sys", "--system-prompt");
@@ -5093,6 +5444,7 @@ public final class Llama3 {
                     case "--stream" -> o.stream = flag(name, inline);
                     case "--no-stream" -> o.stream = !flag(name, inline);
                     case "--check-tensors" -> o.checkTensors = flag(name, inline);
+                    case "--verbose-prompt" -> o.verbosePrompt = flag(name, inline);
                     default -> {
                         String value = inline;
                         if (!VALUED.contains(name)) {
@@ -5121,6 +5473,13 @@ public final class Llama3 {
                 case "--model" -> model = Path.of(value);
                 case "--prompt" -> prompt = value;
                 case "--system-prompt" -> systemPrompt = value;
+                case "--chat-template" -> {
+                    try {
+                        chatTemplate = ChatTemplate.named(value);
+                    } catch (UserError e) {
+                        throw new UserError("option --chat-template: " + e.getMessage());
+                    }
+                }
                 case "--max-tokens" -> maxTokens = integer(name, value, 1, Integer.MAX_VALUE);
                 case "--temperature" -> temperature = number(name, value, 0f, Float.MAX_VALUE, "a number >= 0");
                 case "--top-p" -> {
@@ -5312,14 +5671,28 @@ public final class Llama3 {
         }
     }
 
+    /** The chat format of the model, or the one --chat-template names; its note, if any, goes to err. */
+    private static ChatFormat chatFormat(CliOptions o, Model model, PrintStream err) {
+        ChatFormat format = ChatFormat.of(model.info().gguf(), model.tokenizer(), o.chatTemplate);
+        if (format.note() != null) err.println("note: " + format.note());
+        if (format.template() == ChatTemplate.NONE && o.systemPrompt != null) {
+            throw new UserError("--system-prompt needs a chat template; this model has none (--chat-template NAME picks one: "
+                    + String.join(", ", ChatTemplate.ids()) + ")");
+        }
+        return format;
+    }
+
     private static void single(CliOptions o, Model model, Tokenizer tokenizer, State state, Sampler sampler, PrintStream out, PrintStream err) {
         String prompt = o.prompt == null ? "" : o.prompt;
+        ChatFormat format = chatFormat(o, model, err);
         int[] tokens;
-        if (ChatFormat.supported(tokenizer)) {
-            if (o.prompt == null) throw new UserError("this model uses a chat template: give --prompt TEXT or --chat");
-            tokens = new ChatFormat(tokenizer).prompt(o.systemPrompt, prompt);
+        if (format.template() != ChatTemplate.NONE) {
+            if (o.prompt == null) throw new UserError("this model uses a chat template: give --prompt TEXT or --chat (or --chat-template none to continue text)");
+            List<ChatMessage> messages = new ArrayList<>();
+            if (o.systemPrompt != null) messages.add(new ChatMessage("system", o.systemPrompt));
+            messages.add(new ChatMessage("user", prompt));
+            tokens = format.prompt(messages);
         } else {
-            if (o.systemPrompt != null) throw new UserError("--system-prompt needs a model with the Llama 3 chat template; this one has none");
             tokens = withBos(tokenizer, tokenizer.encode(prompt), true);
         }
         int context = model.config().contextLength();
@@ -5327,8 +5700,9 @@ public final class Llama3 {
         if (tokens.length > context) {
             throw new UserError("the prompt is " + tokens.length + " tokens but the context holds " + context + " (use --context N with N >= " + tokens.length + ")");
         }
+        if (o.verbosePrompt) printPrompt(tokenizer, tokens, err);
         java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
-        Generated g = generate(model, state, tokens, 0, o.maxTokens, sampler, tokenizer.stopIds(), (previous, token) -> {
+        Generated g = generate(model, state, tokens, 0, o.maxTokens, sampler, format.stopIds(), (previous, token) -> {
             byte[] bytes = tokenizer.tokenBytes(previous, token);
             if (o.stream) {
                 out.write(bytes, 0, bytes.length);
@@ -5341,6 +5715,17 @@ public final class Llama3 {
         out.println();
         out.flush();
         report(g, context, err);
+    }
+
+    /** --verbose-prompt (llama.cpp's): each prompt token as "ID -> 'piece'", control tokens by their name. */
+    private static void printPrompt(Tokenizer tokenizer, int[] tokens, PrintStream err) {
+        err.println("prompt: " + tokens.length + " tokens");
+        int previous = -1;
+        for (int t : tokens) {
+            byte[] bytes = tokenizer.tokenBytes(previous, t);
+            err.printf("%8d -> %s%n", t, bytes.length == 0 ? "(control)" : quote(new String(bytes, StandardCharsets.UTF_8)));
+            previous = t;
+        }
     }
 
     private static int[] withBos(Tokenizer tokenizer, int[] ids, boolean first) {
@@ -5361,16 +5746,13 @@ public final class Llama3 {
     /** Interactive chat: each stdin line is a user message (or, without a chat template, more text to continue). */
     private static void chat(CliOptions o, Model model, Tokenizer tokenizer, State state, Sampler sampler,
                              InputStream in, PrintStream out, PrintStream err) {
-        ChatFormat format = ChatFormat.supported(tokenizer) ? new ChatFormat(tokenizer) : null;
-        if (format == null && o.systemPrompt != null) throw new UserError("--system-prompt needs a model with the Llama 3 chat template; this one has none");
-        if (format == null) err.println("(this model has no chat template: each line continues the text so far)");
+        ChatFormat format = chatFormat(o, model, err);
+        if (format.template() == ChatTemplate.NONE && format.note() == null) err.println("(this model has no chat template: each line continues the text so far)");
         ReplyInterrupt interrupt = ReplyInterrupt.install(err);
         int context = model.config().contextLength(), pos = 0;
+        // What the model has not read yet of the conversation so far: the last reply's last token.
         List<Integer> pending = new ArrayList<>();
-        if (format != null) {
-            pending.add(format.beginOfText());
-            if (o.systemPrompt != null) pending.addAll(format.message("system", o.systemPrompt));
-        }
+        boolean stoppedByToken = false;
         BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
         boolean first = true;
         while (true) {
@@ -5388,21 +5770,21 @@ public final class Llama3 {
             }
             if (line.isBlank()) continue;
             List<Integer> turn = new ArrayList<>(pending);
-            if (format != null) {
-                turn.addAll(format.message("user", line));
-                turn.addAll(format.header("assistant"));
-            } else {
-                for (int id : withBos(tokenizer, tokenizer.encode(line), first)) turn.add(id);
-            }
+            List<ChatMessage> messages = new ArrayList<>();
+            if (first && o.systemPrompt != null) messages.add(new ChatMessage("system", o.systemPrompt));
+            // Without a template, each line continues the text as it stands (no separator), as before templates.
+            messages.add(new ChatMessage("user", line));
+            for (int id : first ? format.prompt(messages) : format.continuation(messages, stoppedByToken)) turn.add(id);
             first = false;
             if (pos + turn.size() > context) {
                 err.println("(the context of " + context + " tokens is full; start again with a larger --context)");
                 break;
             }
+            if (o.verbosePrompt) printPrompt(tokenizer, toArray(turn), err);
             interrupt.replying(true);
             Generated g;
             try {
-                g = generate(model, state, toArray(turn), pos, o.maxTokens, sampler, tokenizer.stopIds(), (previous, token) -> {
+                g = generate(model, state, toArray(turn), pos, o.maxTokens, sampler, format.stopIds(), (previous, token) -> {
                     byte[] bytes = tokenizer.tokenBytes(previous, token);
                     out.write(bytes, 0, bytes.length);
                     out.flush();
@@ -5416,7 +5798,7 @@ public final class Llama3 {
             pos = g.nextPos();
             pending.clear();
             pending.add(g.lastSampled());
-            if (format != null && !g.stoppedByToken()) pending.add(format.endOfTurn());
+            stoppedByToken = g.stoppedByToken();
             if (pos >= context) {
                 err.println("(the context of " + context + " tokens is full)");
                 break;
