@@ -22,16 +22,16 @@ import java.util.Set;
  * ModelProto.SentencePiece.Type), plus the special ids and whether a leading space is added.
  */
 public record SpmVocab(String[] tokens, float[] scores, int[] types, int unkId, int bosId, int eosId,
-                       boolean addSpacePrefix, boolean byteFallback) {
+                       boolean addSpacePrefix, boolean byteFallback) implements TokenizerKeys {
 
     public static final int TYPE_NORMAL = 1, TYPE_UNKNOWN = 2, TYPE_CONTROL = 3, TYPE_USER_DEFINED = 4, TYPE_UNUSED = 5, TYPE_BYTE = 6;
     /** SentencePiece's whitespace marker (U+2581), which replaces spaces inside pieces. */
     public static final String SPACE = "\u2581";
 
-    public int size() { return tokens.length; }
+    @Override public int size() { return tokens.length; }
 
     /** Writes the tokenizer.ggml.* keys. */
-    public void putInto(GgufWriter w) {
+    @Override public void putInto(GgufWriter w) {
         w.putString("tokenizer.ggml.model", "llama");
         w.putArray("tokenizer.ggml.tokens", GGUFValueType.STRING, tokens);
         w.putArray("tokenizer.ggml.scores", GGUFValueType.FLOAT32, scores);

@@ -28,6 +28,12 @@ import java.util.concurrent.ForkJoinPool;
 public final class SynthModel {
     private SynthModel() {}
 
+    /** A shape with another vocabulary size (synth --vocab). */
+    public static Hyperparameters withVocab(Hyperparameters h, int vocab) {
+        return new Hyperparameters(h.name(), h.dim(), h.ffn(), h.layers(), h.heads(), h.kvHeads(), vocab, h.context(), h.ropeTheta(),
+                h.rmsNormEps(), h.tiedEmbeddings());
+    }
+
     /** Named shapes. {@code llama-3.2-1b} matches Meta's Llama 3.2 1B (tied embeddings, no output.weight). */
     public static final Map<String, Hyperparameters> PRESETS;
 
@@ -107,7 +113,17 @@ public final class SynthModel {
     }
 
     public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, Path out, GgufWriter.Progress progress) {
+        return write(h, presetName, matrixType, seed, SpmVocab.synthetic(h.vocab()), null, out, progress);
+    }
+
+    /**
+     * A model whose tokenizer keys come from {@code vocab} (its size must be h's vocab), with
+     * tokenizer.chat_template set to {@code chatTemplate} when that is not null (replacing the vocabulary's).
+     */
+    public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, TokenizerKeys vocab,
+                                     String chatTemplate, Path out, GgufWriter.Progress progress) {
         h.validate("synth");
+        if (vocab.size() != h.vocab()) throw new IllegalArgumentException("vocabulary of " + vocab.size() + " tokens for a model of " + h.vocab());
         if (!TYPES.contains(matrixType)) throw new IllegalArgumentException("synth writes " + TYPES + ", not " + matrixType);
         List<String> notes = new ArrayList<>();
         List<PlannedTensor> plan = plan(h, matrixType, notes);
@@ -115,7 +131,8 @@ public final class SynthModel {
         LlamaGguf.putHyperparameters(w, h, matrixType);
         w.putString("tokenbutler.synth.preset", presetName);
         w.putU64("tokenbutler.synth.seed", seed);
-        SpmVocab.synthetic(h.vocab()).putInto(w);
+        vocab.putInto(w);
+        if (chatTemplate != null) w.putString("tokenizer.chat_template", chatTemplate);
         try (ForkJoinPool pool = new ForkJoinPool(Runtime.getRuntime().availableProcessors())) {
             for (int i = 0; i < plan.size(); i++) {
                 PlannedTensor t = plan.get(i);

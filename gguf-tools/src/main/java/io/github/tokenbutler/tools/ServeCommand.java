@@ -1,9 +1,11 @@
 package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.runtime.Llama3;
+import io.github.tokenbutler.runtime.Llama3.ChatTemplate;
 import io.github.tokenbutler.runtime.Llama3.Generator;
 import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.LoadOptions;
+import io.github.tokenbutler.runtime.Llama3.UserError;
 import io.github.tokenbutler.serve.OpenAiServer;
 import io.github.tokenbutler.serve.TextModel;
 
@@ -40,7 +42,10 @@ public final class ServeCommand implements Command {
                   --attention NAME       attention implementation (default dense; e.g. tokenbutler)
                   --attention-opt K=V    an option of the attention, repeatable (e.g. predictor=P.butler.gguf, sparsity=0.5)
                   --cache-type-k T, --cache-type-v T   KV cache types, f32, f16 (default) or q8_0 (also -ctk, -ctv)
-                """;
+                  --chat-template NAME   the chat template family of /v1/chat/completions instead of the model's
+                                         (its tokenizer.chat_template, or Llama 3 when the vocabulary has its tokens):
+                                         %s (none: the messages' text is continued)
+                """.formatted(String.join(", ", ChatTemplate.ids()));
     }
 
     @Override public int run(Args args) throws InterruptedException {
@@ -55,6 +60,13 @@ public final class ServeCommand implements Command {
         String attention = args.string("attention", "dense");
         Map<String, String> attentionOptions = Llama3.attentionOptions(args.all("attention-opt"));
         KvType keyType = args.kvType("cache-type-k", KvType.F16), valueType = args.kvType("cache-type-v", KvType.F16);
+        String templateName = args.string("chat-template");
+        ChatTemplate chatTemplate;
+        try {
+            chatTemplate = templateName == null ? null : ChatTemplate.named(templateName);
+        } catch (UserError e) {
+            throw new UserError("serve: option --chat-template: " + e.getMessage());
+        }
         args.finish(0);
 
         PrintStream err = System.err;
@@ -63,7 +75,7 @@ public final class ServeCommand implements Command {
                 err.println(LocalTime.now().format(TIME) + " serve: " + line);
             }
         };
-        Generator generator = Generator.open(modelPath, attention, attentionOptions, new LoadOptions(context, keyType, valueType));
+        Generator generator = Generator.open(modelPath, attention, attentionOptions, new LoadOptions(context, keyType, valueType), chatTemplate);
         TextModel model = TextModel.of(generator, modelPath);
         OpenAiServer server;
         try {
@@ -83,8 +95,11 @@ public final class ServeCommand implements Command {
 
         log.accept("model " + model.id() + " (context " + model.contextLength() + " tokens, attention " + attention
                 + (attentionOptions.isEmpty() ? "" : " " + attentionOptions) + ")");
+        if (generator.chatTemplateNote() != null) log.accept(generator.chatTemplateNote());
         if (!model.hasChatTemplate()) {
             log.accept("this model has no chat template: /v1/chat/completions continues the messages' text, one message per line");
+        } else {
+            log.accept("chat template: " + generator.chatTemplate().id() + (chatTemplate != null ? " (--chat-template)" : ""));
         }
         log.accept("one generation at a time on the model, in arrival order; at most " + queue + " requests wait (more get 503);"
                 + " HTTP requests are handled concurrently");

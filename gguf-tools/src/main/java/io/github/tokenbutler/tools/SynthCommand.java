@@ -1,7 +1,10 @@
 package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
+import io.github.tokenbutler.gguf.CopiedVocab;
+import io.github.tokenbutler.gguf.SpmVocab;
 import io.github.tokenbutler.gguf.SynthModel;
+import io.github.tokenbutler.gguf.TokenizerKeys;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
@@ -10,7 +13,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 
-/** `synth`: a deterministic random-weight llama model with an embedded SentencePiece vocabulary. */
+/**
+ * `synth`: a deterministic random-weight llama model with an embedded vocabulary: a synthetic SentencePiece one,
+ * or another GGUF's (--vocab), and optionally a chat template (--chat-template-text).
+ */
 public final class SynthCommand implements Command, Main.FlagOptions {
     @Override public String name() { return "synth"; }
 
@@ -18,7 +24,8 @@ public final class SynthCommand implements Command, Main.FlagOptions {
 
     @Override public String usage() {
         return """
-                usage: ./tokenbutler synth (--preset NAME | --dims DIM,FFN,LAYERS,HEADS,KVHEADS,VOCAB[,CTX]) [--type T] [--seed S] OUT.gguf
+                usage: ./tokenbutler synth (--preset NAME | --dims DIM,FFN,LAYERS,HEADS,KVHEADS,VOCAB[,CTX]) [--type T] [--seed S]
+                                           [--vocab FILE.gguf] [--chat-template-text TEXT] OUT.gguf
                   --preset NAME   %s
                   --dims ...      explicit shape; CTX defaults to 2048
                   --tied          with --dims: no output.weight, the embeddings serve as the output matrix
@@ -26,6 +33,12 @@ public final class SynthCommand implements Command, Main.FlagOptions {
                   --type T        F32 (default), F16, Q8_0 or Q4_0 for the 2-D weights (norms stay F32;
                                   with Q4_0 the output matrix is Q6_K, as in llama.cpp's Q4_0 files)
                   --seed S        64-bit seed (default 0); the same arguments give a byte-identical file
+                  --vocab FILE    the vocabulary of another GGUF (a model or a vocabulary file, e.g. from convert-tiktoken):
+                                  every tokenizer.* key is copied (tokens, scores, types, merges, special ids,
+                                  tokenizer.chat_template) and the model's vocabulary is sized to it (with --dims,
+                                  VOCAB must be its token count)
+                  --chat-template-text TEXT   write TEXT as tokenizer.chat_template (a Jinja template, or a family
+                                  name such as chatml), replacing the vocabulary's
                 """.formatted(String.join(", ", SynthModel.PRESETS.keySet()));
     }
 
@@ -39,6 +52,8 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         double theta = args.number("rope-theta", 10000, Float.MIN_NORMAL, Float.MAX_VALUE);
         String typeName = args.string("type", "F32");
         long seed = args.longValue("seed", 0);
+        Path vocabPath = args.has("vocab") ? args.existingFile("vocab") : null;
+        String chatTemplate = args.string("chat-template-text");
         args.finish(1);
         Path outPath = args.outputPositional(0, "OUT.gguf (the file to write)");
 
@@ -58,11 +73,24 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         } else {
             throw new UserError("synth: option --preset or --dims is required (presets: " + String.join(", ", SynthModel.PRESETS.keySet()) + ")");
         }
+        if (chatTemplate != null && chatTemplate.isEmpty()) throw new UserError("synth: option --chat-template-text must not be empty");
+        TokenizerKeys vocab;
+        if (vocabPath != null) {
+            CopiedVocab copied = CopiedVocab.read(vocabPath, "synth: --vocab");
+            if (dims != null && h.vocab() != copied.size()) {
+                throw new UserError("synth: --dims gives VOCAB " + h.vocab() + " but --vocab " + vocabPath + " has " + copied.size()
+                        + " tokens; give " + copied.size() + " (or use a preset, which takes the vocabulary's size)");
+            }
+            h = SynthModel.withVocab(h, copied.size());
+            vocab = copied;
+        } else {
+            vocab = SpmVocab.synthetic(h.vocab());
+        }
         long start = System.nanoTime();
         ProgressBar bar = ProgressBar.onStderr("synth");
         List<String> notes;
         try {
-            notes = SynthModel.write(h, presetName, type, seed, outPath, bar);
+            notes = SynthModel.write(h, presetName, type, seed, vocab, chatTemplate, outPath, bar);
         } finally {
             bar.finish();
         }
@@ -74,7 +102,8 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         } catch (java.io.IOException e) {
             throw UserError.io("synth: cannot read the size of " + outPath, e);
         }
-        System.out.printf("wrote %s: %s, %s, seed %d, %d bytes in %.1f s%n", outPath, h.name(), type, seed, bytes, seconds);
+        System.out.printf("wrote %s: %s, %s, seed %d, %d bytes in %.1f s%s%n", outPath, h.name(), type, seed, bytes, seconds,
+                vocabPath == null ? "" : ", vocabulary of " + vocab.size() + " tokens from " + vocabPath);
         return 0;
     }
 
