@@ -70,26 +70,41 @@ public final class ClBuffer implements AutoCloseable {
         if (n == 0) return;
         checkRange(offset, n);
         Cl.check(CL10.nclEnqueueWriteBuffer(ctx.queue(), mem, 0, offset, n, s.address(), 0, 0L, 0L), "clEnqueueWriteBuffer(" + what + ")");
+        ctx.sent(n);
     }
 
     public void read(long srcElement, float[] dst, int dstOff, int count) {
-        long n = (long) count * 4;
-        if (n == 0) return;
-        checkRange(srcElement * 4, n);
-        MemorySegment s = ctx.staging(n);
-        Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
-        ctx.drained();
+        if (count == 0) return;
+        MemorySegment s = readStaged(srcElement * 4, count * 4L);
         MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, dst, dstOff, count);
     }
 
     public void read(long srcElement, int[] dst, int dstOff, int count) {
-        long n = (long) count * 4;
-        if (n == 0) return;
-        checkRange(srcElement * 4, n);
-        MemorySegment s = ctx.staging(n);
-        Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, srcElement * 4, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
-        ctx.drained();
+        if (count == 0) return;
+        MemorySegment s = readStaged(srcElement * 4, count * 4L);
         MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, dst, dstOff, count);
+    }
+
+    public void read(long srcElement, short[] dst, int dstOff, int count) {
+        if (count == 0) return;
+        MemorySegment s = readStaged(srcElement * 2, count * 2L);
+        MemorySegment.copy(s, ValueLayout.JAVA_SHORT, 0, dst, dstOff, count);
+    }
+
+    public void read(long srcElement, byte[] dst, int dstOff, int count) {
+        if (count == 0) return;
+        MemorySegment s = readStaged(srcElement, count);
+        MemorySegment.copy(s, ValueLayout.JAVA_BYTE, 0, dst, dstOff, count);
+    }
+
+    /** Blocking read of n bytes from byte offset into the context's read staging memory. */
+    private MemorySegment readStaged(long offset, long n) {
+        checkRange(offset, n);
+        MemorySegment s = ctx.staging(n);
+        Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, offset, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
+        ctx.drained();
+        ctx.received(n);
+        return s;
     }
 
     /** Fills one row of a {@link #writeRows} transfer. */
@@ -117,6 +132,7 @@ public final class ClBuffer implements AutoCloseable {
             Cl.check(CL11.nclEnqueueWriteBufferRect(ctx.queue(), mem, 0, bufferOrigin.address(), hostOrigin.address(), region.address(),
                     dstPitch, 0, rowBytes, 0, s.address(), 0, 0L, 0L), "clEnqueueWriteBufferRect(" + what + ")");
         }
+        ctx.sent(rows * rowBytes);
     }
 
     /** Copies count floats from element srcElement of this buffer to element dstElement of dst, on the device. */

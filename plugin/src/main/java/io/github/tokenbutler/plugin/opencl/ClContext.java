@@ -29,6 +29,8 @@ public final class ClContext implements AutoCloseable {
     private MemorySegment writeStaging = MemorySegment.NULL;
     private long writeStagingUsed;
     private boolean closed;
+    /** Bytes every transfer of this context's buffers moved, each way, since it was made. */
+    private long bytesToDevice, bytesFromDevice;
 
     public ClContext(ClDevice device) {
         Cl.configureLibrary();
@@ -93,6 +95,23 @@ public final class ClContext implements AutoCloseable {
     }
 
     void forget(AutoCloseable resource) { owned.remove(resource); }
+
+    /** What crossed the bus between host and device: the bytes of every write and read so far. */
+    public record BusTraffic(long toDevice, long fromDevice) {
+        /** The traffic since {@code earlier}, a reading of the same context. */
+        public BusTraffic since(BusTraffic earlier) {
+            return new BusTraffic(toDevice - earlier.toDevice, fromDevice - earlier.fromDevice);
+        }
+
+        public long total() { return toDevice + fromDevice; }
+    }
+
+    /** The bytes this context's buffers sent to the device and read back so far (copies on the device not counted). */
+    public BusTraffic busTraffic() { return new BusTraffic(bytesToDevice, bytesFromDevice); }
+
+    void sent(long bytes) { bytesToDevice += bytes; }
+
+    void received(long bytes) { bytesFromDevice += bytes; }
 
     /** Buffers and programs made here and not yet closed (leak checks). */
     int openResources() { return owned.size(); }

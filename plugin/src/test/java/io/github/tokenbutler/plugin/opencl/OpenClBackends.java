@@ -48,6 +48,12 @@ final class OpenClBackends {
         return d.getFirst();
     }
 
+    /** One OpenCL kernel set per device, shared by the tests of a JVM; skips (or fails under CI) without OpenCL. */
+    static List<OpenClKernels> kernels() {
+        requireOpenCl();
+        return all().stream().filter(OpenClKernels.class::isInstance).map(OpenClKernels.class::cast).toList();
+    }
+
     /** The CPU kernels and one OpenCL kernel set per device (opened once, shared by the tests of a JVM). */
     static synchronized List<TokenKernels> all() {
         if (opened.isEmpty()) {
