@@ -19,7 +19,8 @@ public interface AttentionBackend {
      * work to the CPU backend ({@link AttentionBackends#cpu}) and says so once.
      * @param predicted the predictor's logits the CPU's selection reads (tokenbutler), else null
      * @param state     the v1 predictor's state behind predicted (tokenbutler), else null (other policies, and a v2
-     *                  predictor, which only the CPU runs); a device keeps a copy
+     *                  predictor, which only the CPU runs); a device that runs the predictor itself fills it only
+     *                  when it gives up and the CPU takes over
      */
     BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, ImportanceState state);
 }

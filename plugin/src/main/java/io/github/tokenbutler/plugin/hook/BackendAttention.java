@@ -11,8 +11,8 @@ import io.github.tokenbutler.runtime.Llama3.KvRows;
  */
 public interface BackendAttention extends AutoCloseable {
     /**
-     * Runs the predictor's step for positions startPos..startPos+n-1 on the device and stores the results in the
-     * predictor's (CPU) state as its own append would, so that state stays complete.
+     * Runs the predictor's step for positions startPos..startPos+n-1 on the device, which keeps the results; the
+     * predictor's (CPU) state is filled from the device only if the device gives up.
      * @param x [n][E] the tokens' layer-0 attention inputs
      * @return false when the backend does not run the predictor (the CPU, or a device that gave up): the caller
      *         runs it on the CPU and then calls {@link #predictorAppended}

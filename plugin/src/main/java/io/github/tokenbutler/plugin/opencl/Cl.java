@@ -2,6 +2,7 @@ package io.github.tokenbutler.plugin.opencl;
 
 import org.lwjgl.PointerBuffer;
 import org.lwjgl.opencl.CL10;
+import org.lwjgl.opencl.CL12;
 import org.lwjgl.system.Configuration;
 import org.lwjgl.system.MemoryStack;
 import org.lwjgl.system.MemoryUtil;
@@ -133,6 +134,20 @@ public final class Cl {
     public static String libraryName() {
         String p = System.getProperty("org.lwjgl.opencl.libname");
         return p != null ? p : ICD_LOADER;
+    }
+
+    /**
+     * Build options under which a float division in OpenCL C is correctly rounded, as Java's is:
+     * {@code -cl-fp32-correctly-rounded-divide-sqrt} where the device offers it, else division in double
+     * ({@code -DDIVIDE_IN_DOUBLE}, for kernels that honour it) where it has cl_khr_fp64. A device with neither cannot
+     * quantize the importance keys as the CPU does.
+     */
+    static String exactDivisionOptions(ClDevice device) {
+        long fpConfig = deviceLong(device.id(), CL10.CL_DEVICE_SINGLE_FP_CONFIG);
+        if ((fpConfig & CL12.CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0) return "-cl-fp32-correctly-rounded-divide-sqrt";
+        if (deviceString(device.id(), CL10.CL_DEVICE_EXTENSIONS).contains("cl_khr_fp64")) return "-DDIVIDE_IN_DOUBLE";
+        throw new ClException("device '" + device.name() + "' offers neither correctly rounded float division nor cl_khr_fp64, so it"
+                + " cannot quantize importance keys exactly as the CPU does", CL10.CL_INVALID_DEVICE);
     }
 
     private static String platformString(long platform, int param) {

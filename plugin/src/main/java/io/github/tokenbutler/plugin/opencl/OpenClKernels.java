@@ -11,11 +11,11 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * The OpenCL programs built for one device, with the launch geometry each needs: importance_scores.cl,
- * top_k_select.cl and sparse_attention.cl here, and the predictor's step (predictor_*.cl, run by
- * {@link OpenClPredictor}). {@link OpenClSparseAttention} chains them on device-resident buffers; the {@link TokenKernels} methods here run one kernel each on fresh buffers (tests, leak checks).
+ * The OpenCL programs built for one device, with the launch geometry each needs: quantize_keys.cl,
+ * importance_scores.cl, top_k_select.cl and sparse_attention.cl here, and the predictor's step (predictor_*.cl, run
+ * by {@link OpenClPredictor}). {@link OpenClSparseAttention} chains them on device-resident buffers.
  */
-public final class OpenClKernels implements TokenKernels {
+public class OpenClKernels implements AutoCloseable {
     /** Positions per work-item row of the scoring NDRange are rounded up to this. */
     static final int SCORE_GROUP = 64;
     private static final int TOP_K_GROUP = 256, ATTENTION_GROUP = 128;
@@ -23,6 +23,10 @@ public final class OpenClKernels implements TokenKernels {
     private final ClContext ctx;
     private final boolean ownsContext;
     private final Map<KeyPrecision, ClKernel> scoring = new EnumMap<>(KeyPrecision.class);
+    /** quantize_keys.cl per key precision. */
+    private final Map<KeyPrecision, ClKernel> quantizing = new EnumMap<>(KeyPrecision.class);
+    /** Build options that make quantize_keys.cl divide as Java does (correctly rounded). */
+    private final String exactDivision;
     private final ClKernel topK;
     /** sparse_attention.cl built per K/V mirror precision (F32, F16), channel run length VEC (1, 2, 4, 8, 16) and HEADS. */
     private final Map<String, ClKernel> attention = new java.util.HashMap<>();
@@ -40,7 +44,11 @@ public final class OpenClKernels implements TokenKernels {
         this.ownsContext = ownsContext;
         try {
             // Built eagerly: a device that cannot compile a kernel is found out when the backend is chosen.
-            for (KeyPrecision p : KeyPrecision.values()) scoringKernel(p);
+            this.exactDivision = Cl.exactDivisionOptions(ctx.device());
+            for (KeyPrecision p : KeyPrecision.values()) {
+                scoringKernel(p);
+                quantizingKernel(p);
+            }
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
             // The attention variants for an F16 mirror or several heads per work-group are built when a session asks
             // for them (OpenClSparseAttention's constructor), where a build failure is reported the same way.
@@ -54,16 +62,26 @@ public final class OpenClKernels implements TokenKernels {
 
     public ClContext context() { return ctx; }
 
-    @Override
+    /** Which device, for test names and messages. */
     public String name() { return "opencl " + ctx.device().name(); }
 
-    ClKernel scoringKernel(KeyPrecision precision) {
-        return scoring.computeIfAbsent(precision, p -> ctx.program("importance_scores.cl", "-DKEY_FORMAT=" + switch (p) {
+    /** The KEY_FORMAT build option of importance_scores.cl and quantize_keys.cl. */
+    private static int keyFormat(KeyPrecision p) {
+        return switch (p) {
             case F32 -> 0;
             case F16 -> 1;
             case Q8 -> 2;
             case Q4 -> 3;
-        }).kernel("importance_scores"));
+        };
+    }
+
+    ClKernel scoringKernel(KeyPrecision precision) {
+        return scoring.computeIfAbsent(precision, p -> ctx.program("importance_scores.cl", "-DKEY_FORMAT=" + keyFormat(p)).kernel("importance_scores"));
+    }
+
+    private ClKernel quantizingKernel(KeyPrecision precision) {
+        return quantizing.computeIfAbsent(precision, p -> ctx.program("quantize_keys.cl", "-DKEY_FORMAT=" + keyFormat(p) + " " + exactDivision)
+                .kernel("quantize_keys"));
     }
 
     /** The kernel of a predictor_*.cl file (named like the file) built with {@code options}. */
@@ -169,43 +187,6 @@ public final class OpenClKernels implements TokenKernels {
         };
     }
 
-    @Override
-    public void importanceScores(BlockedVectorStore keys, int g0, int nGroups, float[] q, int qOff, int count, float scale, float[] out) {
-        if (count == 0) return;
-        int groupStride = groupLength(keys), dim = keys.dim(), groups = keys.groups();
-        try (ClBuffer keyBuf = ctx.buffer((long) groups * groupStride * keyBytes(keys.precision()), "importance keys");
-             ClBuffer scaleBuf = ctx.buffer((long) groups * keys.capacity() * 4, "key scales");
-             ClBuffer queryBuf = ctx.buffer((long) (g0 + nGroups) * dim * 4, "importance query");
-             ClBuffer scoreBuf = ctx.buffer((long) count * 4, "scores")) {
-            uploadKeys(keys, 0, count, keyBuf, scaleBuf, groupStride, keys.capacity());
-            queryBuf.write(q, qOff, nGroups * dim, (long) g0 * dim);
-            runScoring(keys.precision(), keyBuf, scaleBuf, groupStride, keys.capacity(), dim, queryBuf, 0, 0, g0, nGroups, scale,
-                    count - 1, 1, scoreBuf, count, 1);
-            scoreBuf.read(0, out, 0, count);
-        }
-    }
-
-    @Override
-    public int topK(float[] scores, int from, int to, int k, int[] out, int outOff) {
-        int n = to - from;
-        if (k <= 0 || n <= 0) return 0;
-        if (k >= n) {
-            for (int i = 0; i < n; i++) out[outOff + i] = from + i;
-            return n;
-        }
-        try (ClBuffer scoreBuf = ctx.buffer((long) to * 4, "scores");
-             ClBuffer budgetBuf = ctx.buffer(16, "budgets");
-             ClBuffer indexBuf = ctx.buffer((long) to * 4, "indices");
-             ClBuffer countBuf = ctx.buffer(4, "counts")) {
-            scoreBuf.write(scores, 0, to, 0);
-            // Candidates from..to-1, no recent positions: recentStart = to = p + 1.
-            budgetBuf.write(new int[]{from, to, k, to - 1}, 0, 4, 0);
-            runTopK(scoreBuf, to, 1, budgetBuf, indexBuf, to, countBuf, 1);
-            indexBuf.read(from, out, outOff, k);
-            return k;
-        }
-    }
-
     /**
      * importance_scores.cl for query tokens firstPos.. firstPos+tokens-1 (query rows firstQueryRow..), units of
      * headsPerUnit groups from firstGroup on: scores[(token * units + unit) * scoreStride + t] for t up to the token.
@@ -219,52 +200,46 @@ public final class OpenClKernels implements TokenKernels {
                 .run(new long[]{roundUp((long) firstPos + tokens, SCORE_GROUP), units, tokens}, null);
     }
 
+    /**
+     * quantize_keys.cl: tokens rows of {@code src} ([token][groups * dPrime] floats, the predictor's rotated importance
+     * keys) into positions firstPos.. of every group of the device's key store, as BlockedVectorStore.put stores them.
+     */
+    void runQuantize(KeyPrecision precision, ClBuffer src, int srcStride, int dPrime, int groups, ClBuffer keys, ClBuffer scales,
+                     int groupStride, int scaleStride, int firstPos, int tokens) {
+        quantizingKernel(precision).arg(0, src).arg(1, srcStride).arg(2, dPrime).arg(3, groups).arg(4, keys).arg(5, scales)
+                .arg(6, groupStride).arg(7, scaleStride).arg(8, firstPos)
+                .run(new long[]{groups, tokens}, null);
+    }
+
+    /**
+     * Reads positions [0, length) of every group of the device's key store (+ Q8/Q4 scales) into {@code keys}, whose
+     * capacity must cover them: the CPU taking over a sequence whose keys only the device held. Whole blocks of 16.
+     */
+    static void downloadKeys(BlockedVectorStore keys, int length, ClBuffer src, ClBuffer scales, int groupStride, int scaleStride) {
+        if (length <= 0) return;
+        int n = (int) roundUp(length, BlockedVectorStore.BLOCK) * keys.rowWidth();
+        for (int g = 0; g < keys.groups(); g++) {
+            long at = (long) g * groupStride;
+            switch (keys) {
+                case BlockedVectorStore.F32 f -> src.read(at, f.array(g), 0, n);
+                case BlockedVectorStore.F16 h -> src.read(at, h.array(g), 0, n);
+                case BlockedVectorStore.Scaled q -> {
+                    src.read(at, q.array(g), 0, n);
+                    scales.read((long) g * scaleStride, q.scales(g), 0, length);
+                }
+            }
+        }
+    }
+
     void runTopK(ClBuffer scores, int scoreStride, int units, ClBuffer budgets, ClBuffer indices, int indexStride, ClBuffer counts, int tokens) {
         topK.arg(0, scores).arg(1, scoreStride).arg(2, units).arg(3, budgets).arg(4, indices).arg(5, indexStride).arg(6, counts)
                 .local(7, 256L * 4).local(8, (long) topKGroup * 4).local(9, (long) topKGroup * 4)
                 .run(new long[]{(long) units * topKGroup, tokens}, new long[]{topKGroup, 1});
     }
 
-    @Override
-    public void sparseAttention(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
-                                int headSize, int[] indices, int count, float[] out, int outOff) {
-        sparseAttention(q, qOff, heads, keyCache, valueCache, kvDim, kvOff, headSize, indices, count, out, outOff, KeyPrecision.F32);
-    }
-
-    /** {@link #sparseAttention} with the caches stored on the device as {@code kv} (F16: each value rounded to half). */
-    void sparseAttention(float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
-                         int headSize, int[] indices, int count, float[] out, int outOff, KeyPrecision kv) {
-        int rows = 0;
-        for (int j = 0; j < count; j++) rows = Math.max(rows, indices[j] + 1);
-        // The caches are uploaded from kvOff on, so that the kernel's KV head 0 is the caller's (kvOff / headSize).
-        int kvElements = Math.max(0, Math.min(keyCache.length - kvOff, (rows - 1) * kvDim + headSize));
-        int qDim = heads * headSize;
-        try (ClBuffer qBuf = ctx.buffer((long) qDim * 4, "queries");
-             ClBuffer kBuf = ctx.buffer((long) kvElements * keyBytes(kv), "keys");
-             ClBuffer vBuf = ctx.buffer((long) kvElements * keyBytes(kv), "values");
-             ClBuffer indexBuf = ctx.buffer((long) count * 4, "indices");
-             ClBuffer countBuf = ctx.buffer(4, "counts");
-             ClBuffer weightBuf = ctx.buffer((long) heads * count * 4, "weights");
-             ClBuffer outBuf = ctx.buffer((long) qDim * 4, "output")) {
-            qBuf.write(q, qOff, qDim, 0);
-            short[] scratch = kv == KeyPrecision.F16 ? new short[HALF_CHUNK] : null;
-            writeMirror(kBuf, kv, keyCache, kvOff, kvElements, 0, scratch);
-            writeMirror(vBuf, kv, valueCache, kvOff, kvElements, 0, scratch);
-            indexBuf.write(indices, 0, count, 0);
-            countBuf.write(new int[]{count}, 0, 1, 0);
-            runAttention(qBuf, qDim, kBuf, vBuf, kv, kvDim, headSize, heads, heads, 1, indexBuf, count, countBuf, weightBuf, count,
-                    (float) (1.0 / Math.sqrt(headSize)), outBuf, heads, 1);
-            outBuf.read(0, out, outOff, qDim);
-        }
-    }
-
     /** Values per piece when a mirror is converted to half on the host (the scratch array's length). */
     static final int HALF_CHUNK = 1 << 16;
 
-    /**
-     * Writes src[srcOff, srcOff+count) to mirror elements [dstElement, ...) stored as {@code kv}; F16 rounds to
-     * nearest (Float.floatToFloat16) piece by piece through {@code scratch}.
-     */
     /**
      * Rows fromRow..fromRow+rows-1 of a KV cache layer into the device's mirror ([position][kvDim]) at the same rows,
      * in the mirror's precision: a row-major f32 cache as it is, a row-major f16 cache into an f16 mirror as its bits,
@@ -288,6 +263,10 @@ public final class OpenClKernels implements TokenKernels {
         }
     }
 
+    /**
+     * Writes src[srcOff, srcOff+count) to mirror elements [dstElement, ...) stored as {@code kv}; F16 rounds to
+     * nearest (Float.floatToFloat16) piece by piece through {@code scratch}.
+     */
     static void writeMirror(ClBuffer dst, KeyPrecision kv, float[] src, int srcOff, int count, long dstElement, short[] scratch) {
         if (kv == KeyPrecision.F32) {
             dst.write(src, srcOff, count, dstElement);

@@ -8,9 +8,9 @@ import io.github.tokenbutler.plugin.predictor.PredictorWeights;
  * The predictor's incremental step on an OpenCL device: the forward pass of {@code ImportanceState#append}
  * (input projection, the predictor's own causal attention over its device-resident K/V cache, LayerNorm, FFN with
  * the residual, the two importance heads, RoPE), with the weights uploaded once. In per call: the new tokens'
- * layer-0 attention inputs (n × E floats). Out: their rotated importance queries and keys (n × L·H·d' each) and the
- * rows appended to the predictor's K/V cache (n × E/r each), which the caller stores in the CPU's
- * {@code ImportanceState} so that the CPU keeps the complete state (and can take over at any step).
+ * layer-0 attention inputs (n × E floats) and the rotary angles. Out: their rotated importance queries and keys
+ * (n × L·H·d' each), left on the device for the caller ({@link Results}); the rows of the predictor's own K/V
+ * cache stay here too, and are read back only when the CPU takes the sequence over ({@link #readCache}).
  *
  * <p>Kernels (one per .cl file): predictor_matvec.cl (built for no activation, GELU and SiLU), predictor_rope.cl,
  * predictor_layernorm.cl, predictor_attention.cl. Angles of the rotary embedding are computed on the host in double
@@ -83,16 +83,23 @@ final class OpenClPredictor implements AutoCloseable {
         return b;
     }
 
+    /** Where a step's results lie on the device, a chunk of its tokens at a time (valid during the call only). */
+    @FunctionalInterface
+    interface Results {
+        /**
+         * Tokens t0..t0+tokens-1 of the step (positions first..): their rotated importance queries in {@code qi} and
+         * keys in {@code ki}, [tokens][L·H·d'] floats each from element 0.
+         */
+        void chunk(int t0, int first, int tokens, ClBuffer qi, ClBuffer ki);
+    }
+
     /**
      * Runs the predictor on positions startPos..startPos+n-1 (every earlier position must have gone through this
-     * object since the last rewind to them; startPos below the last call's end rewinds).
+     * object since the last rewind to them, or {@link #loadCache}; startPos below the last call's end rewinds).
      * @param xIn [n][E] layer-0 attention inputs
-     * @param qiOut [n][L·H·d'] rotated importance queries
-     * @param kiOut [n][L·H·d'] rotated importance keys
-     * @param kOut  [n][E/r] the predictor's rotated attention keys, as its K/V cache holds them
-     * @param vOut  [n][E/r] the predictor's attention values
+     * @param results takes each chunk's importance queries and keys on the device
      */
-    void step(int startPos, int n, float[] xIn, float[] qiOut, float[] kiOut, float[] kOut, float[] vOut) {
+    void step(int startPos, int n, float[] xIn, Results results) {
         if (startPos < 0 || (long) startPos + n > context) {
             throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + n - 1) + " are outside the context of " + context);
         }
@@ -127,11 +134,15 @@ final class OpenClPredictor implements AutoCloseable {
             int vectors = c.modelLayers() * c.modelHeads();
             rope.arg(0, qi).arg(1, d).arg(2, dp).arg(3, cosTable).arg(4, sinTable).run(new long[]{dp / 2, vectors, tokens}, null);
             rope.arg(0, ki).arg(1, d).arg(2, dp).arg(3, cosTable).arg(4, sinTable).run(new long[]{dp / 2, vectors, tokens}, null);
-            qi.read(0, qiOut, t0 * d, tokens * d);
-            ki.read(0, kiOut, t0 * d, tokens * d);
-            k.read(0, kOut, t0 * p, tokens * p);
-            v.read(0, vOut, t0 * p, tokens * p);
+            results.chunk(t0, first, tokens, qi, ki);
         }
+    }
+
+    /** Reads rows [0, n) of the predictor's K/V cache into k and v ([n][E/r] each), as the CPU's state holds them. */
+    void readCache(int n, float[] k, float[] v) {
+        int p = c.projDim();
+        keyCache.read(0, k, 0, n * p);
+        valueCache.read(0, v, 0, n * p);
     }
 
     /** Writes rows [startPos, startPos+n) of the predictor's K/V cache ([n][E/r] each), as the CPU's state holds them. */

@@ -24,13 +24,16 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  *       {@code mirror=f16}: half the memory, upload and gather traffic, values rounded to half).</li>
  * </ul>
  * Per layer, the call's queries go up and the attention output comes back for the output projection.
- * The predictor's step runs here too ({@link OpenClPredictor}: its weights and own K/V cache stay on the device);
- * its new importance queries and keys and K/V rows come back into the CPU's {@link ImportanceState}, which stores
- * the keys in its precision, and the stored keys go up again, so both sides hold the same keys.
+ * The predictor's step runs here too ({@link OpenClPredictor}: its weights and own K/V cache stay on the device),
+ * and its importance queries and keys never leave the device: quantize_keys.cl stores the keys in the CPU store's
+ * layout and precision, bit for bit as the CPU would, and scoring reads the queries where the step left them.
+ * The CPU's {@link ImportanceState} stays empty while the device runs the predictor.
  *
  * <p>Failures: a ClException (e.g. out of device memory) makes this backend give up: with backend=opencl
- * asked for explicitly it is a UserError; under auto one log line, and every later call returns -1 so the hook's
- * CPU path takes over (the CPU keeps the complete state, so nothing is lost).
+ * asked for explicitly it is a UserError; under auto the device's predictor state (its K/V cache, the importance
+ * keys and the last append's queries) is read back into the CPU's {@link ImportanceState} once, one line says so,
+ * and every later call returns -1 so the hook's CPU path takes over with the same state. A device that cannot
+ * even be read then is a UserError (the sequence cannot go on without its predictor state).
  */
 final class OpenClSparseAttention implements BackendAttention {
     // Scores, indices and weights of one launch hold tokens * units * positions values: long prefills go in
@@ -54,14 +57,15 @@ final class OpenClSparseAttention implements BackendAttention {
     private final ClBuffer[] keyMirror, valueMirror;
     private final int[] mirrored;
     private ClBuffer importanceKeys, importanceScales;
-    /** The predictor's step on the device; its results come back into {@link #state}. */
+    /** The predictor's step on the device; its results stay here. */
     private OpenClPredictor predictorStep;
-    private float[] stepKeys = new float[0], stepK = new float[0], stepV = new float[0];
     private ClBuffer queries, callQ, scores, indices, counts, budgets, weights, out;
     private int queryRows, callTokensCapacity;
+    /** Positions of the predictor's state on the device, and the query rows of its last append. */
+    private int deviceLength, appendCount;
+    /** The CPU's {@link #state} holds what the device holds (it ran the predictor itself, or both are empty). */
+    private boolean hostCurrent = true;
     private boolean failed;
-    /** Tests: device calls (predictor steps and layer calls) left before one fails as a lost device would; -1: never. */
-    int callsBeforeInjectedFailure = -1;
     /** measure/record: the selections of the last call come back to the host, [token][unit][keptStride]. */
     private final boolean keepSelections;
     private int[] keptIndices = new int[0], keptCounts = new int[0];
@@ -132,24 +136,26 @@ final class OpenClSparseAttention implements BackendAttention {
     @Override
     public boolean appendPredictor(int startPos, int n, float[] x) {
         if (failed) return false;
+        if (startPos < 0 || startPos > deviceLength) {
+            throw new IllegalArgumentException("startPos " + startPos + " must be in 0.." + deviceLength + " (the positions stored so far)");
+        }
         synchronized (kernels) {
             try {
-                int d = importanceDim, p = state.config().projDim();
-                // The state keeps the query array it is given, so it is a new one each call.
-                float[] queries = new float[n * d];
-                if (stepKeys.length < n * d) stepKeys = new float[n * d];
-                if (stepK.length < n * p) {
-                    stepK = new float[n * p];
-                    stepV = new float[n * p];
-                }
-                injectFailure();
-                predictorStep.step(startPos, n, x, queries, stepKeys, stepK, stepV);
-                state.appendComputed(startPos, n, queries, stepKeys, stepK, stepV);
+                ensureQueryRows(n);
+                int d = importanceDim, groups = state.config().modelLayers() * modelHeads;
+                predictorStep.step(startPos, n, x, (t0, first, tokens, qi, ki) -> {
+                    qi.copyFloats(0, queries, (long) t0 * d, (long) tokens * d);
+                    kernels.runQuantize(state.precision(), ki, d, state.config().dPrime(), groups, importanceKeys, importanceScales,
+                            groupStride, positionsPadded, first, tokens);
+                });
             } catch (ClException e) {
-                fail(e);
+                // The step may have overwritten positions from startPos on: the CPU gets those before it and reruns the step.
+                fail(e, Math.min(startPos, deviceLength), 0);
                 return false;
             }
-            uploadPredictions(startPos, n, false);
+            deviceLength = startPos + n;
+            appendCount = n;
+            hostCurrent = false;
             return true;
         }
     }
@@ -157,14 +163,10 @@ final class OpenClSparseAttention implements BackendAttention {
     /** The CPU's predictor ran (or a synthetic fill): its keys, queries and K/V rows go up. */
     @Override
     public void predictorAppended(int startPos, int n) {
-        uploadPredictions(startPos, n, true);
-    }
-
-    private void uploadPredictions(int startPos, int n, boolean predictorCache) {
         if (failed) return;
         synchronized (kernels) {
             try {
-                if (predictorCache && n > 0) {
+                if (n > 0) {
                     int p = state.config().projDim();
                     float[] k = new float[n * p], v = new float[n * p];
                     state.attentionRows(startPos, startPos + n, k, v);
@@ -172,18 +174,26 @@ final class OpenClSparseAttention implements BackendAttention {
                 }
                 OpenClKernels.uploadKeys(state.keys(), startPos, startPos + n, importanceKeys, importanceScales, groupStride, positionsPadded);
                 int rows = state.queryCount();
-                if (rows == 0) return; // a synthetic fill: keys only, the next append brings queries
-                if (rows > queryRows) {
-                    if (queries != null) queries.close();
-                    queries = null;
-                    queries = ctx.buffer((long) Math.max(rows, 2 * queryRows) * importanceDim * 4, "importance queries");
-                    queryRows = Math.max(rows, 2 * queryRows);
+                if (rows > 0) {
+                    ensureQueryRows(rows);
+                    queries.write(state.queries(), 0, rows * importanceDim, 0);
                 }
-                queries.write(state.queries(), 0, rows * importanceDim, 0);
+                deviceLength = state.length();
+                appendCount = rows;
+                hostCurrent = true;
             } catch (ClException e) {
-                fail(e);
+                fail(e, 0, 0);
             }
         }
+    }
+
+    private void ensureQueryRows(int rows) {
+        if (rows <= queryRows) return;
+        if (queries != null) queries.close();
+        queries = null;
+        int grown = Math.max(rows, 2 * queryRows);
+        queries = ctx.buffer((long) grown * importanceDim * 4, "importance queries");
+        queryRows = grown;
     }
 
     @Override
@@ -191,10 +201,9 @@ final class OpenClSparseAttention implements BackendAttention {
         if (failed) return -1;
         synchronized (kernels) {
             try {
-                injectFailure();
                 return attendOnDevice(layer, startPos, nTokens, predictedRow, q, keyCache, valueCache, out);
             } catch (ClException e) {
-                fail(e);
+                fail(e, deviceLength, appendCount);
                 return -1;
             }
         }
@@ -276,20 +285,39 @@ final class OpenClSparseAttention implements BackendAttention {
         weights = indices = scores = counts = budgets = out = callQ = null;
     }
 
-    private void injectFailure() {
-        if (callsBeforeInjectedFailure >= 0 && callsBeforeInjectedFailure-- == 0) {
-            throw new ClException("injected failure (test): CL_OUT_OF_RESOURCES", -5);
-        }
-    }
-
-    private void fail(ClException e) {
+    /**
+     * Gives up on the device. Under auto the CPU takes over: unless it holds the state already, it gets positions
+     * [0, keep) of the device's predictor state and the first {@code queries} query rows of the last append.
+     */
+    private void fail(ClException e, int keep, int queries) {
         failed = true;
-        releaseBuffers();
         if (explicit) {
+            releaseBuffers();
             throw new UserError("attention: backend=opencl failed on device '" + deviceName + "': " + e.getMessage());
         }
+        if (!hostCurrent) {
+            try {
+                handOver(keep, queries);
+            } catch (ClException | IllegalArgumentException readBack) {
+                releaseBuffers();
+                throw new UserError("attention: backend=auto: device '" + deviceName + "' failed (" + e.getMessage() + ") and its"
+                        + " predictor state could not be read back for the CPU to go on (" + readBack.getMessage() + ")");
+            }
+        }
+        releaseBuffers();
         System.err.println("tokenbutler: attention backend opencl failed on device '" + deviceName + "' (" + e.getMessage()
                 + "); continuing on the CPU (Vector API)");
+    }
+
+    /** The device's predictor state of positions [0, length) and queries of the last append into the CPU's {@link #state}. */
+    private void handOver(int length, int queryCount) {
+        int p = state.config().projDim();
+        float[] k = new float[length * p], v = new float[length * p], q = new float[queryCount * importanceDim];
+        predictorStep.readCache(length, k, v);
+        if (queryCount > 0) queries.read(0, q, 0, queryCount * importanceDim);
+        state.restore(length, k, v, q, queryCount,
+                keys -> OpenClKernels.downloadKeys(keys, length, importanceKeys, importanceScales, groupStride, positionsPadded));
+        hostCurrent = true;
     }
 
     @Override
@@ -303,6 +331,8 @@ final class OpenClSparseAttention implements BackendAttention {
     @Override
     public void reset() {
         java.util.Arrays.fill(mirrored, 0);
+        deviceLength = appendCount = 0;
+        hostCurrent = true;
     }
 
     private void releaseBuffers() {

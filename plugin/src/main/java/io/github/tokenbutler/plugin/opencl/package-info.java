@@ -6,14 +6,15 @@
  * by ServiceLoader through {@link
  * io.github.tokenbutler.plugin.opencl.OpenClBackendProvider}.
  *
- * <p><b>In:</b> per token, the layer-0 attention input for the predictor's step (whose importance queries, keys
- * and K/V rows go back into the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}, and whose
- * stored keys come up again in the state's precision); per layer 1..L-1 and call,
- * the queries and the runtime's K/V caches, of which only the rows the device has not seen are sent (the
- * device keeps a mirror).
+ * <p><b>In:</b> per token, the layer-0 attention input and the rotary angles for the v1 predictor's step, whose
+ * K/V cache, importance queries and importance keys stay on the device (quantize_keys.cl stores the keys bit for
+ * bit as the CPU's store would); per layer 1..L-1 and call, the queries and the runtime's K/V caches, of which only
+ * the rows the device has not seen are sent (the device keeps a mirror). {@link
+ * io.github.tokenbutler.plugin.opencl.ClContext#busTraffic} counts the bytes that cross.
  *
  * <p><b>Out:</b> the attention output of every query head of the call, in the runtime's layout, for the
- * output projection; the attended-pair count for the statistics.
+ * output projection; the attended-pair count for the statistics; when the device gives up under {@code auto},
+ * its predictor state, read back once into the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}.
  *
  * <p>The small wrapper ({@link io.github.tokenbutler.plugin.opencl.Cl}, {@link
  * io.github.tokenbutler.plugin.opencl.ClContext}, {@link io.github.tokenbutler.plugin.opencl.ClProgram},

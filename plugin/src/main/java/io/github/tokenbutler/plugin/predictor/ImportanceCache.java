@@ -4,7 +4,7 @@ package io.github.tokenbutler.plugin.predictor;
  * The importance-key cache of one sequence: the rotated importance key of every past position for every
  * (layer, head) of the base model, in the chosen {@link KeyPrecision}, and the importance queries of the last
  * step's tokens; it turns them into predicted attention logits. It is filled by a {@link PredictorStep} on the
- * CPU, or with what a device computed.
+ * CPU, or, when the CPU takes a sequence over from a device, with what the device held.
  *
  * <p>{@link #scores} and {@link #groupScores} only read and may run from many threads at once (one per head);
  * writes must not run concurrently with anything.
@@ -39,6 +39,13 @@ public final class ImportanceCache {
         queries = qi;
         queryCount = n;
         length = startPos + n;
+    }
+
+    /** The keys of positions [0, length) were written into the store's raw arrays; the queries are kept (not copied). */
+    void restore(int length, float[] qi, int queryCount) {
+        this.length = length;
+        this.queries = qi;
+        this.queryCount = queryCount;
     }
 
     /**

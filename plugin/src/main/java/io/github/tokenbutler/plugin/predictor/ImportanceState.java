@@ -1,5 +1,7 @@
 package io.github.tokenbutler.plugin.predictor;
 
+import java.util.function.Consumer;
+
 /**
  * Per-sequence predictor state: the predictor's own attention K/V cache and the importance keys of
  * every past token, for every (layer, head) of the base model.
@@ -73,21 +75,26 @@ public final class ImportanceState {
     }
 
     /**
-     * As {@link #append}, with the forward pass already done elsewhere (an OpenCL device): stores the results
-     * exactly as append stores its own.
-     * @param qi [n][L·H·d'] rotated importance queries (kept, not copied)
-     * @param ki [n][L·H·d'] rotated importance keys
-     * @param k  [n][E/r] the predictor's rotated attention keys, for its own K/V cache
-     * @param v  [n][E/r] the predictor's attention values
+     * Takes over a sequence whose predictor state only a device held (a device that gives up): positions
+     * [0, length), replacing everything stored here.
+     * @param k          [length][E/r] the predictor's rotated attention keys, for its own K/V cache
+     * @param v          [length][E/r] the predictor's attention values
+     * @param queries    the importance queries of the device's last append, [queryCount][L·H·d'] (kept, not copied)
+     * @param storedKeys writes the importance keys of positions [0, length) into the store it is given, whose raw
+     *                   arrays have room for them, exactly as the store's own put would have stored them
      */
-    public void appendComputed(int startPos, int n, float[] qi, float[] ki, float[] k, float[] v) {
-        int p = c.projDim(), dim = c.importanceDim();
-        if (qi.length < (long) n * dim || ki.length < (long) n * dim || k.length < (long) n * p || v.length < (long) n * p) {
-            throw new IllegalArgumentException("computed rows are shorter than n = " + n + " tokens");
+    public void restore(int length, float[] k, float[] v, float[] queries, int queryCount, Consumer<BlockedVectorStore> storedKeys) {
+        int p = c.projDim();
+        if (length < 0 || length > maxPositions) throw new IllegalArgumentException("length " + length + " is outside 0.." + maxPositions);
+        if (k.length < (long) length * p || v.length < (long) length * p || queries.length < (long) queryCount * c.importanceDim()
+                || queryCount > length) {
+            throw new IllegalArgumentException("restored rows are shorter than " + length + " positions and " + queryCount + " queries");
         }
-        begin(startPos, n);
-        step.store(startPos, n, k, v);
-        cache.put(startPos, n, qi, ki);
+        cache.truncate(0, length);
+        if (length > 0) step.ensureCapacity(length);
+        step.store(0, length, k, v);
+        storedKeys.accept(cache.keys());
+        cache.restore(length, queries, queryCount);
     }
 
     /** {@link ImportanceCache#scores}. */

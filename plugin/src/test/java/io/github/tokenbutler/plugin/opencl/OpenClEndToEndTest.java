@@ -191,8 +191,9 @@ class OpenClEndToEndTest {
 
     /**
      * Under backend=auto a device that fails mid-sequence (here: an injected CL_OUT_OF_RESOURCES at a predictor
-     * step, and at a layer call) leaves the CPU with the complete state: the decode goes on there and gives the
-     * CPU's perplexity.
+     * step, and at a layer call, {@link FailingKernels}) hands the CPU the complete state, read back from the
+     * device (whose predictor state never went to the host before): the decode goes on there and gives the CPU's
+     * perplexity.
      */
     @Test
     void aDeviceLostMidSequenceUnderAutoLeavesTheCpuTheWholeState() {
@@ -208,9 +209,8 @@ class OpenClEndToEndTest {
             parsedOptions.put("predictor", "in-memory");
             AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, parsedOptions, model.config());
             ImportanceState state = newPredictorState(KeyPrecision.Q8);
-            OpenClSparseAttention device = new OpenClSparseAttention(kernels, false, model.config(), parsed.budget(), parsed.perKvHead(),
-                    state, false, parsed.mirror());
-            device.callsBeforeInjectedFailure = failAt;
+            OpenClSparseAttention device = new OpenClSparseAttention(new FailingKernels(kernels.context(), failAt), false, model.config(),
+                    parsed.budget(), parsed.perKvHead(), state, false, parsed.mirror());
             double po;
             try (SparseAttention a = new SparseAttention(model.config(), parsed, PredictedScores.of(state), device)) {
                 po = perplexity(stepByStep(a, n), n);

@@ -40,16 +40,16 @@ class OpenClPredictorTest {
 
     private static void check(PredictorConfig c, int[] chunks, int n) {
         PredictorWeights w = PredictorWeights.random(c, 5);
-        int e = c.modelDim(), d = c.importanceDim(), p = c.projDim();
+        int e = c.modelDim(), d = c.importanceDim();
         float[] x = gaussian(n * e, 3);
         for (ClDevice device : OpenClBackends.devices()) {
             try (OpenClKernels kernels = new OpenClKernels(device);
                  OpenClPredictor predictor = new OpenClPredictor(kernels, c, w, n)) {
-                float[] qi = new float[n * d], ki = new float[n * d], k = new float[n * p], v = new float[n * p];
+                float[] qi = new float[n * d], ki = new float[n * d];
                 for (int pos = 0, ci = 0; pos < n; ci++) {
                     int len = Math.min(chunks[ci % chunks.length], n - pos);
                     float[] q1 = new float[len * d], k1 = new float[len * d];
-                    predictor.step(pos, len, Arrays.copyOfRange(x, pos * e, (pos + len) * e), q1, k1, k, v);
+                    step(predictor, pos, len, Arrays.copyOfRange(x, pos * e, (pos + len) * e), q1, k1);
                     System.arraycopy(q1, 0, qi, pos * d, len * d);
                     System.arraycopy(k1, 0, ki, pos * d, len * d);
                     pos += len;
@@ -64,12 +64,21 @@ class OpenClPredictorTest {
                 float[] other = gaussian(len * e, 9);
                 System.arraycopy(other, 0, x2, from * e, len * e);
                 float[] q2 = new float[len * d], k2 = new float[len * d];
-                predictor.step(from, len, other, q2, k2, k, v);
+                step(predictor, from, len, other, q2, k2);
                 ReferencePredictor.Output ref2 = ReferencePredictor.forward(c, w, x2, from + len);
                 assertClose(q2, Arrays.copyOfRange(ref2.q(), from * d, (from + len) * d), len * d, device.name() + " queries after a rewind");
                 assertClose(k2, Arrays.copyOfRange(ref2.k(), from * d, (from + len) * d), len * d, device.name() + " keys after a rewind");
             }
         }
+    }
+
+    /** The device's step, its importance queries and keys read back into qi and ki ([n][L·H·d'] each). */
+    static void step(OpenClPredictor predictor, int startPos, int n, float[] x, float[] qi, float[] ki) {
+        predictor.step(startPos, n, x, (t0, first, tokens, q, k) -> {
+            int d = qi.length / n;
+            q.read(0, qi, t0 * d, tokens * d);
+            k.read(0, ki, t0 * d, tokens * d);
+        });
     }
 
     private static void assertClose(float[] actual, double[] expected, int count, String what) {
