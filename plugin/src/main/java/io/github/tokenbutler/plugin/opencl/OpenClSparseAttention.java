@@ -164,6 +164,8 @@ final class OpenClSparseAttention implements BackendAttention {
     @Override
     public void predictorAppended(int startPos, int n) {
         if (failed) return;
+        // The CPU's state is complete now: a failure below must not replace it with the device's.
+        hostCurrent = true;
         synchronized (kernels) {
             try {
                 if (n > 0) {
@@ -180,7 +182,6 @@ final class OpenClSparseAttention implements BackendAttention {
                 }
                 deviceLength = state.length();
                 appendCount = rows;
-                hostCurrent = true;
             } catch (ClException e) {
                 fail(e, 0, 0);
             }
