@@ -12,9 +12,6 @@ public final class ClException extends RuntimeException {
         this.errorCode = errorCode;
     }
 
-    /** The OpenCL error code (negative), or 0 when the failure was not an OpenCL error code (e.g. no library). */
-    public int errorCode() { return errorCode; }
-
     /** Out of device or host memory: the caller may go back to the CPU path. */
     public boolean isOutOfMemory() {
         return errorCode == -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */ || errorCode == -5 /* CL_OUT_OF_RESOURCES */

@@ -71,11 +71,6 @@ final class OpenClSparseAttention implements BackendAttention {
     private int[] keptIndices = new int[0], keptCounts = new int[0];
     private int keptStride;
 
-    OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
-                          ImportanceState state) {
-        this(kernels, explicit, config, budget, perKvHead, state, false, KeyPrecision.F32);
-    }
-
     /**
      * @param keepSelections read each call's selections back for {@link #selection} (hit-rate, recording)
      * @param mirror how the device stores the K/V mirror: F32 or F16

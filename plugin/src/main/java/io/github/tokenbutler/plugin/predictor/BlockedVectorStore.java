@@ -67,7 +67,6 @@ public abstract sealed class BlockedVectorStore permits BlockedVectorStore.F32, 
     public abstract KeyPrecision precision();
     public int groups() { return groups; }
     public int dim() { return dim; }
-    public int maxPositions() { return maxPositions; }
     /** Positions allocated now (a multiple of {@link #BLOCK}); the raw arrays have room for this many. */
     public int capacity() { return capacity; }
 

@@ -111,6 +111,4 @@ public final class ImportanceCache {
 
     /** Raw access: the queries of the last step, [queryCount][layers][heads][d']. Valid until the next step. */
     public float[] queries() { return queries; }
-
-    long allocatedBytes() { return keys.allocatedBytes(); }
 }

@@ -143,13 +143,6 @@ public final class ImportanceState {
     /** {@link ImportanceCache#keys}: valid until the next write to this state. */
     public BlockedVectorStore keys() { return cache.keys(); }
 
-    /** {@link ImportanceCache#queries}: the rotated query of token i, layer l, head h at {@link #queryOffset}. */
+    /** {@link ImportanceCache#queries}: [queryCount][layers][heads][d'], the rotated queries of the last append. */
     public float[] queries() { return cache.queries(); }
-
-    public int queryOffset(int i, int layer, int head) {
-        return i * c.importanceDim() + (layer * c.modelHeads() + head) * c.dPrime();
-    }
-
-    /** Bytes held by the importance keys and the predictor's own K/V cache. */
-    public long allocatedBytes() { return cache.allocatedBytes() + step.allocatedBytes(); }
 }

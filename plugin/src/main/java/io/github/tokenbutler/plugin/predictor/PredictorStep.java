@@ -147,6 +147,4 @@ public final class PredictorStep {
             }
         }
     }
-
-    long allocatedBytes() { return attnKeys.allocatedBytes() + attnValues.allocatedBytes(); }
 }

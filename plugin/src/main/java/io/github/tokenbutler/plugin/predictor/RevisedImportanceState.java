@@ -240,7 +240,4 @@ public final class RevisedImportanceState {
 
     /** The key store: group layer * H_kv + kvHead. */
     public BlockedVectorStore keys() { return keys; }
-
-    /** Bytes held by the importance keys. */
-    public long allocatedBytes() { return keys.allocatedBytes(); }
 }

@@ -60,7 +60,7 @@ class OpenClBusTrafficTest {
         KvRows k = KvRows.wrap(OpenClKernelsTest.random(r, config.contextLength() * kvDim), kvDim);
         KvRows v = KvRows.wrap(OpenClKernelsTest.random(r, config.contextLength() * kvDim), kvDim);
         ClContext.BusTraffic step;
-        try (OpenClSparseAttention device = new OpenClSparseAttention(kernels, true, config, options.budget(), false, state)) {
+        try (OpenClSparseAttention device = new OpenClSparseAttention(kernels, true, config, options.budget(), false, state, false, KeyPrecision.F32)) {
             assertTrue(device.appendPredictor(0, prefill, x));
             for (int l = 1; l < layers; l++) device.attend(l, 0, prefill, 0, q, k, v, out);
             ClContext.BusTraffic before = kernels.context().busTraffic();

@@ -233,12 +233,12 @@ class OpenClEndToEndTest {
         float[] keys = OpenClKernelsTest.random(r, CONTEXT * config.kvDim()), values = OpenClKernelsTest.random(r, CONTEXT * config.kvDim());
         float[] q = OpenClKernelsTest.random(r, config.qDim()), out = new float[config.qDim()];
         // A session builds the predictor's kernels once per context (they stay cached): count resources after that.
-        new OpenClSparseAttention(kernels, true, config, parsed.budget(), false, state).close();
+        new OpenClSparseAttention(kernels, true, config, parsed.budget(), false, state, false, KeyPrecision.F32).close();
         int resourcesBefore = kernels.context().openResources();
         long rssWarm = 0;
         int steps = 10_000, cycle = 256;
         long t0 = System.nanoTime();
-        try (OpenClSparseAttention device = new OpenClSparseAttention(kernels, true, config, parsed.budget(), false, state)) {
+        try (OpenClSparseAttention device = new OpenClSparseAttention(kernels, true, config, parsed.budget(), false, state, false, KeyPrecision.F32)) {
             for (int step = 0; step < steps; step++) {
                 int p = step % cycle;
                 if (p == 0) {
@@ -289,7 +289,7 @@ class OpenClEndToEndTest {
         double worst = 0;
         try (SparseAttention cpu = new SparseAttention(config, options, PredictedScores.of(cpuState));
              SparseAttention cl = new SparseAttention(config, options, PredictedScores.of(clState),
-                     new OpenClSparseAttention(kernels, true, config, options.budget(), options.perKvHead(), clState))) {
+                     new OpenClSparseAttention(kernels, true, config, options.budget(), options.perKvHead(), clState, false, KeyPrecision.F32))) {
             cpu.syntheticPrefill(context, 3);
             cl.syntheticPrefill(context, 3);
             for (int p = context; p < context + steps; p++) {
