@@ -1,10 +1,10 @@
 package io.github.tokenbutler.plugin.hook;
 
+import io.github.tokenbutler.plugin.selection.HitRate;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.plugin.selection.SelectionUnits;
 import io.github.tokenbutler.plugin.selection.StatisticsSource;
-import io.github.tokenbutler.plugin.selection.TopKSelection;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 
@@ -34,18 +34,15 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
     private final SelectionStatistics statistics = new SelectionStatistics();
     private final SelectionUnits units;
     private final int headSize, qDim, headsPerUnit;
-    private final float scale;
 
     // The predictor's last append: the query tokens it can score.
     private int appendStart = -1, appendCount;
 
     private long predictorNanos, selectionNanos, attentionNanos, measureNanos;
 
-    // The hit-rate's buffers (measure=true, record=...).
-    private int[] selected = new int[0], oracle = new int[0];
-    private float[] logits = new float[0];
-    private final float[] row;
-    private final TopKSelection topK = new TopKSelection(0);
+    // measure=true, record=...: a call's selections as the backend kept them, and the hit-rate against the true logits.
+    private int[] selected = new int[0];
+    private final HitRate hitRate;
 
     /** On the CPU backend. @param predicted the predictor's logits for the tokenbutler policy, else null */
     public SparseAttention(ModelConfig config, AttentionOptions options, PredictedScores predicted) {
@@ -62,8 +59,7 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
         this.qDim = config.qDim();
         this.units = SelectionUnits.of(config, options.perKvHead());
         this.headsPerUnit = units.headsPerUnit();
-        this.scale = (float) (1.0 / Math.sqrt(headSize));
-        this.row = new float[headSize];
+        this.hitRate = new HitRate(headSize);
     }
 
     public AttentionOptions options() { return options; }
@@ -163,7 +159,10 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
                 int count = used.selection(i, unit, selected);
                 int firstHead = units.firstHead(unit), kvOff = units.kvHead(unit) * headSize;
                 if (options.measure()) {
-                    for (int h = 0; h < headsPerUnit; h++) measureHitRate(q, i * qDim + (firstHead + h) * headSize, keyCache, kvOff, p, count);
+                    for (int h = 0; h < headsPerUnit; h++) {
+                        statistics.hitRateSum += hitRate.of(q, i * qDim + (firstHead + h) * headSize, keyCache, kvOff, p, selected, count);
+                        statistics.hitRateCount++;
+                    }
                 }
                 if (layer == options.recordLayer() && rh >= firstHead && rh < firstHead + headsPerUnit) {
                     statistics.recorded.add(Arrays.copyOf(selected, count));
@@ -186,37 +185,9 @@ public final class SparseAttention implements InstrumentedAttention, StatisticsS
         }
     }
 
-    /**
-     * |selected ∩ O| / |O| for one head at p, O = the ceil((p+1)/2) keys with the highest true logit (same
-     * order as every top-k here: ties to the earlier key).
-     */
-    private void measureHitRate(float[] q, int qOff, KvRows keys, int kvOff, int p, int count) {
-        int oracleSize = (p + 2) / 2;
-        int hits;
-        if (count == p + 1) {
-            hits = oracleSize;
-        } else {
-            for (int t = 0; t <= p; t++) logits[t] = keys.dot(t, kvOff, q, qOff, headSize, row) * scale;
-            topK.select(logits, 0, p + 1, oracleSize, oracle, 0);
-            hits = 0;
-            int a = 0, b = 0;
-            while (a < count && b < oracleSize) {
-                if (selected[a] < oracle[b]) a++;
-                else if (selected[a] > oracle[b]) b++;
-                else { hits++; a++; b++; }
-            }
-        }
-        statistics.hitRateSum += (double) hits / oracleSize;
-        statistics.hitRateCount++;
-    }
-
     private void ensureCapacity(int positions) {
         if (positions <= selected.length) return;
-        int size = (int) Math.min(Integer.MAX_VALUE - 8, Math.max(positions, 2L * selected.length));
-        selected = new int[size];
-        oracle = new int[size];
-        logits = new float[size];
-        topK.ensureCapacity(size);
+        selected = new int[(int) Math.min(Integer.MAX_VALUE - 8, Math.max(positions, 2L * selected.length))];
     }
 
     @Override

@@ -9,7 +9,8 @@
  * ({@link io.github.tokenbutler.plugin.selection.RandomScores}) or recency (streaming).
  *
  * <p><b>Out:</b> the selected key positions, ascending, and what the selection did
- * ({@link io.github.tokenbutler.plugin.selection.SelectionStatistics}).
+ * ({@link io.github.tokenbutler.plugin.selection.SelectionStatistics}; with measure=true the hit-rate of each
+ * selection against the true logits' top half, {@link io.github.tokenbutler.plugin.selection.HitRate}).
  *
  * <p>One class per policy behind one interface, {@link io.github.tokenbutler.plugin.selection.Ranking}, each owning
  * its per-sequence state and made by {@link io.github.tokenbutler.plugin.selection.SelectionPolicy#open}: the ranking
