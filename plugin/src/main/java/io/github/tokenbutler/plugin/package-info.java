@@ -6,8 +6,11 @@
  *       layer's and head's attention logits over the past tokens;</li>
  *   <li>{@code selection}: a policy (tokenbutler, oracle, streaming, h2o, quest, random) turns its evidence into the
  *       key positions each head attends to under the shared budget rule;</li>
- *   <li>{@code kernel}: the sparse attention over those positions;</li>
- *   <li>{@code hook}: the runtime-facing glue: options, per-sequence state, threads, statistics, timings.</li>
+ *   <li>{@code kernel}: the CPU backend: selection and the sparse attention over those positions;</li>
+ *   <li>{@code opencl}: the OpenCL backend of the tokenbutler policy: the predictor's step, its importance state,
+ *       scoring, top-k and sparse attention on a device;</li>
+ *   <li>{@code hook}: the runtime-facing glue: options, the backend chosen once, orchestration per model state,
+ *       statistics, timings.</li>
  * </ol>
  */
 package io.github.tokenbutler.plugin;
