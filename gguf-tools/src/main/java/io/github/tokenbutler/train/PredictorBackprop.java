@@ -34,6 +34,8 @@ public final class PredictorBackprop implements SequenceGradient {
         this.layout = layout;
         this.loss = loss;
         this.c = layout.config();
+        // The extensions of imported predictors (extra LayerNorms, RoPE scaling) have no gradients here.
+        if (c.extended()) throw new IllegalArgumentException("training supports the plain v1 architecture only, not an imported predictor's extensions");
         this.maxLength = maxLength;
         int ah = c.attnHeadDim() / 2, ih = c.dPrime() / 2;
         attnCos = new double[maxLength * ah];

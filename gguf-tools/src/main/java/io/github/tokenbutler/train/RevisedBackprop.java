@@ -25,6 +25,8 @@ public final class RevisedBackprop implements SequenceGradient {
     private double[] cos = new double[0], sin = new double[0];
 
     public RevisedBackprop(RevisedPredictorConfig config, TrainingLoss loss) {
+        // The authors' producer-to-layer offset exists only for imported predictors; these gradients assume layer l reads slot l mod G.
+        if (config.consumerOffset() != 0) throw new IllegalArgumentException("training supports consumer offset 0 only, got " + config.consumerOffset());
         this.c = config;
         this.layout = new ParameterLayout(config);
         this.loss = loss;

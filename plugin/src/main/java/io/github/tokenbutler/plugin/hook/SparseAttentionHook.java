@@ -42,6 +42,8 @@ public abstract class SparseAttentionHook implements AttentionHook {
                 case TokenButlerPredictor p -> {
                     state = parsed.keyPrecision() == null ? p.newState(context) : p.newState(context, parsed.keyPrecision());
                     predicted = PredictedScores.of(state);
+                    // a device runs the plain v1 step only: an imported predictor's extensions keep it on the CPU
+                    if (p.config().extended()) state = null;
                 }
             }
         }

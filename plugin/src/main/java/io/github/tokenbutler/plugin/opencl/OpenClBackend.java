@@ -46,8 +46,8 @@ final class OpenClBackend implements AttentionBackend {
             return AttentionBackends.cpu().open(config, options, predicted, state);
         }
         if (state == null) {
-            if (!toldRevisedPredictor) System.err.println("tokenbutler: attention backend opencl runs the v1 predictor; this v2 (revised) predictor and its "
-                    + "attention run on the CPU (Vector API)");
+            if (!toldRevisedPredictor) System.err.println("tokenbutler: attention backend opencl runs the plain v1 predictor; this one (v2, or v1 with an "
+                    + "imported predictor's extensions) and its attention run on the CPU (Vector API)");
             toldRevisedPredictor = true;
             return AttentionBackends.cpu().open(config, options, predicted, null);
         }

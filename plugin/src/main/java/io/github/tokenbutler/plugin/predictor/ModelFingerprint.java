@@ -148,6 +148,38 @@ public record ModelFingerprint(String modelName, int dim, int layers, int heads,
         }
     }
 
+    /**
+     * {@link #requireSameModel} for a predictor that may have been imported ({@code imported} non-null): the
+     * authors' checkpoint was trained on the original weights, and any GGUF of that base model (another converter,
+     * another quantization) is the model it belongs to. So the shapes must agree as always, and then either the
+     * vocabulary and weights agree (as for a predictor made here) or the model names do (compared without case and
+     * punctuation); either way one stderr line says that the predictor was imported, from where.
+     */
+    public void requireSameModel(ModelFingerprint model, String predictor, PredictorFormat.Imported imported) {
+        if (imported == null) {
+            requireSameModel(model, predictor);
+            return;
+        }
+        boolean sameShape = dim == model.dim && layers == model.layers && heads == model.heads && kvHeads == model.kvHeads
+                && headSize == model.headSize && vocab == model.vocab;
+        if (!sameShape) requireSameModel(model, predictor);   // the usual message: the shapes differ
+        boolean sameWeights = vocabularyHash.equals(model.vocabularyHash)
+                && signatureDistance(embeddingSignature, model.embeddingSignature) <= MAX_SIGNATURE_DISTANCE;
+        if (!sameWeights && !comparableName(modelName).equals(comparableName(model.modelName))) {
+            throw new UserError(predictor + " was " + imported.describe() + " for model " + describe() + " but the model given is "
+                    + model.describe() + ": the shapes agree but neither the names nor the vocabulary and weights do; import the "
+                    + "checkpoint again with --model pointing at this model if it is the same base model");
+        }
+        System.err.println("tokenbutler: " + predictor + " was " + imported.describe() + " for model " + Llama3.quote(modelName)
+                + (sameWeights ? "" : "; the model given has the same name and shapes but another vocabulary or other weights"
+                + " (another conversion or quantization of the base model), accepted because the predictor was imported"));
+    }
+
+    /** A model name without case, spaces or punctuation: "Llama 3.2 1B" and "llama-3.2-1b" compare equal. */
+    static String comparableName(String name) {
+        return name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9]", "");
+    }
+
     @Override public boolean equals(Object o) {
         return o instanceof ModelFingerprint f && modelName.equals(f.modelName) && dim == f.dim && layers == f.layers
                 && heads == f.heads && kvHeads == f.kvHeads && headSize == f.headSize && vocab == f.vocab

@@ -12,7 +12,29 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
 public record PredictorConfig(
         int modelDim, int modelLayers, int modelHeads, int modelKvHeads, int modelHeadSize, int modelVocab,
         int projDim, int attnHeads, int ffnDim, int importanceHidden, int dPrime,
-        float ropeTheta, float layerNormEps, String fingerprint) {
+        float ropeTheta, float layerNormEps, String fingerprint,
+        boolean residualNorm, boolean importanceNorm, RopeScaling ropeScaling) {
+
+    /**
+     * The architecture of plugin/README.md as trained here: no LayerNorm after the residual, none before the
+     * importance MLPs, RoPE without frequency scaling. The three extensions exist for predictors imported from
+     * later versions of the authors' code ({@code import-butler}).
+     */
+    public PredictorConfig(int modelDim, int modelLayers, int modelHeads, int modelKvHeads, int modelHeadSize, int modelVocab,
+                           int projDim, int attnHeads, int ffnDim, int importanceHidden, int dPrime,
+                           float ropeTheta, float layerNormEps, String fingerprint) {
+        this(modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab, projDim, attnHeads, ffnDim, importanceHidden,
+                dPrime, ropeTheta, layerNormEps, fingerprint, false, false, null);
+    }
+
+    /** The same predictor with the three extensions of imported predictors set as given (ropeScaling null: none). */
+    public PredictorConfig withExtensions(boolean residualNorm, boolean importanceNorm, RopeScaling ropeScaling) {
+        return new PredictorConfig(modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab, projDim, attnHeads, ffnDim,
+                importanceHidden, dPrime, ropeTheta, layerNormEps, fingerprint, residualNorm, importanceNorm, ropeScaling);
+    }
+
+    /** True when any extension is on: the file then needs format version {@link PredictorFormat#FORMAT_VERSION_EXTENDED}. */
+    public boolean extended() { return residualNorm || importanceNorm || ropeScaling != null; }
 
     /** The paper's defaults (section 3 of arXiv 2503.07518 v1): d' = 16, r = 8, I = 512. */
     public static final int PAPER_D_PRIME = 16, PAPER_REDUCTION = 8, PAPER_IMPORTANCE_HIDDEN = 512;
@@ -39,7 +61,8 @@ public record PredictorConfig(
                 + 2 * p           // LayerNorm weight and bias
                 + p * f + f       // FFN up + bias
                 + f * e + e       // FFN down + bias
-                + 2 * (e * i + i * out); // q_importance and k_importance MLPs (no biases)
+                + 2 * (e * i + i * out)  // q_importance and k_importance MLPs (no biases)
+                + (residualNorm ? 2 * e : 0) + (importanceNorm ? 2 * e : 0);
     }
 
     /**
@@ -69,6 +92,7 @@ public record PredictorConfig(
             throw new UserError(where + ": LayerNorm epsilon must be a positive number, got " + layerNormEps);
         }
         if (fingerprint == null || fingerprint.isEmpty()) throw new UserError(where + ": the base-model fingerprint is missing");
+        if (ropeScaling != null) ropeScaling.validate(where);
         return this;
     }
 

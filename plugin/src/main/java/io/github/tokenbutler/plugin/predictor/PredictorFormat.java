@@ -23,6 +23,14 @@ public final class PredictorFormat {
     public static final int FORMAT_VERSION = 1;
     /** The format version of revised (v2) predictors: another architecture, its own keys and tensors below. */
     public static final int FORMAT_VERSION_REVISED = 2;
+    /**
+     * v1 with the extensions of predictors imported from later versions of the authors' code (a LayerNorm after the
+     * residual, one before the importance MLPs, Llama-3 RoPE scaling): the same reader, keys and tensors below. A
+     * file uses it only when an extension is on, so that an older reader refuses it instead of ignoring them.
+     */
+    public static final int FORMAT_VERSION_EXTENDED = 3;
+    /** v2 whose layer l >= 1 takes its queries from producer (l-1)/G, slot (l-1) mod G (the authors' released code). */
+    public static final int FORMAT_VERSION_REVISED_EXTENDED = 4;
 
     public static final String KEY_ARCHITECTURE = "general.architecture";
     public static final String KEY_NAME = "general.name";
@@ -52,6 +60,24 @@ public final class PredictorFormat {
     public static final String KEY_ROTARY = "tokenbutler.importance.rotary";
     /** v2: producers, for readers that list them (always ceil(L / G)). */
     public static final String KEY_PRODUCER_COUNT = "tokenbutler.producer.count";
+    /** v2, format 4: 1 when layer l >= 1 uses producer (l-1)/G, slot (l-1) mod G; 0 (layer l uses producer l/G, slot l mod G). */
+    public static final String KEY_CONSUMER_OFFSET = "tokenbutler.producer.consumer_offset";
+
+    /** v1, format 3: 1 when a LayerNorm (tb.residual_norm) follows the residual x + FFN. */
+    public static final String KEY_RESIDUAL_NORM = "tokenbutler.residual_norm";
+    /** v1, format 3: 1 when a LayerNorm (tb.importance_norm) comes before the importance MLPs. */
+    public static final String KEY_IMPORTANCE_NORM = "tokenbutler.importance_norm";
+    /** v1, format 3: "llama3" when the predictor's rotations use Llama-3 frequency scaling (the four keys after it). */
+    public static final String KEY_ROPE_SCALING_TYPE = "tokenbutler.rope.scaling.type";
+    public static final String KEY_ROPE_SCALING_FACTOR = "tokenbutler.rope.scaling.factor";
+    public static final String KEY_ROPE_SCALING_LOW = "tokenbutler.rope.scaling.low_freq_factor";
+    public static final String KEY_ROPE_SCALING_HIGH = "tokenbutler.rope.scaling.high_freq_factor";
+    public static final String KEY_ROPE_SCALING_CONTEXT = "tokenbutler.rope.scaling.original_context_length";
+
+    /** Imported predictors (any version): the checkpoint's file name, its SHA-256 and the layout it was read as. */
+    public static final String KEY_IMPORT_SOURCE = "tokenbutler.import.source";
+    public static final String KEY_IMPORT_SHA256 = "tokenbutler.import.sha256";
+    public static final String KEY_IMPORT_LAYOUT = "tokenbutler.import.layout";
 
     public static final String INPUT_PROJ = "tb.input_proj.weight";
     public static final String ATTN_Q = "tb.attn_q.weight";
@@ -67,6 +93,10 @@ public final class PredictorFormat {
     public static final String Q_IMPORTANCE_DOWN = "tb.q_importance_down.weight";
     public static final String K_IMPORTANCE_UP = "tb.k_importance_up.weight";
     public static final String K_IMPORTANCE_DOWN = "tb.k_importance_down.weight";
+    public static final String RESIDUAL_NORM_WEIGHT = "tb.residual_norm.weight";
+    public static final String RESIDUAL_NORM_BIAS = "tb.residual_norm.bias";
+    public static final String IMPORTANCE_NORM_WEIGHT = "tb.importance_norm.weight";
+    public static final String IMPORTANCE_NORM_BIAS = "tb.importance_norm.bias";
 
     /**
      * Every tensor with its shape in GGUF order (shape[0] is the row length = the input size of a linear layer;
@@ -89,6 +119,14 @@ public final class PredictorFormat {
         m.put(Q_IMPORTANCE_DOWN, new long[]{i, out});
         m.put(K_IMPORTANCE_UP, new long[]{e, i});
         m.put(K_IMPORTANCE_DOWN, new long[]{i, out});
+        if (c.residualNorm()) {
+            m.put(RESIDUAL_NORM_WEIGHT, new long[]{e});
+            m.put(RESIDUAL_NORM_BIAS, new long[]{e});
+        }
+        if (c.importanceNorm()) {
+            m.put(IMPORTANCE_NORM_WEIGHT, new long[]{e});
+            m.put(IMPORTANCE_NORM_BIAS, new long[]{e});
+        }
         return m;
     }
 
@@ -128,13 +166,14 @@ public final class PredictorFormat {
         List<MetadataEntry> m = new ArrayList<>();
         m.add(string(KEY_ARCHITECTURE, ARCHITECTURE));
         m.add(string(KEY_NAME, "TokenButler v2 predictor for " + fingerprint.modelName()));
-        m.add(u32(KEY_FORMAT_VERSION, FORMAT_VERSION_REVISED));
+        m.add(u32(KEY_FORMAT_VERSION, c.consumerOffset() != 0 ? FORMAT_VERSION_REVISED_EXTENDED : FORMAT_VERSION_REVISED));
         m.add(string(KEY_ORIGIN, origin));
         m.add(u32(KEY_IMPORTANCE_HIDDEN, c.importanceHidden()));
         m.add(u32(KEY_D_PRIME, c.dPrime()));
         m.add(u32(KEY_PRODUCER_SPACING, c.producerSpacing()));
         m.add(u32(KEY_PRODUCER_COUNT, c.producers()));
         m.add(u32(KEY_ROTARY, c.rotary() ? 1 : 0));
+        if (c.consumerOffset() != 0) m.add(u32(KEY_CONSUMER_OFFSET, c.consumerOffset()));
         m.add(new MetadataEntry(KEY_ROPE_BASE, GGUFValueType.FLOAT32, null, c.ropeTheta()));
         m.add(new MetadataEntry(KEY_LAYER_NORM_EPS, GGUFValueType.FLOAT32, null, c.layerNormEps()));
         modelMetadata(m, fingerprint, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab());
@@ -156,18 +195,43 @@ public final class PredictorFormat {
     }
 
     /**
-     * 1 (the v1 predictor) or 2 (the revised one) for a TokenButler predictor file; anything else (not a predictor,
-     * an unknown version) is the UserError {@link #readHeader} would give.
+     * 1 (the v1 predictor, format 1 or 3) or 2 (the revised one, format 2 or 4) for a TokenButler predictor file;
+     * anything else (not a predictor, an unknown version) is the UserError {@link #readHeader} would give.
      */
     public static int architectureVersion(GGUF gguf) {
-        String where = "predictor " + gguf.path();
+        int version = fileVersion(gguf, "predictor " + gguf.path());
+        return version == FORMAT_VERSION || version == FORMAT_VERSION_EXTENDED ? FORMAT_VERSION : FORMAT_VERSION_REVISED;
+    }
+
+    private static int fileVersion(GGUF gguf, String where) {
         requireArchitecture(gguf, where);
         int version = requireInt(gguf, where, KEY_FORMAT_VERSION);
-        if (version != FORMAT_VERSION && version != FORMAT_VERSION_REVISED) {
+        if (version < FORMAT_VERSION || version > FORMAT_VERSION_REVISED_EXTENDED) {
             throw new UserError(where + ": predictor format version " + version + " is not supported (this build reads versions "
-                    + FORMAT_VERSION + " and " + FORMAT_VERSION_REVISED + ")");
+                    + FORMAT_VERSION + " to " + FORMAT_VERSION_REVISED_EXTENDED + ")");
         }
         return version;
+    }
+
+    /** Where an imported predictor came from ({@link #KEY_IMPORT_SOURCE} and its neighbours); null for predictors made here. */
+    public record Imported(String source, String sha256, String layout) {
+        /** "imported from F (sha256 0123456789ab, layout L)". */
+        public String describe() {
+            return "imported from " + source + " (sha256 " + sha256.substring(0, Math.min(12, sha256.length())) + ", " + layout + ")";
+        }
+    }
+
+    /** The import keys of a predictor file, or null when it was not imported. */
+    public static Imported imported(GGUF gguf) {
+        if (!(gguf.get(KEY_IMPORT_SOURCE) instanceof String source)) return null;
+        return new Imported(source, gguf.get(KEY_IMPORT_SHA256) instanceof String h ? h : "",
+                gguf.get(KEY_IMPORT_LAYOUT) instanceof String l ? l : "");
+    }
+
+    /** The metadata entries that record an import, to append to {@link #metadata}'s. */
+    public static List<MetadataEntry> importMetadata(Imported imported) {
+        return List.of(string(KEY_IMPORT_SOURCE, imported.source()), string(KEY_IMPORT_SHA256, imported.sha256()),
+                string(KEY_IMPORT_LAYOUT, imported.layout()));
     }
 
     /** A v2 predictor file's config and fingerprint. */
@@ -176,8 +240,15 @@ public final class PredictorFormat {
     /** Reads and checks the metadata of a v2 predictor file, with the same errors as {@link #readHeader}. */
     public static RevisedHeader readRevisedHeader(GGUF gguf) {
         String where = "predictor " + gguf.path();
-        if (architectureVersion(gguf) != FORMAT_VERSION_REVISED) {
+        int fileVersion = fileVersion(gguf, where);
+        if (fileVersion != FORMAT_VERSION_REVISED && fileVersion != FORMAT_VERSION_REVISED_EXTENDED) {
             throw new UserError(where + ": a v1 predictor where a v2 (revised) one is expected");
+        }
+        int consumerOffset = 0;
+        if (fileVersion == FORMAT_VERSION_REVISED_EXTENDED) {
+            consumerOffset = requireInt(gguf, where, KEY_CONSUMER_OFFSET);
+            if (consumerOffset != 1) throw new UserError(where + ": metadata key '" + KEY_CONSUMER_OFFSET + "' should be 1 in format version "
+                    + FORMAT_VERSION_REVISED_EXTENDED + ", got " + consumerOffset);
         }
         float[] signature = signature(gguf, where);
         String hash = requireString(gguf, where, KEY_MODEL_FINGERPRINT);
@@ -186,7 +257,7 @@ public final class PredictorFormat {
                 requireInt(gguf, where, KEY_MODEL_HEAD_SIZE), requireInt(gguf, where, KEY_MODEL_VOCAB),
                 requireInt(gguf, where, KEY_D_PRIME), requireInt(gguf, where, KEY_IMPORTANCE_HIDDEN),
                 requireInt(gguf, where, KEY_PRODUCER_SPACING), requireFlag(gguf, where, KEY_ROTARY), requireFloat(gguf, where, KEY_ROPE_BASE),
-                requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).validate(where);
+                requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).withConsumerOffset(consumerOffset).validate(where);
         int producers = requireInt(gguf, where, KEY_PRODUCER_COUNT);
         if (producers != c.producers()) {
             throw new UserError(where + ": " + KEY_PRODUCER_COUNT + " should be ceil(" + c.modelLayers() + " layers / spacing "
@@ -222,7 +293,7 @@ public final class PredictorFormat {
         List<MetadataEntry> m = new ArrayList<>();
         m.add(string(KEY_ARCHITECTURE, ARCHITECTURE));
         m.add(string(KEY_NAME, "TokenButler predictor for " + fingerprint.modelName()));
-        m.add(u32(KEY_FORMAT_VERSION, FORMAT_VERSION));
+        m.add(u32(KEY_FORMAT_VERSION, c.extended() ? FORMAT_VERSION_EXTENDED : FORMAT_VERSION));
         m.add(string(KEY_ORIGIN, origin));
         m.add(u32(KEY_PROJECTION_LENGTH, c.projDim()));
         m.add(u32(KEY_REDUCTION_FACTOR, c.reduction()));
@@ -232,6 +303,18 @@ public final class PredictorFormat {
         m.add(u32(KEY_D_PRIME, c.dPrime()));
         m.add(new MetadataEntry(KEY_ROPE_BASE, GGUFValueType.FLOAT32, null, c.ropeTheta()));
         m.add(new MetadataEntry(KEY_LAYER_NORM_EPS, GGUFValueType.FLOAT32, null, c.layerNormEps()));
+        if (c.extended()) {
+            m.add(u32(KEY_RESIDUAL_NORM, c.residualNorm() ? 1 : 0));
+            m.add(u32(KEY_IMPORTANCE_NORM, c.importanceNorm() ? 1 : 0));
+            if (c.ropeScaling() != null) {
+                RopeScaling r = c.ropeScaling();
+                m.add(string(KEY_ROPE_SCALING_TYPE, "llama3"));
+                m.add(new MetadataEntry(KEY_ROPE_SCALING_FACTOR, GGUFValueType.FLOAT32, null, r.factor()));
+                m.add(new MetadataEntry(KEY_ROPE_SCALING_LOW, GGUFValueType.FLOAT32, null, r.lowFreqFactor()));
+                m.add(new MetadataEntry(KEY_ROPE_SCALING_HIGH, GGUFValueType.FLOAT32, null, r.highFreqFactor()));
+                m.add(u32(KEY_ROPE_SCALING_CONTEXT, r.originalContextLength()));
+            }
+        }
         modelMetadata(m, fingerprint, c.modelDim(), c.modelLayers(), c.modelHeads(), c.modelKvHeads(), c.modelHeadSize(), c.modelVocab());
         return m;
     }
@@ -249,7 +332,8 @@ public final class PredictorFormat {
      */
     public static Header readHeader(GGUF gguf) {
         String where = "predictor " + gguf.path();
-        if (architectureVersion(gguf) != FORMAT_VERSION) {
+        int fileVersion = fileVersion(gguf, where);
+        if (fileVersion != FORMAT_VERSION && fileVersion != FORMAT_VERSION_EXTENDED) {
             throw new UserError(where + ": a v2 (revised) predictor where a v1 one is expected (this command takes v1 predictors only)");
         }
         int proj = requireInt(gguf, where, KEY_PROJECTION_LENGTH);
@@ -266,7 +350,18 @@ public final class PredictorFormat {
                 requireInt(gguf, where, KEY_MODEL_HEAD_SIZE), requireInt(gguf, where, KEY_MODEL_VOCAB),
                 proj, requireInt(gguf, where, KEY_ATTENTION_HEADS), requireInt(gguf, where, KEY_FFN_LENGTH),
                 requireInt(gguf, where, KEY_IMPORTANCE_HIDDEN), requireInt(gguf, where, KEY_D_PRIME),
-                requireFloat(gguf, where, KEY_ROPE_BASE), requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash).validate(where);
+                requireFloat(gguf, where, KEY_ROPE_BASE), requireFloat(gguf, where, KEY_LAYER_NORM_EPS), hash);
+        if (fileVersion == FORMAT_VERSION_EXTENDED) {
+            RopeScaling scaling = null;
+            if (gguf.get(KEY_ROPE_SCALING_TYPE) != null) {
+                String type = requireString(gguf, where, KEY_ROPE_SCALING_TYPE);
+                if (!type.equals("llama3")) throw new UserError(where + ": metadata key '" + KEY_ROPE_SCALING_TYPE + "' should be 'llama3', got " + Llama3.quote(type));
+                scaling = new RopeScaling(requireFloat(gguf, where, KEY_ROPE_SCALING_FACTOR), requireFloat(gguf, where, KEY_ROPE_SCALING_LOW),
+                        requireFloat(gguf, where, KEY_ROPE_SCALING_HIGH), requireInt(gguf, where, KEY_ROPE_SCALING_CONTEXT));
+            }
+            c = c.withExtensions(requireFlag(gguf, where, KEY_RESIDUAL_NORM), requireFlag(gguf, where, KEY_IMPORTANCE_NORM), scaling);
+        }
+        c.validate(where);
         if (c.ffnDim() != 2 * c.projDim()) {
             throw new UserError(where + ": " + KEY_FFN_LENGTH + " should be 2 * " + KEY_PROJECTION_LENGTH + " = " + 2 * c.projDim()
                     + ", got " + c.ffnDim());

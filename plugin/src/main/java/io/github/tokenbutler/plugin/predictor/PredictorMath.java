@@ -228,6 +228,19 @@ public final class PredictorMath {
         }
     }
 
+    /** {@link #ropeAngles} with the frequencies of a {@link RopeScaling} (null: unscaled, the same as above). */
+    public static void ropeAngles(int pos, int dim, double theta, RopeScaling scaling, float[] cos, float[] sin) {
+        if (scaling == null) {
+            ropeAngles(pos, dim, theta, cos, sin);
+            return;
+        }
+        for (int i = 0; i < dim / 2; i++) {
+            double angle = pos * scaling.frequency(i, dim, theta);
+            cos[i] = (float) StrictMath.cos(angle);
+            sin[i] = (float) StrictMath.sin(angle);
+        }
+    }
+
     /**
      * Rotates v[off..off+dim) in the "rotate half" convention of Hugging Face's Llama (the predictor is trained
      * there): value i pairs with value i + dim/2, (a, b) becomes (a cos - b sin, b cos + a sin).

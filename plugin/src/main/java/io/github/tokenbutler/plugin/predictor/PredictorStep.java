@@ -49,7 +49,7 @@ public final class PredictorStep {
         float[] cos = new float[Math.max(hd, dp) / 2], sin = new float[cos.length];
         for (int t = 0; t < n; t++) {
             int pos = startPos + t;
-            PredictorMath.ropeAngles(pos, hd, theta, cos, sin);
+            PredictorMath.ropeAngles(pos, hd, theta, c.ropeScaling(), cos, sin);
             for (int h = 0; h < heads; h++) {
                 PredictorMath.applyRope(q, t * p + h * hd, hd, cos, sin);
                 PredictorMath.applyRope(k, t * p + h * hd, hd, cos, sin);
@@ -68,13 +68,20 @@ public final class PredictorStep {
         float[] hidden = new float[n * e];
         PredictorMath.matmul(up, n, c.ffnDim(), w.ffnDown, w.ffnDownBias, e, hidden);
         for (int i = 0; i < n * e; i++) hidden[i] += x[i];
+        // Imported from later versions of the authors' code: LayerNorms after the residual and before the MLPs.
+        if (c.residualNorm()) {
+            for (int t = 0; t < n; t++) PredictorMath.layerNorm(hidden, t * e, e, w.residualNormWeight, w.residualNormBias, c.layerNormEps());
+        }
+        if (c.importanceNorm()) {
+            for (int t = 0; t < n; t++) PredictorMath.layerNorm(hidden, t * e, e, w.importanceNormWeight, w.importanceNormBias, c.layerNormEps());
+        }
 
         // Importance queries and keys for every (layer, head), rotated at the token's position.
         float[] qi = importance(hidden, n, w.qImportanceUp, w.qImportanceDown);
         float[] ki = importance(hidden, n, w.kImportanceUp, w.kImportanceDown);
         int groups = c.modelLayers() * c.modelHeads();
         for (int t = 0; t < n; t++) {
-            PredictorMath.ropeAngles(startPos + t, dp, theta, cos, sin);
+            PredictorMath.ropeAngles(startPos + t, dp, theta, c.ropeScaling(), cos, sin);
             for (int g = 0; g < groups; g++) {
                 PredictorMath.applyRope(qi, t * dim + g * dp, dp, cos, sin);
                 PredictorMath.applyRope(ki, t * dim + g * dp, dp, cos, sin);

@@ -15,11 +15,15 @@ import java.util.Map;
  * {@code inputProj} [P][E]; {@code attnQ}, {@code attnK}, {@code attnV} [P][P]; {@code attnNormWeight},
  * {@code attnNormBias} [P]; {@code ffnUp} [2P][P] + {@code ffnUpBias} [2P]; {@code ffnDown} [E][2P] +
  * {@code ffnDownBias} [E]; {@code qImportanceUp}, {@code kImportanceUp} [I][E]; {@code qImportanceDown},
- * {@code kImportanceDown} [L*H*d'][I], output (layer*H + head)*d' + j.
+ * {@code kImportanceDown} [L*H*d'][I], output (layer*H + head)*d' + j. With the extensions of imported predictors
+ * ({@link PredictorConfig#residualNorm}, {@link PredictorConfig#importanceNorm}) also {@code residualNormWeight},
+ * {@code residualNormBias}, {@code importanceNormWeight}, {@code importanceNormBias} [E]; null when the config has
+ * no such LayerNorm.
  */
 public final class PredictorWeights {
     public final float[] inputProj, attnQ, attnK, attnV, attnNormWeight, attnNormBias, ffnUp, ffnUpBias, ffnDown, ffnDownBias,
-            qImportanceUp, qImportanceDown, kImportanceUp, kImportanceDown;
+            qImportanceUp, qImportanceDown, kImportanceUp, kImportanceDown,
+            residualNormWeight, residualNormBias, importanceNormWeight, importanceNormBias;
 
     /** Wraps the arrays (not copied); their sizes are checked against the config. */
     public PredictorWeights(PredictorConfig c, Map<String, float[]> byName) {
@@ -44,6 +48,10 @@ public final class PredictorWeights {
         qImportanceDown = byName.get(PredictorFormat.Q_IMPORTANCE_DOWN);
         kImportanceUp = byName.get(PredictorFormat.K_IMPORTANCE_UP);
         kImportanceDown = byName.get(PredictorFormat.K_IMPORTANCE_DOWN);
+        residualNormWeight = c.residualNorm() ? byName.get(PredictorFormat.RESIDUAL_NORM_WEIGHT) : null;
+        residualNormBias = c.residualNorm() ? byName.get(PredictorFormat.RESIDUAL_NORM_BIAS) : null;
+        importanceNormWeight = c.importanceNorm() ? byName.get(PredictorFormat.IMPORTANCE_NORM_WEIGHT) : null;
+        importanceNormBias = c.importanceNorm() ? byName.get(PredictorFormat.IMPORTANCE_NORM_BIAS) : null;
     }
 
     /** Tensor name → data, in file order (the arrays themselves, not copies). */
@@ -63,6 +71,14 @@ public final class PredictorWeights {
         m.put(PredictorFormat.Q_IMPORTANCE_DOWN, qImportanceDown);
         m.put(PredictorFormat.K_IMPORTANCE_UP, kImportanceUp);
         m.put(PredictorFormat.K_IMPORTANCE_DOWN, kImportanceDown);
+        if (residualNormWeight != null) {
+            m.put(PredictorFormat.RESIDUAL_NORM_WEIGHT, residualNormWeight);
+            m.put(PredictorFormat.RESIDUAL_NORM_BIAS, residualNormBias);
+        }
+        if (importanceNormWeight != null) {
+            m.put(PredictorFormat.IMPORTANCE_NORM_WEIGHT, importanceNormWeight);
+            m.put(PredictorFormat.IMPORTANCE_NORM_BIAS, importanceNormBias);
+        }
         return m;
     }
 

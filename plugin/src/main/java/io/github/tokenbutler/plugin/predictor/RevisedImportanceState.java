@@ -89,15 +89,17 @@ public final class RevisedImportanceState {
         for (int i = 0; i < n * hiddenLength; i++) hidden[i] = PredictorMath.silu(hidden[i]);
         PredictorMath.matmul(hidden, n, hiddenLength, w.down[p], w.downBias[p], out, produced);
         int heads = c.modelHeads(), kvHeads = c.modelKvHeads(), group = c.modelKvGroup(), dp = c.dPrime();
-        int perLayer = heads * dp, layers = Math.min(c.producerSpacing(), c.modelLayers() - layer);
+        // The layers this producer serves: its own and the next G-1, or with the authors' offset the G after it.
+        int firstLayer = c.firstServedLayer(p);
+        int perLayer = heads * dp, layers = Math.max(0, Math.min(c.producerSpacing(), c.modelLayers() - firstLayer));
         for (int t = 0; t < n; t++) {
-            int first = (t * c.modelLayers() + layer) * perLayer;
+            int first = (t * c.modelLayers() + firstLayer) * perLayer;
             System.arraycopy(produced, t * out, queries, first, layers * perLayer);
             if (c.rotary()) {
                 for (int v = 0; v < layers * heads; v++) PredictorMath.applyRope(queries, first + v * dp, dp, stepCos, stepSin, t * (dp / 2));
             }
             for (int g = 0; g < layers; g++) {
-                int q0 = (t * c.modelLayers() + layer + g) * perLayer, m0 = (t * c.modelLayers() + layer + g) * kvHeads * dp;
+                int q0 = (t * c.modelLayers() + firstLayer + g) * perLayer, m0 = (t * c.modelLayers() + firstLayer + g) * kvHeads * dp;
                 for (int kv = 0; kv < kvHeads; kv++) {
                     for (int j = 0; j < dp; j++) {
                         float s = 0f;

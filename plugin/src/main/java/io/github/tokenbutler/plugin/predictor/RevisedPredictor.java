@@ -32,7 +32,7 @@ public final class RevisedPredictor implements Predictor {
     /** {@link #load} from the opened file. */
     static RevisedPredictor read(GGUF gguf, Path path, Llama3.ModelInfo model) {
         PredictorFormat.RevisedHeader header = PredictorFormat.readRevisedHeader(gguf);
-        header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), "predictor " + path);
+        header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), "predictor " + path, PredictorFormat.imported(gguf));
         return new RevisedPredictor(header.config(), RevisedPredictorWeights.read(gguf, header.config()), header.fingerprint());
     }
 

@@ -21,7 +21,28 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  */
 public record RevisedPredictorConfig(
         int modelDim, int modelLayers, int modelHeads, int modelKvHeads, int modelHeadSize, int modelVocab,
-        int dPrime, int importanceHidden, int producerSpacing, boolean rotary, float ropeTheta, float layerNormEps, String fingerprint) {
+        int dPrime, int importanceHidden, int producerSpacing, boolean rotary, float ropeTheta, float layerNormEps, String fingerprint,
+        int consumerOffset) {
+
+    /**
+     * consumerOffset 0: layer l takes its queries from producer l/G, slot l mod G (the design trained here). The
+     * authors' released code uses 1 (layer l >= 1 from producer (l-1)/G, slot (l-1) mod G); only imported predictors have it.
+     */
+    public RevisedPredictorConfig(int modelDim, int modelLayers, int modelHeads, int modelKvHeads, int modelHeadSize, int modelVocab,
+                                  int dPrime, int importanceHidden, int producerSpacing, boolean rotary, float ropeTheta, float layerNormEps,
+                                  String fingerprint) {
+        this(modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab, dPrime, importanceHidden, producerSpacing, rotary,
+                ropeTheta, layerNormEps, fingerprint, 0);
+    }
+
+    /** The same predictor with another consumer offset (0 or 1). */
+    public RevisedPredictorConfig withConsumerOffset(int offset) {
+        return new RevisedPredictorConfig(modelDim, modelLayers, modelHeads, modelKvHeads, modelHeadSize, modelVocab, dPrime, importanceHidden,
+                producerSpacing, rotary, ropeTheta, layerNormEps, fingerprint, offset);
+    }
+
+    /** The first layer whose queries producer p writes: p*G + consumerOffset. */
+    public int firstServedLayer(int producer) { return producer * producerSpacing + consumerOffset; }
 
     /** The authors' released defaults: d' 16, I 512, a producer every 4 layers. */
     public static final int DEFAULT_D_PRIME = 16, DEFAULT_IMPORTANCE_HIDDEN = 512, DEFAULT_PRODUCER_SPACING = 4;
@@ -70,6 +91,7 @@ public record RevisedPredictorConfig(
             throw new UserError(where + ": LayerNorm epsilon must be a positive number, got " + layerNormEps);
         }
         if (fingerprint == null || fingerprint.isEmpty()) throw new UserError(where + ": the base-model fingerprint is missing");
+        if (consumerOffset != 0 && consumerOffset != 1) throw new UserError(where + ": consumer offset must be 0 or 1, got " + consumerOffset);
         return this;
     }
 

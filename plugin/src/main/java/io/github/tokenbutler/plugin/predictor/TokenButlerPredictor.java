@@ -41,7 +41,7 @@ public final class TokenButlerPredictor implements Predictor {
     static TokenButlerPredictor read(GGUF gguf, Path path, Llama3.ModelInfo model) {
         PredictorFormat.Header header = PredictorFormat.readHeader(gguf);
         String what = "predictor " + path;
-        header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), what);
+        header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), what, PredictorFormat.imported(gguf));
         PredictorWeights weights = PredictorWeights.read(gguf, header.config());
         requireFinite(what, weights.byName());
         return new TokenButlerPredictor(header.config(), weights, header.fingerprint());

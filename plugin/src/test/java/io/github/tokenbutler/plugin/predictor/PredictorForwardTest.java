@@ -50,6 +50,23 @@ class PredictorForwardTest {
         compareIncremental(c, PredictorWeights.random(c, 11), gaussianInputs(n, c.modelDim(), 3), n, new int[]{17, 1, 1, 33, 5});
     }
 
+    /**
+     * The extensions of imported predictors (LayerNorms after the residual and before the importance MLPs, Llama-3
+     * RoPE scaling with the authors' numbers) against the same reference; the positions reach 70, where with base 500000
+     * the low frequencies are scaled, so that a missing or wrong scaling changes the logits.
+     */
+    @Test void importedExtensionsMatchReference() {
+        PredictorConfig c = PredictorConfig.forModel(WIDE, "test", 16, 8, 96, 2).withExtensions(true, true, RopeScaling.AUTHORS_LLAMA3);
+        int n = 70;
+        PredictorWeights w = PredictorWeights.random(c, 13);
+        assertTrue(w.residualNormWeight != null && w.importanceNormBias != null);
+        compareIncremental(c, w, gaussianInputs(n, c.modelDim(), 5), n, new int[]{9, 1, 40});
+        // the scaling changes the frequencies of the importance vectors (d' 16, base 500000): the last pair is divided by 32
+        double plain = StrictMath.pow(500000, -14.0 / 16);
+        assertEquals(plain / 32, RopeScaling.AUTHORS_LLAMA3.frequency(7, 16, 500000), plain * 1e-12);
+        assertEquals(1.0, RopeScaling.AUTHORS_LLAMA3.frequency(0, 16, 500000), 1e-15);
+    }
+
     /** Appends x in chunks of the given sizes (cycled), checking each append's queries and finally all keys and logits. */
     static void compareIncremental(PredictorConfig c, PredictorWeights w, float[] x, int n, int[] chunks) {
         ReferencePredictor.Output ref = ReferencePredictor.forward(c, w, x, n);

@@ -28,8 +28,8 @@ public final class ReferencePredictor {
         double[] v = linear(xr, n, p, w.attnV, null, p);
         for (int t = 0; t < n; t++) {
             for (int h = 0; h < heads; h++) {
-                rope(q, t * p + h * hd, hd, t, c.ropeTheta());
-                rope(k, t * p + h * hd, hd, t, c.ropeTheta());
+                rope(q, t * p + h * hd, hd, t, c);
+                rope(k, t * p + h * hd, hd, t, c);
             }
         }
         double[] a = new double[n * p];
@@ -50,27 +50,20 @@ public final class ReferencePredictor {
                 }
             }
         }
-        for (int t = 0; t < n; t++) {
-            double mean = 0, var = 0;
-            for (int i = 0; i < p; i++) mean += a[t * p + i];
-            mean /= p;
-            for (int i = 0; i < p; i++) var += (a[t * p + i] - mean) * (a[t * p + i] - mean);
-            var /= p;
-            for (int i = 0; i < p; i++) {
-                a[t * p + i] = (a[t * p + i] - mean) / Math.sqrt(var + c.layerNormEps()) * w.attnNormWeight[i] + w.attnNormBias[i];
-            }
-        }
+        layerNorm(a, n, p, w.attnNormWeight, w.attnNormBias, c.layerNormEps());
         double[] up = linear(a, n, p, w.ffnUp, w.ffnUpBias, f);
         for (int i = 0; i < up.length; i++) up[i] = 0.5 * up[i] * (1 + PredictorMath.erf(up[i] / Math.sqrt(2)));
         double[] hidden = linear(up, n, f, w.ffnDown, w.ffnDownBias, e);
         for (int i = 0; i < n * e; i++) hidden[i] += x[i];
+        if (c.residualNorm()) layerNorm(hidden, n, e, w.residualNormWeight, w.residualNormBias, c.layerNormEps());
+        if (c.importanceNorm()) layerNorm(hidden, n, e, w.importanceNormWeight, w.importanceNormBias, c.layerNormEps());
         double[] qi = importance(c, w.qImportanceUp, w.qImportanceDown, hidden, n);
         double[] ki = importance(c, w.kImportanceUp, w.kImportanceDown, hidden, n);
         int dp = c.dPrime(), dim = c.importanceDim();
         for (int t = 0; t < n; t++) {
             for (int g = 0; g < c.modelLayers() * c.modelHeads(); g++) {
-                rope(qi, t * dim + g * dp, dp, t, c.ropeTheta());
-                rope(ki, t * dim + g * dp, dp, t, c.ropeTheta());
+                rope(qi, t * dim + g * dp, dp, t, c);
+                rope(ki, t * dim + g * dp, dp, t, c);
             }
         }
         return new Output(c, n, qi, ki);
@@ -100,11 +93,37 @@ public final class ReferencePredictor {
         return y;
     }
 
-    /** Rotate-half RoPE: value i pairs with value i + dim/2, angle pos * theta^(-2i/dim). */
-    private static void rope(double[] v, int off, int dim, int pos, double theta) {
+    /** nn.LayerNorm of each of n rows of length len, biased variance. */
+    private static void layerNorm(double[] a, int n, int len, float[] weight, float[] bias, float eps) {
+        for (int t = 0; t < n; t++) {
+            double mean = 0, var = 0;
+            for (int i = 0; i < len; i++) mean += a[t * len + i];
+            mean /= len;
+            for (int i = 0; i < len; i++) var += (a[t * len + i] - mean) * (a[t * len + i] - mean);
+            var /= len;
+            for (int i = 0; i < len; i++) a[t * len + i] = (a[t * len + i] - mean) / Math.sqrt(var + eps) * weight[i] + bias[i];
+        }
+    }
+
+    /**
+     * Rotate-half RoPE: value i pairs with value i + dim/2, angle pos * f_i with f_i = theta^(-2i/dim), or with Llama-3
+     * scaling (written out again here from the formula, not through {@link RopeScaling}): f_i / factor for wavelengths
+     * 2π/f_i above context/low, f_i below context/high, blended between.
+     */
+    private static void rope(double[] v, int off, int dim, int pos, PredictorConfig c) {
         int half = dim / 2;
+        RopeScaling r = c.ropeScaling();
         for (int i = 0; i < half; i++) {
-            double angle = pos * Math.pow(theta, -2.0 * i / dim), cos = Math.cos(angle), sin = Math.sin(angle);
+            double f = Math.pow(c.ropeTheta(), -2.0 * i / dim);
+            if (r != null) {
+                double wavelength = 2 * Math.PI / f, ctx = r.originalContextLength();
+                if (wavelength > ctx / r.lowFreqFactor()) f = f / r.factor();
+                else if (wavelength >= ctx / r.highFreqFactor()) {
+                    double s = (ctx / wavelength - r.lowFreqFactor()) / (r.highFreqFactor() - r.lowFreqFactor());
+                    f = (1 - s) * f / r.factor() + s * f;
+                }
+            }
+            double angle = pos * f, cos = Math.cos(angle), sin = Math.sin(angle);
             double a = v[off + i], b = v[off + i + half];
             v[off + i] = a * cos - b * sin;
             v[off + i + half] = b * cos + a * sin;
