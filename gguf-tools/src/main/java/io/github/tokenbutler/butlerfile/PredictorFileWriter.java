@@ -40,6 +40,28 @@ public final class PredictorFileWriter {
         return build(PredictorFormat.metadata(config, fingerprint, origin), PredictorFormat.tensorShapes(config), weights.byName(), tensorType);
     }
 
+    /** An imported predictor of either architecture, with the keys that record where it came from after the usual metadata. */
+    public static GgufWriter buildImported(ButlerImport.Result r, ModelFingerprint fingerprint, String origin,
+                                           PredictorFormat.Imported imported, GGMLType tensorType) {
+        List<PredictorFormat.MetadataEntry> m = new java.util.ArrayList<>();
+        Map<String, long[]> shapes;
+        Map<String, float[]> data;
+        switch (r) {
+            case ButlerImport.V1 v -> {
+                m.addAll(PredictorFormat.metadata(v.config(), fingerprint, origin));
+                shapes = PredictorFormat.tensorShapes(v.config());
+                data = v.weights().byName();
+            }
+            case ButlerImport.V2 v -> {
+                m.addAll(PredictorFormat.metadata(v.config(), fingerprint, origin));
+                shapes = PredictorFormat.tensorShapes(v.config());
+                data = v.weights().byName();
+            }
+        }
+        m.addAll(PredictorFormat.importMetadata(imported));
+        return build(m, shapes, data, tensorType);
+    }
+
     private static GgufWriter build(List<PredictorFormat.MetadataEntry> metadata, Map<String, long[]> shapes, Map<String, float[]> data,
                                     GGMLType tensorType) {
         if (!TENSOR_TYPES.contains(tensorType)) {

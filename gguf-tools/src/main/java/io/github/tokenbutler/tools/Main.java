@@ -19,6 +19,7 @@ public final class Main {
                 new ConvertTiktokenCommand(),
                 new SynthCommand(),
                 new SynthPredictorCommand(),
+                new ImportButlerCommand(),
                 new TrainCommand(),
                 new EvalCommand(),
                 new CorefCommand(),

@@ -1,0 +1,85 @@
+package io.github.tokenbutler.checkpoint;
+
+import io.github.tokenbutler.runtime.Llama3.UserError;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * One tensor of a checkpoint: its element type and shape in PyTorch order (the last dimension varies fastest; a
+ * Linear weight is [out][in]), and where its elements lie in a storage: element (i0, i1, ...) at
+ * {@code offset + i0*stride[0] + i1*stride[1] + ...} of the storage's elements.
+ */
+public record CheckpointTensor(String name, DType dtype, long[] shape, long[] stride, long offset, Storage storage) {
+
+    /** The element types a predictor checkpoint may use. */
+    public enum DType {
+        F32(4), F16(2), BF16(2), F64(8);
+        public final int bytes;
+        DType(int bytes) { this.bytes = bytes; }
+    }
+
+    /** The raw little-endian bytes of a storage, read when first asked for. */
+    public interface Storage {
+        /** The storage's bytes; a UserError when they cannot be read or are shorter than declared. */
+        ByteBuffer bytes();
+        /** Its length in elements. */
+        long elements();
+    }
+
+    /** Contiguous strides of a shape (row-major). */
+    public static long[] contiguousStrides(long[] shape) {
+        long[] s = new long[shape.length];
+        long step = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            s[d] = step;
+            step *= shape[d];
+        }
+        return s;
+    }
+
+    public long elements() {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
+    }
+
+    /** The shape as PyTorch prints it: [2048, 64]. */
+    public String shapeText() { return Arrays.toString(shape); }
+
+    /** The elements in row-major order as floats (F16, BF16 and F64 converted; F64 rounded to the nearest float). */
+    public float[] toFloats(String where) {
+        long n = elements();
+        if (n > Integer.MAX_VALUE - 16) throw new UserError(where + ": tensor '" + name + "' has " + n + " elements, too many to import");
+        long last = offset;
+        for (int d = 0; d < shape.length; d++) {
+            if (shape[d] == 0) return new float[0];
+            if (stride[d] < 0) throw new UserError(where + ": tensor '" + name + "' has a negative stride " + Arrays.toString(stride));
+            last += (shape[d] - 1) * stride[d];
+        }
+        if (offset < 0 || last >= storage.elements()) {
+            throw new UserError(where + ": tensor '" + name + "' (shape " + shapeText() + ", strides " + Arrays.toString(stride) + ", offset "
+                    + offset + ") reaches element " + last + " of a storage of " + storage.elements());
+        }
+        ByteBuffer b = storage.bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        float[] out = new float[(int) n];
+        long[] index = new long[shape.length];
+        for (int i = 0; i < out.length; i++) {
+            long at = offset;
+            for (int d = 0; d < shape.length; d++) at += index[d] * stride[d];
+            int pos = Math.toIntExact(at * dtype.bytes);
+            out[i] = switch (dtype) {
+                case F32 -> b.getFloat(pos);
+                case F16 -> Float.float16ToFloat(b.getShort(pos));
+                case BF16 -> Float.intBitsToFloat((b.getShort(pos) & 0xFFFF) << 16);
+                case F64 -> (float) b.getDouble(pos);
+            };
+            for (int d = shape.length - 1; d >= 0; d--) {
+                if (++index[d] < shape[d]) break;
+                index[d] = 0;
+            }
+        }
+        return out;
+    }
+}
