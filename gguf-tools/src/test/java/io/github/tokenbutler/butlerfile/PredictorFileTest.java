@@ -207,8 +207,8 @@ class PredictorFileTest {
             assertRefused(corrupt("short-signature", stories, r -> r.extra = w -> w.putArray(PredictorFormat.KEY_MODEL_EMBEDDING_SIGNATURE,
                     io.github.tokenbutler.runtime.Llama3.GGUFValueType.FLOAT32, new float[3])), stories,
                     "'tokenbutler.model.embedding_signature' should hold 64 numbers, holds 3");
-            assertRefused(corrupt("future-version", stories, r -> r.extra = w -> w.putU32(PredictorFormat.KEY_FORMAT_VERSION, 3)), stories,
-                    "format version 3 is not supported", "versions 1 and 2");
+            assertRefused(corrupt("future-version", stories, r -> r.extra = w -> w.putU32(PredictorFormat.KEY_FORMAT_VERSION, 5)), stories,
+                    "format version 5 is not supported", "versions 1 to 4");
             assertRefused(corrupt("quantized-tensor", stories, r -> {
                 float[] w = r.made.weights().inputProj;
                 r.q8.put(PredictorFormat.INPUT_PROJ, Quantizers.quantize(GGMLType.Q8_0, w, 0, w.length));
