@@ -2,6 +2,7 @@ package io.github.tokenbutler.eval;
 
 import io.github.tokenbutler.corpus.Stories;
 import io.github.tokenbutler.plot.SparsityPlot;
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.runtime.Llama3.Model;
@@ -14,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * The co-referential retrieval task under each policy (docs/EVALUATION.md): one model load, the cases
@@ -117,41 +119,49 @@ public final class CorefEvaluation {
                 coverage = s.viz().record(model, vizCase.tokens(), vizCase.tokens().length, s.predictor(), s.extraOptions());
             }
             List<Row> rows = new ArrayList<>();
-            try (PolicySession dense = PolicySession.dense(model)) {
-                rows.add(runOne(dense, Policies.DENSE, 0, cases, vocab, err));
-            }
-            for (String policy : s.sparsePolicies()) {
-                for (double sparsity : s.sparsities()) {
-                    Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
-                    try (PolicySession session = PolicySession.open(model, policy, options)) {
-                        rows.add(runOne(session, policy, sparsity, cases, vocab, err));
+            // One bar for the whole command: every run scores the same cases.
+            int runs = 1 + s.sparsePolicies().size() * s.sparsities().size();
+            try (ProgressBar progress = ProgressBar.on(err, "coref", (long) runs * cases.size(), ProgressBar.Unit.of("case", "cases"), 10)) {
+                try (PolicySession dense = PolicySession.dense(model)) {
+                    rows.add(runOne(dense, Policies.DENSE, 0, cases, vocab, progress, 0));
+                }
+                for (String policy : s.sparsePolicies()) {
+                    for (double sparsity : s.sparsities()) {
+                        Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
+                        progress.clear(); // opening a session may print the attention backend it chose
+                        try (PolicySession session = PolicySession.open(model, policy, options)) {
+                            rows.add(runOne(session, policy, sparsity, cases, vocab, progress, (long) rows.size() * cases.size()));
+                        }
                     }
                 }
+                progress.finish();
             }
             Report report = new Report(ModelLoading.modelName(s.model()), s.ctx(), cases, rows);
             return new Result(report, coverage, vizCase);
         }
     }
 
-    /** Scores every case under one session. */
-    public static CorefScore score(SequenceModel model, List<CorefCase> cases, int vocab, Progress progress) {
+    /** Scores every case under one session; afterCase (may be null) is told how many are done. */
+    public static CorefScore score(SequenceModel model, List<CorefCase> cases, int vocab, IntConsumer afterCase) {
         CorefScore score = new CorefScore();
         for (int i = 0; i < cases.size(); i++) {
             CorefCase c = cases.get(i);
             score.add(c, CorefScore.predictName(model, c, vocab));
-            if (progress != null) progress.done(i + 1, "cases");
+            if (afterCase != null) afterCase.accept(i + 1);
         }
         return score;
     }
 
-    private static Row runOne(PolicySession session, String policy, double sparsity, List<CorefCase> cases, int vocab, PrintStream err) {
-        String label = "coref: " + policy + (policy.equals(Policies.DENSE) ? "" : " @ " + Policies.formatSparsity(sparsity));
+    private static Row runOne(PolicySession session, String policy, double sparsity, List<CorefCase> cases, int vocab,
+                              ProgressBar progress, long casesBefore) {
+        String run = policy + (policy.equals(Policies.DENSE) ? "" : " @ " + Policies.formatSparsity(sparsity));
         SelectionStatistics stats = session.resetStatistics();
-        Progress progress = new Progress(err, label, cases.size());
-        CorefScore score = score(session, cases, vocab, progress);
+        long start = System.nanoTime();
+        progress.update(casesBefore, run);
+        CorefScore score = score(session, cases, vocab, done -> progress.update(casesBefore + done, run));
         SelectionSummary selection = policy.equals(Policies.DENSE) ? SelectionSummary.DENSE : SelectionSummary.of(stats);
-        err.printf(Locale.ROOT, "%s: %.1f%% of name tokens wrong, %.1f%% of cases missed (%.1f s)%n", label,
-                100 * score.nameTokenError(), 100 * score.missRate(), progress.seconds());
+        progress.message(String.format(Locale.ROOT, "coref: %s: %.1f%% of name tokens wrong, %.1f%% of cases missed (%.1f s)", run,
+                100 * score.nameTokenError(), 100 * score.missRate(), (System.nanoTime() - start) / 1e9));
         return new Row(policy, sparsity, selection, score.nameTokenError(), score.missRate(), score.cases());
     }
 }

@@ -3,6 +3,7 @@ package io.github.tokenbutler.eval;
 import io.github.tokenbutler.corpus.TokenChunks;
 import io.github.tokenbutler.corpus.Stories;
 import io.github.tokenbutler.plot.SparsityPlot;
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.plugin.selection.SelectionStatistics;
 import io.github.tokenbutler.runtime.Llama3.KvType;
 import io.github.tokenbutler.runtime.Llama3.Model;
@@ -15,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * Perplexity under each policy (docs/EVALUATION.md): one model load, dense once as the reference, then
@@ -90,14 +92,14 @@ public final class PerplexityEvaluation {
         return Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%." + decimals + "f", v);
     }
 
-    /** The loss of a sequence model over all chunks. */
-    public static NextTokenLoss measure(SequenceModel model, TokenChunks chunks, int vocab, Progress progress) {
+    /** The loss of a sequence model over all chunks; afterChunk (may be null) is told how many are done. */
+    public static NextTokenLoss measure(SequenceModel model, TokenChunks chunks, int vocab, IntConsumer afterChunk) {
         NextTokenLoss loss = new NextTokenLoss();
         for (int c = 0; c < chunks.count(); c++) {
             int[] chunk = chunks.chunkShared(c);
             SequenceModel.run(model, chunk, chunk.length, vocab,
                     (logits, first, rows) -> loss.addRows(logits, first, rows, chunk, chunk.length, vocab));
-            if (progress != null) progress.done(c + 1, "chunks");
+            if (afterChunk != null) afterChunk.accept(c + 1);
         }
         return loss;
     }
@@ -130,17 +132,22 @@ public final class PerplexityEvaluation {
                 coverage = s.viz().record(model, chunk, chunk.length, s.predictor(), s.extraOptions());
             }
             List<Row> rows = new ArrayList<>();
-
-            try (PolicySession dense = PolicySession.dense(model)) {
-                rows.add(runOne(dense, "dense", 0, chunks, vocab, err));
-            }
-            for (String policy : s.sparsePolicies()) {
-                for (double sparsity : s.sparsities()) {
-                    Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
-                    try (PolicySession session = PolicySession.open(model, policy, options)) {
-                        rows.add(runOne(session, policy, sparsity, chunks, vocab, err));
+            // One bar for the whole command (every run scores the same chunks), so that its time left is the command's.
+            int runs = 1 + s.sparsePolicies().size() * s.sparsities().size();
+            try (ProgressBar progress = ProgressBar.on(err, "eval", (long) runs * chunks.count(), ProgressBar.Unit.of("chunk", "chunks"), 10)) {
+                try (PolicySession dense = PolicySession.dense(model)) {
+                    rows.add(runOne(dense, "dense", 0, chunks, vocab, progress, 0));
+                }
+                for (String policy : s.sparsePolicies()) {
+                    for (double sparsity : s.sparsities()) {
+                        Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
+                        progress.clear(); // opening a session may print the attention backend it chose
+                        try (PolicySession session = PolicySession.open(model, policy, options)) {
+                            rows.add(runOne(session, policy, sparsity, chunks, vocab, progress, (long) rows.size() * chunks.count()));
+                        }
                     }
                 }
+                progress.finish();
             }
             Report report = new Report(ModelLoading.modelName(s.model()), s.ctx(), chunks.count(), rows);
             return new Result(report, coverage);
@@ -150,13 +157,16 @@ public final class PerplexityEvaluation {
     /** A report and, with --viz, the recorded selections of the visualized head. */
     public record Result(Report report, List<int[]> coverage) {}
 
-    private static Row runOne(PolicySession session, String policy, double sparsity, TokenChunks chunks, int vocab, PrintStream err) {
-        String label = "eval: " + policy + (policy.equals("dense") ? "" : " @ " + Policies.formatSparsity(sparsity));
+    private static Row runOne(PolicySession session, String policy, double sparsity, TokenChunks chunks, int vocab,
+                              ProgressBar progress, long chunksBefore) {
+        String run = policy + (policy.equals("dense") ? "" : " @ " + Policies.formatSparsity(sparsity));
         SelectionStatistics stats = session.resetStatistics();
-        Progress progress = new Progress(err, label, chunks.count());
-        NextTokenLoss loss = measure(session, chunks, vocab, progress);
+        long start = System.nanoTime();
+        progress.update(chunksBefore, run);
+        NextTokenLoss loss = measure(session, chunks, vocab, done -> progress.update(chunksBefore + done, run));
         SelectionSummary selection = policy.equals("dense") ? SelectionSummary.DENSE : SelectionSummary.of(stats);
-        err.printf(Locale.ROOT, "%s: perplexity %.4f over %d tokens (%.1f s)%n", label, loss.perplexity(), loss.count(), progress.seconds());
+        progress.message(String.format(Locale.ROOT, "eval: %s: perplexity %.4f over %d tokens (%.1f s)", run, loss.perplexity(), loss.count(),
+                (System.nanoTime() - start) / 1e9));
         return new Row(policy, sparsity, selection, loss.perplexity(), loss.meanNll(), loss.count());
     }
 }

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.plugin.hook.InstrumentedAttention;
 import io.github.tokenbutler.runtime.Llama3;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
@@ -125,10 +126,14 @@ public final class BenchCommand implements Command {
             int[] tokens = syntheticTokens(c.vocabSize(), promptTokens + genTokens, seed);
             State state = model.newState(null);
             double bestPrefill = 0, bestDecode = 0;
+            // On a terminal only (the output is the table); told between the timed parts, never inside them.
+            try (ProgressBar progress = ProgressBar.on(System.err, "bench", (long) repeat * (promptTokens + genTokens),
+                    ProgressBar.Unit.of("token", "tokens"), 0)) {
             for (int r = 0; r < repeat; r++) {
                 long t0 = System.nanoTime();
                 float[] logits = model.forward(state, tokens, 0, promptTokens, 0, false);
                 long t1 = System.nanoTime();
+                progress.update((long) r * (promptTokens + genTokens) + promptTokens, "run " + (r + 1) + " of " + repeat + ": decode");
                 int token = Llama3.Sampler.argmax(logits);
                 for (int i = 0; i < genTokens; i++) {
                     tokens[promptTokens + i] = token;
@@ -136,10 +141,13 @@ public final class BenchCommand implements Command {
                 }
                 long t2 = System.nanoTime();
                 double prefill = promptTokens / ((t1 - t0) / 1e9), decode = genTokens / ((t2 - t1) / 1e9);
-                System.out.printf(Locale.ROOT, "run %d: prefill %d tokens %.1f tokens/s, decode %d tokens %.2f tokens/s%n",
-                        r + 1, promptTokens, prefill, genTokens, decode);
+                progress.update((long) (r + 1) * (promptTokens + genTokens), r + 1 < repeat ? "run " + (r + 2) + " of " + repeat + ": prefill" : "");
+                progress.printAbove(System.out, String.format(Locale.ROOT, "run %d: prefill %d tokens %.1f tokens/s, decode %d tokens %.2f tokens/s%n",
+                        r + 1, promptTokens, prefill, genTokens, decode));
                 bestPrefill = Math.max(bestPrefill, prefill);
                 bestDecode = Math.max(bestDecode, decode);
+            }
+            progress.finish();
             }
             double bandwidth = MemoryBandwidth.measure();
             double decodeBytes = bestDecode * model.weightBytesPerToken();
@@ -170,11 +178,44 @@ public final class BenchCommand implements Command {
         // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included), and a context long
         // enough for the selection's long-row paths: run them once, untimed, before the table. Otherwise the
         // first rows time interpreted and C1 code, and a compiler thread that competes for the two cores.
+        BenchProgress progress;
         try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1, keyType, valueType))) {
+            progress = benchProgress(model, contexts, variants.size(), steps, warmup, rounds);
             for (Variant v : variants) {
-                decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed);
+                decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed, progress,
+                        "JIT warm-up: " + v.label());
             }
         }
+        try (ProgressBar bar = progress.bar()) {
+            longContextRuns(modelPath, contexts, variants, options, steps, warmup, rounds, seed, keyType, valueType, progress);
+            bar.finish();
+        }
+    }
+
+    /**
+     * Counts decode steps; share and time left weigh each step by what it reads, in KV positions: its context plus
+     * the weights' bytes over one position's K/V bytes (a 32K step costs far more than a 1K one).
+     */
+    private static BenchProgress benchProgress(Model model, List<Integer> contexts, int variants, int steps, int warmup, int rounds) {
+        long weightPositions = model.weightBytesPerToken() / Math.max(1, model.kvBytesPerToken(0));
+        long count = (long) variants * (JIT_WARMUP_STEPS + 1), work = count * (JIT_WARMUP_CONTEXT + weightPositions);
+        for (int context : contexts) {
+            long n = (long) rounds * variants * (warmup + steps);
+            count += n;
+            work += n * (context + weightPositions);
+        }
+        return new BenchProgress(ProgressBar.on(System.err, "bench", count, ProgressBar.Unit.of("step", "steps"), 0).weighted(work),
+                weightPositions);
+    }
+
+    /** The bar of the long-context mode and the weight of one decode step beyond its context. */
+    private record BenchProgress(ProgressBar bar, long weightPositions) {
+        void stepsDone(int n, int context, String status) { bar.advance(n, n * (context + weightPositions), status); }
+    }
+
+    private static void longContextRuns(Path modelPath, List<Integer> contexts, List<Variant> variants, Map<String, String> options,
+                                        int steps, int warmup, int rounds, long seed, KvType keyType, KvType valueType, BenchProgress progress) {
+        ProgressBar bar = progress.bar();
         boolean header = true;
         for (int context : contexts) {
             // One load per context: the KV cache is sized by the model's context, and a 32K cache for a 1K run
@@ -182,14 +223,14 @@ public final class BenchCommand implements Command {
             try (Model model = Model.load(modelPath, new LoadOptions(context + warmup + steps, keyType, valueType))) {
                 ModelConfig c = model.config();
                 if (header) {
-                    System.out.printf(Locale.ROOT, "model %s: %d layers, %d/%d heads, head size %d; %d threads; KV cache K %s, V %s; options %s%n",
-                            modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, keyType, valueType, options);
-                    System.out.println("the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
+                    bar.printAbove(System.out, String.format(Locale.ROOT, "model %s: %d layers, %d/%d heads, head size %d; %d threads; KV cache K %s, V %s; options %s%n",
+                            modelPath.getFileName(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headSize(), Parallel.THREADS, keyType, valueType, options));
+                    bar.printAbove(System.out, "the KV cache (and each hook's per-sequence state) is filled with synthetic values, not by a prefill;"
                             + " then " + warmup + " warm-up and " + steps + " timed decode steps (after " + JIT_WARMUP_STEPS
                             + " untimed steps per attention at context " + JIT_WARMUP_CONTEXT + ", for the JIT); best of "
-                            + rounds + " rounds per attention");
-                    System.out.printf(Locale.ROOT, "%-8s %-18s %9s %9s %8s %8s %10s %10s %10s%n",
-                            "context", "attention", "tokens/s", "ms/step", "speedup", "weights", "predictor", "selection", "attention");
+                            + rounds + " rounds per attention\n");
+                    bar.printAbove(System.out, String.format(Locale.ROOT, "%-8s %-18s %9s %9s %8s %8s %10s %10s %10s%n",
+                            "context", "attention", "tokens/s", "ms/step", "speedup", "weights", "predictor", "selection", "attention"));
                     header = false;
                 }
                 // Round-robin over the attentions, keeping each one's fastest round: on a shared 2-core machine a
@@ -200,7 +241,8 @@ public final class BenchCommand implements Command {
                     for (int i = 0; i < variants.size(); i++) {
                         Variant v = variants.get(i);
                         System.gc(); // the previous state's cache is garbage now; the runtime checks the free heap before allocating
-                        StepTimes t = decodeAt(model, v.hook().open(model.info(), v.options()), context, steps, warmup, seed);
+                        StepTimes t = decodeAt(model, v.hook().open(model.info(), v.options()), context, steps, warmup, seed, progress,
+                                context + " " + v.label() + ", round " + (round + 1) + " of " + rounds);
                         if (best[i] == null || t.total < best[i].total) best[i] = t;
                     }
                 }
@@ -214,23 +256,22 @@ public final class BenchCommand implements Command {
                     }
                     double tps = steps / (t.total / 1e9);
                     if (baseline == 0) baseline = tps;
-                    System.out.printf(Locale.ROOT, "%-8d %-18s %9.2f %9.1f %7.2fx %7.1f%% %9.1f%% %9.1f%% %9.1f%%%n",
+                    bar.printAbove(System.out, String.format(Locale.ROOT, "%-8d %-18s %9.2f %9.1f %7.2fx %7.1f%% %9.1f%% %9.1f%% %9.1f%%%n",
                             context, v.label(), tps, t.total / 1e6 / steps, tps / baseline,
-                            pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total));
-                    System.out.flush();
+                            pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total)));
                 }
                 for (int i = 0; i < variants.size(); i++) {
                     StepTimes t = best[i];
                     if (t.keyBytesPerPosition() == 0) continue;
-                    System.out.printf(Locale.ROOT, "%-8d %s: importance keys take %d bytes per position (%s at this context); a step's scoring reads %s%n",
-                            context, variants.get(i).label(), t.keyBytesPerPosition(), mib(t.keyBytesPerPosition() * (long) context), mib(t.keyBytesPerStep()));
+                    bar.printAbove(System.out, String.format(Locale.ROOT, "%-8d %s: importance keys take %d bytes per position (%s at this context); a step's scoring reads %s%n",
+                            context, variants.get(i).label(), t.keyBytesPerPosition(), mib(t.keyBytesPerPosition() * (long) context), mib(t.keyBytesPerStep())));
                 }
                 double bandwidth = MemoryBandwidth.measure();
-                System.out.printf(Locale.ROOT, "%-8d a dense step reads %s of weights and %s of K/V (%.1f KiB per position);%s this machine reads %.1f GB/s (%d threads)%n",
+                bar.printAbove(System.out, String.format(Locale.ROOT, "%-8d a dense step reads %s of weights and %s of K/V (%.1f KiB per position);%s this machine reads %.1f GB/s (%d threads)%n",
                         context, mib(model.weightBytesPerToken()), mib(model.kvBytesPerToken(context)),
                         model.kvBytesPerToken(0) / 1024.0, denseBytesPerSecond == 0 ? "" : String.format(Locale.ROOT,
                                 " dense reads %.1f GB/s, %.0f%% of what", denseBytesPerSecond / 1e9, 100 * denseBytesPerSecond / bandwidth),
-                        bandwidth / 1e9, Parallel.THREADS);
+                        bandwidth / 1e9, Parallel.THREADS));
             }
         }
     }
@@ -239,7 +280,9 @@ public final class BenchCommand implements Command {
 
     private record StepTimes(long total, long weights, long predictor, long selection, long attention, long keyBytesPerPosition, long keyBytesPerStep) {}
 
-    private static StepTimes decodeAt(Model model, AttentionHook.Attention attention, int context, int steps, int warmup, long seed) {
+    /** Times one attention at one context; progress is told after each warm-up step and after the timed steps, never inside them. */
+    private static StepTimes decodeAt(Model model, AttentionHook.Attention attention, int context, int steps, int warmup, long seed,
+                                      BenchProgress progress, String status) {
         try (attention) {
             State state = model.newState(attention);
             fillCache(state, context, seed);
@@ -247,12 +290,17 @@ public final class BenchCommand implements Command {
             if (instrumented != null) instrumented.syntheticPrefill(context, seed);
             int[] tokens = syntheticTokens(model.config().vocabSize(), warmup + steps, seed + context);
             int pos = context;
-            for (int i = 0; i < warmup; i++, pos++) model.forward(state, tokens, i, 1, pos, false);
+            progress.stepsDone(0, context, status);
+            for (int i = 0; i < warmup; i++, pos++) {
+                model.forward(state, tokens, i, 1, pos, false);
+                progress.stepsDone(1, context, status);
+            }
             long attentionBefore = state.attentionNanos, otherBefore = state.otherNanos;
             Map<String, Long> hookBefore = instrumented != null ? instrumented.timingsNanos() : Map.of();
             long t0 = System.nanoTime();
             for (int i = warmup; i < warmup + steps; i++, pos++) model.forward(state, tokens, i, 1, pos, false);
             long total = System.nanoTime() - t0;
+            progress.stepsDone(steps, context, status);
             Map<String, Long> hook = instrumented != null ? instrumented.timingsNanos() : Map.of();
             long attentionTotal = state.attentionNanos - attentionBefore;
             long predictor = delta(hook, hookBefore, "predictor"), selection = delta(hook, hookBefore, "selection");

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.gguf.Llama2cConverter;
 import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
 
@@ -25,12 +26,10 @@ public final class ConvertLlama2cCommand implements Command {
         Path checkpoint = args.existingPositional(0, "MODEL.bin (the llama2.c checkpoint)");
         Path vocab = args.existingPositional(1, "VOCAB (the SentencePiece .model or .vocab)");
         Path out = args.outputPositional(2, "OUT.gguf (the file to write)");
-        ProgressBar bar = ProgressBar.onStderr("convert-llama2c");
+        ProgressBar bar = ProgressBar.bytesOnStderr("convert-llama2c");
         Hyperparameters h;
-        try {
+        try (bar) { // the writer's last tensor finishes the bar; a failure only ends its line
             h = Llama2cConverter.convert(checkpoint, vocab, out, bar);
-        } finally {
-            bar.finish();
         }
         System.out.printf("wrote %s: dim %d, ffn %d, %d layers, %d/%d heads, vocab %d, context %d%s%n", out, h.dim(), h.ffn(),
                 h.layers(), h.heads(), h.kvHeads(), h.vocab(), h.context(), h.tiedEmbeddings() ? ", shared classifier" : "");

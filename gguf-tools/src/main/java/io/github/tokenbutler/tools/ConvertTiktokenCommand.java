@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.gguf.GgufWriter;
 import io.github.tokenbutler.runtime.Llama3.GGUFValueType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -13,6 +14,7 @@ import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * `convert-tiktoken RANKS OUT.gguf`: a tiktoken BPE rank file (one `base64(token bytes) rank` per line, as
@@ -67,7 +69,11 @@ public final class ConvertTiktokenCommand implements Command {
             name = dot > 0 ? f.substring(0, dot) : f;
         }
         long t0 = System.nanoTime();
-        Vocabulary v = convert(ranks, out, name);
+        Vocabulary v;
+        try (ProgressBar bar = rankProgress(ranks)) {
+            v = convert(ranks, out, name, bar);
+            bar.finish();
+        }
         System.out.printf("wrote %s: %d tokens (%d ranked + %d special), %d merges, bos %d, eos %d (%.1f s)%n", out,
                 v.tokens().length, v.rankedCount(), SPECIAL_COUNT, v.merges().length, v.bosId(), v.eosId(),
                 (System.nanoTime() - t0) / 1e9);
@@ -85,9 +91,30 @@ public final class ConvertTiktokenCommand implements Command {
      */
     public record Vocabulary(String[] tokens, int[] types, String[] merges, int rankedCount, int bosId, int eosId, int unsplittable) {}
 
+    /**
+     * A bar on a terminal (nothing in a log) over the ranks, read once and split once, each half of the work:
+     * about 3 s each for Llama 3's 128000 (writing takes well under a second). The count is the file's lines,
+     * known before it is parsed.
+     */
+    private static ProgressBar rankProgress(Path ranks) {
+        long lines = 0;
+        try {
+            for (byte b : Files.readAllBytes(ranks)) if (b == '\n') lines++;
+        } catch (IOException e) {
+            throw UserError.io("convert-tiktoken: cannot read " + ranks, e);
+        }
+        return ProgressBar.on(System.err, "convert-tiktoken", Math.max(1, lines), ProgressBar.Unit.of("rank", "ranks"), 0)
+                .weighted(2 * Math.max(1, lines));
+    }
+
     /** Reads a rank file, recovers its merges and writes the GGUF atomically. */
-    public static Vocabulary convert(Path ranksFile, Path out, String name) {
-        Vocabulary v = vocabulary(readRanks(ranksFile), ranksFile.toString());
+    public static Vocabulary convert(Path ranksFile, Path out, String name) { return convert(ranksFile, out, name, null); }
+
+    /** {@link #convert(Path, Path, String)}, telling bar (may be null) how many ranks are read, then split. */
+    public static Vocabulary convert(Path ranksFile, Path out, String name, ProgressBar bar) {
+        Ranks read = readRanks(ranksFile, bar == null ? null : r -> bar.update(r, r, "reading"));
+        int n = read.tokens().size();
+        Vocabulary v = vocabulary(read, ranksFile.toString(), bar == null ? null : r -> bar.update(r, n + r, "recovering merges"));
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         w.putString("general.name", name);
@@ -126,7 +153,10 @@ public final class ConvertTiktokenCommand implements Command {
      * other line must be `base64 rank` with ranks 0, 1, 2, ... in file order and no token twice; all 256
      * single bytes must be present (byte-level BPE starts from bytes). Problems are UserErrors with the line number.
      */
-    public static Ranks readRanks(Path file) {
+    public static Ranks readRanks(Path file) { return readRanks(file, null); }
+
+    /** {@link #readRanks(Path)}, telling afterRank (may be null) how many ranks are read, every 1024. */
+    public static Ranks readRanks(Path file, IntConsumer afterRank) {
         byte[] raw;
         try {
             raw = Files.readAllBytes(file);
@@ -174,6 +204,7 @@ public final class ConvertTiktokenCommand implements Command {
             if (before != null) throw new UserError(where + "token " + display(bytes) + " was already given on line " + before);
             tokens.add(bytes);
             lines.add(lineNo);
+            if (afterRank != null && (tokens.size() & 1023) == 0) afterRank.accept(tokens.size());
         }
         if (tokens.isEmpty()) throw new UserError("convert-tiktoken: " + file + " has no tokens (expected lines 'base64(token bytes) rank')");
         for (int b = 0; b < 256; b++) {
@@ -193,7 +224,10 @@ public final class ConvertTiktokenCommand implements Command {
     // ---------------------------------------------------------------------------------------------
 
     /** Tokens in GGUF form, types and recovered merges for ranked tokens (index = rank) plus the Llama 3 specials. */
-    public static Vocabulary vocabulary(Ranks ranks, String where) {
+    public static Vocabulary vocabulary(Ranks ranks, String where) { return vocabulary(ranks, where, null); }
+
+    /** {@link #vocabulary(Ranks, String)}, telling afterRank (may be null) how many ranks are split, every 1024. */
+    public static Vocabulary vocabulary(Ranks ranks, String where, IntConsumer afterRank) {
         List<byte[]> ranked = ranks.tokens();
         int n = ranked.size();
         String[] tokens = new String[n + SPECIAL_COUNT];
@@ -207,7 +241,7 @@ public final class ConvertTiktokenCommand implements Command {
             tokens[n + i] = specials[i];
             types[n + i] = TYPE_CONTROL;
         }
-        int[][] pairs = recoverMerges(ranks, where);
+        int[][] pairs = recoverMerges(ranks, where, afterRank);
         String[] merges = new String[pairs.length];
         boolean[] made = new boolean[n];
         for (int k = 0; k < pairs.length; k++) {
@@ -231,7 +265,9 @@ public final class ConvertTiktokenCommand implements Command {
      * one can for GPT-2/cl100k): 678 of Llama 3's tokens, the first at rank 100421 ('.:.:'), do not come out of
      * that BPE as two parts, and many of them are reached in real text through other splits (" Việt" is one).
      */
-    public static int[][] recoverMerges(Ranks ranks, String where) {
+    public static int[][] recoverMerges(Ranks ranks, String where) { return recoverMerges(ranks, where, null); }
+
+    private static int[][] recoverMerges(Ranks ranks, String where, IntConsumer afterRank) {
         List<byte[]> ranked = ranks.tokens();
         Map<String, Integer> rankOf = new HashMap<>(ranked.size() * 2);
         for (int i = 0; i < ranked.size(); i++) rankOf.put(new String(ranked.get(i), StandardCharsets.ISO_8859_1), i);
@@ -248,6 +284,7 @@ public final class ConvertTiktokenCommand implements Command {
             }
             local.sort((x, y) -> x[0] != y[0] ? Integer.compare(x[0], y[0]) : Integer.compare(x[1], y[1]));
             merges.addAll(local);
+            if (afterRank != null && ((r + 1) & 1023) == 0) afterRank.accept(r + 1);
         }
         return merges.toArray(new int[0][]);
     }

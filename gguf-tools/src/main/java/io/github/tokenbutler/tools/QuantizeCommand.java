@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.gguf.GgufQuantizer;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -40,12 +41,10 @@ public final class QuantizeCommand implements Command {
         GGMLType type = GgufQuantizer.TARGETS.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
                 .orElseThrow(() -> new UserError("quantize: option --type must be one of " + GgufQuantizer.TARGETS + ", got '" + typeName + "'"));
         long start = System.nanoTime();
-        ProgressBar bar = ProgressBar.onStderr("quantize");
+        ProgressBar bar = ProgressBar.bytesOnStderr("quantize");
         GgufQuantizer.Report report;
-        try {
+        try (bar) { // the writer's last tensor finishes the bar; a failure only ends its line
             report = GgufQuantizer.quantize(in, out, type, bar);
-        } finally {
-            bar.finish();
         }
         for (String w : report.warnings(type)) System.err.println("warning: " + w);
         System.out.printf("wrote %s: %d tensors quantized to %s in %.1f s%n", out, report.quantized(), type, (System.nanoTime() - start) / 1e9);

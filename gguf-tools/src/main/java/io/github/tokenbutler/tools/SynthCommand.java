@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.gguf.LlamaGguf.Hyperparameters;
 import io.github.tokenbutler.gguf.CopiedVocab;
 import io.github.tokenbutler.gguf.SpmVocab;
@@ -87,12 +88,10 @@ public final class SynthCommand implements Command, Main.FlagOptions {
             vocab = SpmVocab.synthetic(h.vocab());
         }
         long start = System.nanoTime();
-        ProgressBar bar = ProgressBar.onStderr("synth");
+        ProgressBar bar = ProgressBar.bytesOnStderr("synth");
         List<String> notes;
-        try {
+        try (bar) { // the writer's last tensor finishes the bar; a failure only ends its line
             notes = SynthModel.write(h, presetName, type, seed, vocab, chatTemplate, outPath, bar);
-        } finally {
-            bar.finish();
         }
         for (String n : notes) System.err.println("note: " + n);
         double seconds = (System.nanoTime() - start) / 1e9;

@@ -1,5 +1,6 @@
 package io.github.tokenbutler.tools;
 
+import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.butlerfile.PredictorFileWriter;
 import io.github.tokenbutler.files.AtomicFiles;
 import io.github.tokenbutler.gguf.GgufWriter;
@@ -17,7 +18,6 @@ import io.github.tokenbutler.runtime.Llama3.TensorInfo;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 import io.github.tokenbutler.train.AdamW;
 import io.github.tokenbutler.train.ParameterLayout;
-import io.github.tokenbutler.train.ProgressLine;
 import io.github.tokenbutler.train.TeacherForcing;
 import io.github.tokenbutler.train.TeacherSample;
 import io.github.tokenbutler.train.Trainer;
@@ -221,7 +221,9 @@ public final class TrainCommand implements Command {
                 Trainer.Measure initialValid = validSamples.isEmpty() ? null : trainer.evaluate(state.params, validSamples);
                 if (initialValid != null) out.println("train: validation at step " + state.step + ": " + initialValid);
 
-                ProgressLine progress = new ProgressLine(err, ProgressLine.stderrIsTerminal(), state.step, options.steps());
+                // About a hundred plain lines per run in a log; the terminal gets the bar.
+                ProgressBar progress = ProgressBar.on(err, "train", options.steps(), ProgressBar.Unit.of("step", "steps"), 100)
+                        .startingAt(state.step);
                 Object checkpointLock = new Object();
                 CountDownLatch finished = new CountDownLatch(1);
                 Thread hook = new Thread(() -> {
@@ -239,7 +241,7 @@ public final class TrainCommand implements Command {
                         lastTrain[0] = m;
                         ema[0] = Double.isNaN(ema[0]) ? m.loss() : 0.9 * ema[0] + 0.1 * m.loss();
                         ema[1] = Double.isNaN(ema[1]) ? m.hitRate() : 0.9 * ema[1] + 0.1 * m.hitRate();
-                        progress.step(s.step, ema[0], ema[1], rate);
+                        progress.update(s.step, String.format(Locale.ROOT, "loss %.4f  hit-rate %.3f  lr %.2e", ema[0], ema[1], rate));
                         if (!validSamples.isEmpty() && (s.step % validEvery == 0 || s.step == options.steps())) {
                             lastValid[0] = trainer.evaluate(s.params, validSamples);
                             progress.message(String.format(Locale.ROOT, "train: step %d: train loss %.4f hit-rate %.3f (smoothed), validation %s",
@@ -283,6 +285,7 @@ public final class TrainCommand implements Command {
                             lastValid[0] != null ? "; validation " + lastValid[0] + (initialValid != null ? " (untrained: " + initialValid + ")" : "") : "");
                     return 0;
                 } finally {
+                    progress.close();
                     finished.countDown();
                     if (installShutdownHook) {
                         try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException ignored) { /* shutting down */ }

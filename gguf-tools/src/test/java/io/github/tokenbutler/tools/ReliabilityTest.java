@@ -379,7 +379,7 @@ class ReliabilityTest {
         reader.start();
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!log.toString().contains("step 1/")) {
+            while (!log.toString().contains("train: 1/")) {
                 assertTrue(p.isAlive(), "train ended early: " + log);
                 assertTrue(System.nanoTime() < deadline, "train did not start in 60 s: " + log);
                 Thread.sleep(50);
