@@ -75,8 +75,9 @@ public final class CorefEvaluation {
                 for (Row r : rows) if (r != dense() && r.policy().equals(p)) pts.add(new double[]{r.sparsity(), 100 * r.nameTokenError()});
                 series.add(new SparsityPlot.Series(p, pts));
             }
-            String title = "Co-reference: name tokens mispredicted - " + model + " (ctx " + ctx + ", " + cases.size() + " cases)";
-            return SparsityPlot.render(title, "target sparsity (share of past tokens skipped)", "name tokens wrong (%)", series,
+            // A share of 0..100 %: every policy fits one linear axis, random included.
+            return SparsityPlot.render("Co-reference: name tokens mispredicted - " + model, "ctx " + ctx + ", " + cases.size() + " cases",
+                    "target sparsity (share of past tokens skipped)", "name tokens wrong (%)", series, java.util.Set.of(),
                     "dense", 100 * dense().nameTokenError());
         }
     }

@@ -68,6 +68,10 @@ public final class PerplexityEvaluation {
             return sb.toString();
         }
 
+        /**
+         * Perplexity against target sparsity, one line per policy; random, 1.2-13× dense in the README's runs,
+         * in its own panel so that the linear axis of the others spans their few percent.
+         */
         public BufferedImage plot() {
             List<SparsityPlot.Series> series = new ArrayList<>();
             List<String> order = new ArrayList<>();
@@ -77,12 +81,88 @@ public final class PerplexityEvaluation {
                 for (Row r : rows) if (r != dense() && r.policy().equals(p)) pts.add(new double[]{r.sparsity(), r.perplexity()});
                 series.add(new SparsityPlot.Series(p, pts));
             }
-            String title = "Perplexity vs token sparsity - " + model + " (ctx " + ctx + ", " + chunks + " chunks, "
-                    + dense().tokens() + " tokens)";
-            return SparsityPlot.render(title, "target sparsity (share of past tokens skipped)", "perplexity", series,
-                    "dense", dense().perplexity());
+            String subtitle = (ctx > 0 ? "ctx " + ctx + ", " + chunks + (chunks == 1 ? " chunk, " : " chunks, ") : "")
+                    + String.format(Locale.ROOT, "%,d tokens scored per policy", dense().tokens());
+            return SparsityPlot.render("Perplexity against target sparsity - " + model, subtitle, "target sparsity (share of past tokens skipped)",
+                    "perplexity", series, PLOTTED_APART, "dense", dense().perplexity());
+        }
+
+        /**
+         * This report and another's sparse rows, their policies named with a suffix ("tokenbutler v2"): the
+         * README's second eval run of each model, the revised predictor on the same chunks.
+         */
+        public Report with(Report other, String suffix, String where) {
+            if (!other.model().equals(model) || Math.abs(other.dense().perplexity() - dense().perplexity()) > 1e-6 * dense().perplexity()
+                    || other.dense().tokens() != dense().tokens()) {
+                throw new UserError(where + ": dense perplexity " + other.dense().perplexity() + " of " + other.model() + " over "
+                        + other.dense().tokens() + " tokens; expected the same run as the first file's (" + dense().perplexity()
+                        + " of " + model + " over " + dense().tokens() + " tokens)");
+            }
+            List<Row> all = new ArrayList<>(rows);
+            for (Row r : other.rows()) {
+                if (r == other.dense()) continue;
+                Row renamed = new Row(r.policy() + " " + suffix, r.sparsity(), r.selection(), r.perplexity(), r.meanNll(), r.tokens());
+                // Beside its policy (after its last row and the variant's rows so far), so the legend lists them together.
+                int at = all.size();
+                for (int i = all.size() - 1; i > 0; i--) {
+                    if (all.get(i).policy().equals(r.policy()) || all.get(i).policy().equals(renamed.policy())) { at = i + 1; break; }
+                }
+                all.add(at, renamed);
+            }
+            return new Report(model, ctx, chunks, all);
+        }
+
+        /** The same report with the context eval ran at, from which the chunk count follows (tokens = chunks x (ctx - 1)). */
+        public Report withContext(int context, String where) {
+            long perChunk = context - 1L;
+            if (context < 2 || dense().tokens() % perChunk != 0) {
+                throw new UserError(where + ": " + dense().tokens() + " tokens scored per policy are not a whole number of chunks of "
+                        + context + " tokens (" + perChunk + " scored each); was eval run with another --context?");
+            }
+            return new Report(model, context, (int) (dense().tokens() / perChunk), rows);
+        }
+
+        /**
+         * A report read back from {@link #csv()} (eval --out), for re-plotting without re-running; where names the
+         * file in messages. The context and chunk count are not in the file (0 here).
+         */
+        public static Report fromCsv(String text, String where) {
+            List<List<String>> records = Csv.parse(text, where);
+            if (records.isEmpty() || !records.getFirst().equals(CSV_HEADER)) {
+                throw new UserError(where + ": expected the header of eval's --out CSV, " + String.join(",", CSV_HEADER) + ", found "
+                        + (records.isEmpty() ? "an empty file" : "'" + String.join(",", records.getFirst()) + "'"));
+            }
+            List<Row> rows = new ArrayList<>();
+            String model = null;
+            for (int i = 1; i < records.size(); i++) {
+                List<String> f = records.get(i);
+                String line = where + " line " + (i + 1);
+                if (f.size() != CSV_HEADER.size()) {
+                    throw new UserError(line + ": expected " + CSV_HEADER.size() + " fields, found " + f.size());
+                }
+                if (model == null) model = f.get(0);
+                else if (!model.equals(f.get(0))) throw new UserError(line + ": model '" + f.get(0) + "', expected '" + model + "' as on line 2");
+                String policy = f.get(1);
+                if (rows.isEmpty() && !policy.equals("dense")) throw new UserError(line + ": the first row must be dense (eval writes it first), found '" + policy + "'");
+                rows.add(new Row(policy, number(f.get(2), line, "sparsity"), new SelectionSummary(number(f.get(3), line, "effective_sparsity_sparse_layers"),
+                        number(f.get(4), line, "effective_sparsity_all_layers"), number(f.get(7), line, "hit_rate")),
+                        number(f.get(5), line, "perplexity"), Math.log(number(f.get(5), line, "perplexity")), (long) number(f.get(8), line, "tokens")));
+            }
+            if (rows.isEmpty()) throw new UserError(where + ": no rows after the header");
+            return new Report(model, 0, 0, rows);
+        }
+
+        private static double number(String s, String where, String column) {
+            try {
+                return Double.parseDouble(s);
+            } catch (NumberFormatException e) {
+                throw new UserError(where + ": " + column + " '" + s + "' is not a number");
+            }
         }
     }
+
+    /** Policies drawn in the plot's lower panel, on their own axis. */
+    static final java.util.Set<String> PLOTTED_APART = java.util.Set.of("random");
 
     static String percent(double v) {
         return Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * v);

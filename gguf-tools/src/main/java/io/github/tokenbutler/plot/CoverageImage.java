@@ -1,6 +1,10 @@
 package io.github.tokenbutler.plot;
 
 import java.awt.Color;
+import java.awt.Font;
+import java.awt.FontMetrics;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Locale;
@@ -10,8 +14,15 @@ import java.util.Locale;
  * positions (top to bottom), columns key positions (left to right). Attended pairs are dark, causally
  * visible but skipped pairs light, future pairs white. Optional markers (e.g. the name tokens of a
  * co-reference case) are drawn as red ticks beside the axes.
+ *
+ * <p>A raster of cells, one per (query, key) pair, not a chart: the cells are set pixel by pixel; only the text
+ * is drawn with a font (Java's logical sans-serif font, which the JDK maps to a font the machine has).
  */
 public final class CoverageImage {
+    static {
+        if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
+    }
+
     private CoverageImage() {}
 
     static final Color ATTENDED = new Color(33, 64, 154), SKIPPED = new Color(222, 226, 236), FUTURE = Color.WHITE,
@@ -56,43 +67,75 @@ public final class CoverageImage {
         }
         // Frame and ticks.
         frame(img, LEFT - 1, TOP - 1, side + 2, side + 2, TEXT);
-        int step = (int) Math.max(1, SparsityPlot.Axis.niceStep(Math.max(1, length / 8.0)));
-        for (int p = 0; p < length; p += step) {
-            int px = LEFT + p * cell + cell / 2, py = TOP + p * cell + cell / 2;
-            fill(img, px, TOP + side + 1, 1, 5, TEXT);
-            String label = Integer.toString(p);
-            BitmapFont.draw(img, label, px - BitmapFont.width(label, 2) / 2, TOP + side + 9, 2, TEXT);
-            fill(img, LEFT - 6, py, 5, 1, TEXT);
-            BitmapFont.draw(img, label, LEFT - 10 - BitmapFont.width(label, 2), py - BitmapFont.capHeight(2) / 2, 2, TEXT);
-        }
+        int step = (int) Math.max(1, niceStep(Math.max(1, length / 8.0)));
         for (int k : keyMarks) {
             if (k >= 0 && k < length) fill(img, LEFT + k * cell, TOP - 10, Math.max(cell, 2), 8, MARK);
         }
         for (int q : queryMarks) {
             if (q >= 0 && q < length) fill(img, LEFT + side + 3, TOP + q * cell, 8, Math.max(cell, 2), MARK);
         }
-        int titleScale = BitmapFont.width(title, 2) <= img.getWidth() - 20 ? 2 : 1;
-        BitmapFont.draw(img, title, (img.getWidth() - BitmapFont.width(title, titleScale)) / 2, 14, titleScale, Color.BLACK);
-        String xLabel = "key position (past token)";
-        BitmapFont.draw(img, xLabel, LEFT + (side - BitmapFont.width(xLabel, 2)) / 2, TOP + side + 34, 2, Color.BLACK);
-        String yLabel = "query position (decode step)";
-        BitmapFont.drawVertical(img, yLabel, 8, TOP + Math.max(0, (side - BitmapFont.width(yLabel, 2)) / 2), 2, Color.BLACK);
-
-        String summary = String.format(Locale.ROOT, "attended %d of %d visible pairs (%.1f%% skipped)",
-                attended, visible, visible == 0 ? 0.0 : 100.0 * (visible - attended) / visible);
+        for (int p = 0; p < length; p += step) {
+            fill(img, LEFT + p * cell + cell / 2, TOP + side + 1, 1, 5, TEXT);
+            fill(img, LEFT - 6, TOP + p * cell + cell / 2, 5, 1, TEXT);
+        }
         int ly = TOP + side + 64;
         fill(img, LEFT, ly, 14, 14, ATTENDED);
-        BitmapFont.draw(img, "attended", LEFT + 20, ly, 2, TEXT);
-        int sx = LEFT + 20 + BitmapFont.width("attended", 2) + 24;
-        fill(img, sx, ly, 14, 14, SKIPPED);
-        BitmapFont.draw(img, "skipped", sx + 20, ly, 2, TEXT);
-        int mx = sx + 20 + BitmapFont.width("skipped", 2) + 24;
-        if (keyMarks.length + queryMarks.length > 0) {
-            fill(img, mx, ly, 14, 14, MARK);
-            BitmapFont.draw(img, "marked tokens", mx + 20, ly, 2, TEXT);
+        Graphics2D g = img.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+            g.setRenderingHint(RenderingHints.KEY_FRACTIONALMETRICS, RenderingHints.VALUE_FRACTIONALMETRICS_ON);
+            Font small = new Font(Font.SANS_SERIF, Font.PLAIN, 13), normal = new Font(Font.SANS_SERIF, Font.PLAIN, 15);
+            g.setColor(TEXT);
+            g.setFont(small);
+            FontMetrics fm = g.getFontMetrics();
+            for (int p = 0; p < length; p += step) {
+                String label = Integer.toString(p);
+                int px = LEFT + p * cell + cell / 2, py = TOP + p * cell + cell / 2;
+                g.drawString(label, px - fm.stringWidth(label) / 2f, TOP + side + 9 + fm.getAscent());
+                g.drawString(label, LEFT - 10 - fm.stringWidth(label), py + fm.getAscent() / 2f - 1);
+            }
+            g.setColor(Color.BLACK);
+            Font titleFont = new Font(Font.SANS_SERIF, Font.BOLD, 16);
+            g.setFont(titleFont);
+            if (g.getFontMetrics().stringWidth(title) > img.getWidth() - 20) g.setFont(titleFont.deriveFont(12f));
+            g.drawString(title, (img.getWidth() - g.getFontMetrics().stringWidth(title)) / 2f, 14 + g.getFontMetrics().getAscent());
+            g.setFont(normal);
+            fm = g.getFontMetrics();
+            String xLabel = "key position (past token)";
+            g.drawString(xLabel, LEFT + (side - fm.stringWidth(xLabel)) / 2f, TOP + side + 30 + fm.getAscent());
+            String yLabel = "query position (decode step)";
+            Graphics2D v = (Graphics2D) g.create();
+            v.rotate(-Math.PI / 2);
+            // rotated: x runs up the image, y to the right
+            v.drawString(yLabel, -(TOP + Math.max(fm.stringWidth(yLabel), (side + fm.stringWidth(yLabel)) / 2f)), 8 + fm.getAscent());
+            v.dispose();
+
+            g.setColor(TEXT);
+            float textY = ly + 7 + fm.getAscent() / 2f - 1;
+            g.drawString("attended", LEFT + 20, textY);
+            int sx = LEFT + 20 + fm.stringWidth("attended") + 24;
+            fill(img, sx, ly, 14, 14, SKIPPED);
+            g.drawString("skipped", sx + 20, textY);
+            int mx = sx + 20 + fm.stringWidth("skipped") + 24;
+            if (keyMarks.length + queryMarks.length > 0) {
+                fill(img, mx, ly, 14, 14, MARK);
+                g.drawString("marked tokens", mx + 20, textY);
+            }
+            String summary = String.format(Locale.ROOT, "attended %d of %d visible pairs (%.1f%% skipped)",
+                    attended, visible, visible == 0 ? 0.0 : 100.0 * (visible - attended) / visible);
+            if (fm.stringWidth(summary) > img.getWidth() - LEFT) g.setFont(small);
+            g.drawString(summary, LEFT, ly + 26 + g.getFontMetrics().getAscent());
+        } finally {
+            g.dispose();
         }
-        BitmapFont.draw(img, summary, LEFT, ly + 26, BitmapFont.width(summary, 2) <= img.getWidth() - LEFT ? 2 : 1, TEXT);
         return img;
+    }
+
+    /** A round step (1, 2, 2.5, 5 times a power of ten) at least raw. */
+    static double niceStep(double raw) {
+        double p = Math.pow(10, Math.floor(Math.log10(raw)));
+        double f = raw / p;
+        return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * p;
     }
 
     private static void fill(BufferedImage img, int x, int y, int w, int h, Color c) {

@@ -22,6 +22,7 @@ public final class Main {
                 new ImportButlerCommand(),
                 new TrainCommand(),
                 new EvalCommand(),
+                new PlotCommand(),
                 new CorefCommand(),
                 new BenchCommand(),
                 new ServeCommand(),

@@ -57,6 +57,51 @@ class ReportTest {
         assertTrue(hasColor(img, SparsityPlot.colorOf("random", 0).getRGB()));
     }
 
+    @Test
+    void theCsvReadsBackToTheSameReportAndItsPlot() throws Exception {
+        var r = report();
+        var back = PerplexityEvaluation.Report.fromCsv(r.csv(), "results.csv");
+        assertEquals(r.csv(), back.csv(), "every column survives the round trip");
+        assertArrayEquals(AtomicFiles.png(r.plot()), AtomicFiles.png(back.withContext(512, "results.csv").plot()),
+                "re-plotting from the CSV with --context draws what eval drew");
+        assertEquals(4, back.withContext(512, "results.csv").chunks());
+        var e = assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class, () -> back.withContext(500, "results.csv"));
+        assertTrue(e.getMessage().contains("not a whole number of chunks"), e.getMessage());
+    }
+
+    @Test
+    void anotherRunsRowsJoinUnderASuffixBesideTheirPolicy() {
+        var v2 = PerplexityEvaluation.Report.fromCsv(String.join("\n",
+                String.join(",", PerplexityEvaluation.CSV_HEADER),
+                "stories260K,dense,0,0,0,3.5,0,1,2044",
+                "stories260K,oracle,0.5,0.5,0.4,3.55,1.4,1,2044"), "v2.csv");
+        var merged = report().with(v2, "v2", "v2.csv");
+        List<String> policies = merged.rows().stream().map(PerplexityEvaluation.Row::policy).toList();
+        assertEquals(List.of("dense", "oracle", "oracle", "oracle v2", "random", "quest"), policies);
+        var otherRun = PerplexityEvaluation.Report.fromCsv(String.join(",", PerplexityEvaluation.CSV_HEADER) + "\nstories260K,dense,0,0,0,3.9,0,1,2044\n", "x.csv");
+        var e = assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class, () -> report().with(otherRun, "v2", "x.csv"));
+        assertTrue(e.getMessage().startsWith("x.csv: dense perplexity 3.9"), e.getMessage());
+    }
+
+    @Test
+    void aCsvThatEvalDidNotWriteIsNamedWithWhatWasExpected() {
+        var bad = assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class,
+                () -> PerplexityEvaluation.Report.fromCsv("model,policy,sparsity\n", "coref.csv"));
+        assertTrue(bad.getMessage().startsWith("coref.csv: expected the header of eval's --out CSV"), bad.getMessage());
+        var notANumber = assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class, () -> PerplexityEvaluation.Report.fromCsv(
+                String.join(",", PerplexityEvaluation.CSV_HEADER) + "\nm,dense,0,0,0,six,0,1,10\n", "r.csv"));
+        assertEquals("r.csv line 2: perplexity 'six' is not a number", notANumber.getMessage());
+        var notDense = assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class, () -> PerplexityEvaluation.Report.fromCsv(
+                String.join(",", PerplexityEvaluation.CSV_HEADER) + "\nm,oracle,0.5,0,0,6,0,1,10\n", "r.csv"));
+        assertTrue(notDense.getMessage().contains("the first row must be dense"), notDense.getMessage());
+    }
+
+    @Test
+    void csvFieldsAreUnquotedAsRfc4180Says() {
+        assertEquals(List.of(List.of("a,b", "say \"hi\"", ""), List.of("x")), Csv.parse("\"a,b\",\"say \"\"hi\"\"\",\r\n\nx\n", "t.csv"));
+        assertThrows(io.github.tokenbutler.runtime.Llama3.UserError.class, () -> Csv.parse("\"open", "t.csv"));
+    }
+
     static boolean hasColor(BufferedImage img, int rgb) {
         for (int y = 0; y < img.getHeight(); y++) for (int x = 0; x < img.getWidth(); x++) if ((img.getRGB(x, y) & 0xFFFFFF) == (rgb & 0xFFFFFF)) return true;
         return false;
