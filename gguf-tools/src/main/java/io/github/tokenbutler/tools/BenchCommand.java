@@ -182,6 +182,7 @@ public final class BenchCommand implements Command {
         try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1, keyType, valueType))) {
             progress = benchProgress(model, contexts, variants.size(), steps, warmup, rounds);
             for (Variant v : variants) {
+                progress.bar().clear(); // opening a hook may print the attention backend it chose
                 decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed, progress,
                         "JIT warm-up: " + v.label());
             }
@@ -241,6 +242,7 @@ public final class BenchCommand implements Command {
                     for (int i = 0; i < variants.size(); i++) {
                         Variant v = variants.get(i);
                         System.gc(); // the previous state's cache is garbage now; the runtime checks the free heap before allocating
+                        bar.clear(); // opening a hook may print the attention backend it chose
                         StepTimes t = decodeAt(model, v.hook().open(model.info(), v.options()), context, steps, warmup, seed, progress,
                                 context + " " + v.label() + ", round " + (round + 1) + " of " + rounds);
                         if (best[i] == null || t.total < best[i].total) best[i] = t;
