@@ -13,8 +13,10 @@
 //   6. tokenizer     SentencePiece BPE (`llama`) and byte-level BPE (`gpt2`)
 //   7. sampler       greedy, temperature, top-p
 //   8. chat format   chat template families (Llama 3, Llama 2, Mistral, ChatML, Zephyr, Gemma, Phi-3)
-//   9. CLI
-// Self-contained: only the JDK and jdk.incubator.vector.
+//   9. Java API      Generator, GenerationParams, ChatMessage, Completion (nested here: see vendor/README.md)
+//  10. CLI
+// Self-contained: only the JDK and jdk.incubator.vector. As a library: the Maven artifact
+// io.github.tokenbutler:tokenbutler-runtime (README.md, "From your own Java program").
 package io.github.tokenbutler.runtime;
 
 import jdk.incubator.vector.ByteVector;
@@ -67,6 +69,32 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
+/**
+ * A GGUF runtime for the llama architecture in one file: the CLI ({@link #main}) and a Java API.
+ *
+ * <p>The Java API, nested here so that the runtime stays one file that jbang runs:
+ * <ul>
+ *   <li>{@link Generator}: a model loaded with its attention (dense or a plugin's hook, such as TokenButler);
+ *       {@link Generator#generate generate} continues a prompt, {@link Generator#chat chat} answers messages;</li>
+ *   <li>{@link GenerationParams}: token limit, sampling (temperature, top-p, seed, repeat penalty), stop
+ *       strings and cancellation;</li>
+ *   <li>{@link ChatMessage}, {@link Completion} (text, token counts, why it ended, speed),
+ *       {@link LoadOptions} (context length, KV cache types);</li>
+ *   <li>{@link UserError}: every problem with the input (a file, a value), as one line saying what was wrong.</li>
+ * </ul>
+ * <pre>{@code
+ * import io.github.tokenbutler.runtime.Llama3.Completion;
+ * import io.github.tokenbutler.runtime.Llama3.GenerationParams;
+ * import io.github.tokenbutler.runtime.Llama3.Generator;
+ *
+ * try (Generator g = Generator.open(Path.of("stories260K.gguf"))) {
+ *     Completion c = g.generate("Once upon a time", GenerationParams.greedy(64), System.out::print);
+ * }
+ * }</pre>
+ * The JVM needs {@code --add-modules jdk.incubator.vector} (and {@code --enable-native-access=ALL-UNNAMED} to map
+ * model files without a warning). The other public types (tensors, the forward pass, {@link AttentionHook}) are
+ * the extension point for plugins and the tools' building blocks.
+ */
 public final class Llama3 {
     private Llama3() {}
 
@@ -75,16 +103,32 @@ public final class Llama3 {
     // =====================================================================================
 
     /**
-     * A problem with the user's input (a file, an option, a prompt). The CLI prints the message
-     * alone and exits non-zero; it is never shown with a stack trace.
+     * A problem with the user's input (a file, an option, a prompt, a value given to the Java API). The message is
+     * one printable line that names what was wrong, what was expected and what was given; the CLI prints it alone
+     * and exits non-zero, never with a stack trace. A program using the API can show {@link #getMessage()} as it is.
      */
     public static class UserError extends RuntimeException {
+        /**
+         * An error with its message.
+         *
+         * @param message what was wrong, expected and given; control characters are escaped
+         */
         public UserError(String message) { super(printable(message)); }
+        /**
+         * An error with its message and the exception behind it.
+         *
+         * @param message what was wrong, expected and given; control characters are escaped
+         * @param cause   the exception behind it (an I/O error), kept for debugging
+         */
         public UserError(String message, Throwable cause) { super(printable(message), cause); }
 
         /**
          * "doing: what went wrong" in words for an I/O failure, e.g. "cannot write out.gguf: the file system is
          * read-only", instead of an exception's class name and errno text.
+         *
+         * @param doing what failed, e.g. "cannot write out.gguf"
+         * @param e     the I/O failure
+         * @return the error, with e as its cause
          */
         public static UserError io(String doing, IOException e) {
             String reason = e instanceof FileSystemException f && f.getReason() != null ? f.getReason() : String.valueOf(e.getMessage());
@@ -2001,15 +2045,35 @@ public final class Llama3 {
     public record ModelInfo(ModelConfig config, GGUF gguf, Tokenizer tokenizer) {}
 
     /**
-     * How to load a model. contextLength 0 means "from the metadata" (llama.context_length); keyType and
-     * valueType are how each state's KV cache stores keys and values (default f16, as llama.cpp).
+     * How to load a model: the CLI's {@code --context}, {@code --cache-type-k} and {@code --cache-type-v}. Immutable.
+     * The KV cache grows as tokens arrive, so a large context costs memory only when it is used.
+     *
+     * @param contextLength the most tokens (prompt and generated) a sequence holds; 0 means the model's own
+     *                      ({@code llama.context_length}); a negative value is a {@link UserError} at load
+     * @param keyType       how the KV cache stores keys ({@link KvType#F16} by default, as llama.cpp)
+     * @param valueType     how the KV cache stores values ({@link KvType#F16} by default)
      */
     public record LoadOptions(int contextLength, KvType keyType, KvType valueType) {
+        /**
+         * Checks that both cache types are given.
+         *
+         * @throws NullPointerException when keyType or valueType is null
+         */
         public LoadOptions {
             Objects.requireNonNull(keyType, "keyType");
             Objects.requireNonNull(valueType, "valueType");
         }
+        /**
+         * A context length with f16 keys and values.
+         *
+         * @param contextLength the most tokens a sequence holds; 0 means the model's own
+         */
         public LoadOptions(int contextLength) { this(contextLength, KvType.F16, KvType.F16); }
+        /**
+         * The model's own context length, f16 keys and values.
+         *
+         * @return the options
+         */
         public static LoadOptions defaults() { return new LoadOptions(0); }
     }
 
@@ -5134,42 +5198,150 @@ public final class Llama3 {
 
     // =====================================================================================
     // 9. Java API: what a program does with a model, in three calls. The CLI below is one such program.
-    //      try (Llama3.Generator g = Llama3.Generator.open(Path.of("M.gguf"), "dense", Map.of(), LoadOptions.defaults())) {
-    //          Llama3.Completion c = g.generate("Once upon a time", Llama3.GenerationParams.greedy(64), System.out::print);
+    //      import io.github.tokenbutler.runtime.Llama3.Generator;  (and GenerationParams, Completion, ChatMessage)
+    //      try (Generator g = Generator.open(Path.of("M.gguf"))) {
+    //          Completion c = g.generate("Once upon a time", GenerationParams.greedy(64), System.out::print);
     //      }
+    //    The types stay nested in Llama3 so that the runtime remains one file that jbang runs (vendor/README.md).
     // =====================================================================================
 
     /**
-     * How to generate. stop: strings that end the text when it produces them (they are not part of the result);
-     * cancel: asked after every token, true ends the generation (a client that went away, Ctrl-C).
+     * How to generate: how many tokens, how to sample them, when to stop. Immutable; build one with
+     * {@link #greedy(int)} and the {@code with...} methods, each of which returns a copy with one aspect changed:
+     * <pre>{@code
+     * GenerationParams p = GenerationParams.greedy(200)
+     *         .withSampling(0.8f, 0.95f, 42)      // temperature, top-p, seed
+     *         .withStop("\n\n")                   // end at the first blank line
+     *         .withCancel(() -> clientGone);      // asked after every token
+     * }</pre>
+     * Every value is checked when the record is made: a bad one is a {@link UserError} naming it, the value
+     * expected and the value given (nothing is clamped). The sampling is that of the CLI ({@code ./tokenbutler run}):
+     * the same model, prompt, temperature, top-p, repeat penalty and seed give the same text as its
+     * {@code --temp}, {@code --top-p}, {@code --repeat-penalty} and {@code --seed} options, on the same machine
+     * (the vector kernels' order of additions follows the CPU's vector width). Safe to share between threads.
+     *
+     * @param maxTokens     the most tokens to generate, at least 1; generation also ends when the context is full
+     * @param temperature   0 for greedy decoding (always the most likely token), else the softmax temperature (&gt; 0)
+     * @param topP          nucleus sampling: sample only among the most likely tokens whose probabilities add up to
+     *                      more than topP, in (0, 1]; 1 samples among all tokens. Unused when temperature is 0
+     * @param seed          the seed of the sampler's random numbers: the same seed gives the same text. Unused when
+     *                      temperature is 0
+     * @param repeatPenalty llama.cpp's repeat penalty: the logit of each token among the last repeatLastN (prompt
+     *                      included) is divided by it when positive and multiplied by it when negative; 1 is off,
+     *                      must be &gt; 0
+     * @param repeatLastN   how many of the latest tokens the repeat penalty looks at, at least 0
+     * @param stop          strings that end the generation as soon as the text contains one; the text ends before
+     *                      it, and no part of it is ever passed to the callback. None may be empty
+     * @param cancel        asked after every generated token; true ends the generation with finish
+     *                      {@code "cancelled"} (a client that went away, Ctrl-C, a deadline). Called on the
+     *                      generating thread; it may read state that other threads set
      */
     public record GenerationParams(int maxTokens, float temperature, float topP, long seed, float repeatPenalty, int repeatLastN,
                                    List<String> stop, java.util.function.BooleanSupplier cancel) {
+        /**
+         * Checks every value (see the record's description).
+         *
+         * @throws UserError for a value out of its range, an empty stop string or a null element of stop
+         * @throws NullPointerException when stop or cancel is null
+         */
         public GenerationParams {
             if (maxTokens < 1) throw new UserError("maxTokens must be at least 1, got " + maxTokens);
+            // The sampler checks these too, but only when a generation starts: say so where the value is given.
+            if (!(temperature >= 0f) || Float.isInfinite(temperature)) throw new UserError("temperature must be a number >= 0, got " + temperature);
+            if (!(topP > 0f && topP <= 1f)) throw new UserError("topP must be in (0, 1], got " + topP);
+            if (!(repeatPenalty > 0f) || Float.isInfinite(repeatPenalty)) throw new UserError("repeatPenalty must be a number > 0 (1 = off), got " + repeatPenalty);
+            if (repeatLastN < 0) throw new UserError("repeatLastN must be >= 0, got " + repeatLastN);
+            Objects.requireNonNull(stop, "stop");
+            for (String s : stop) if (s == null || s.isEmpty()) throw new UserError("a stop string must not be empty, got " + (s == null ? "null" : "\"\""));
             stop = List.copyOf(stop);
-            for (String s : stop) if (s.isEmpty()) throw new UserError("a stop string must not be empty");
             Objects.requireNonNull(cancel, "cancel");
         }
 
-        /** Greedy decoding of at most maxTokens tokens, no stop strings. */
+        /**
+         * Greedy decoding (temperature 0: always the most likely token) of at most maxTokens tokens, no repeat
+         * penalty, no stop strings, never cancelled.
+         *
+         * @param maxTokens the most tokens to generate, at least 1
+         * @return the parameters
+         * @throws UserError when maxTokens is below 1
+         */
         public static GenerationParams greedy(int maxTokens) { return new GenerationParams(maxTokens, 0f, 1f, 0, 1f, 64, List.of(), () -> false); }
 
-        public GenerationParams withStop(String... strings) {
-            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, List.of(strings), cancel);
+        /**
+         * These parameters with another token limit.
+         *
+         * @param maxTokens the most tokens to generate, at least 1
+         * @return a copy with maxTokens replaced
+         * @throws UserError when maxTokens is below 1
+         */
+        public GenerationParams withMaxTokens(int maxTokens) {
+            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, stop, cancel);
         }
 
+        /**
+         * These parameters with stop strings (replacing any given before): the generation ends as soon as the text
+         * contains one of them, and the text returned and streamed ends just before it.
+         *
+         * @param strings the stop strings, none empty; none at all turns stop strings off
+         * @return a copy with stop replaced
+         * @throws UserError when a string is empty or null
+         */
+        public GenerationParams withStop(String... strings) {
+            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, Arrays.asList(strings), cancel);
+        }
+
+        /**
+         * These parameters with random sampling: the same seed gives the same text.
+         *
+         * @param temperature 0 for greedy decoding, else the softmax temperature
+         * @param topP        the nucleus, in (0, 1]; 1 samples among all tokens
+         * @param seed        the sampler's random seed
+         * @return a copy with temperature, topP and seed replaced
+         * @throws UserError when temperature is negative or not finite, or topP is outside (0, 1]
+         */
         public GenerationParams withSampling(float temperature, float topP, long seed) {
             return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, stop, cancel);
         }
 
+        /**
+         * These parameters with llama.cpp's repeat penalty.
+         *
+         * @param repeatPenalty the divisor of the recent tokens' positive logits (the factor of negative ones), &gt; 0;
+         *                      1 is off
+         * @param repeatLastN   how many of the latest tokens it looks at, at least 0
+         * @return a copy with repeatPenalty and repeatLastN replaced
+         * @throws UserError when repeatPenalty is not a number &gt; 0 or repeatLastN is negative
+         */
+        public GenerationParams withRepeatPenalty(float repeatPenalty, int repeatLastN) {
+            return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, stop, cancel);
+        }
+
+        /**
+         * These parameters with a cancellation check: it is asked after every generated token, and true ends the
+         * generation there (finish {@code "cancelled"}; the text so far is returned).
+         *
+         * @param cancel asked on the generating thread after every token
+         * @return a copy with cancel replaced
+         * @throws NullPointerException when cancel is null
+         */
         public GenerationParams withCancel(java.util.function.BooleanSupplier cancel) {
             return new GenerationParams(maxTokens, temperature, topP, seed, repeatPenalty, repeatLastN, stop, cancel);
         }
     }
 
-    /** One chat message: role "system", "user" or "assistant". */
+    /**
+     * One message of a conversation, for {@link Generator#chat}. Immutable.
+     *
+     * @param role    who says it: {@code "system"}, {@code "user"} or {@code "assistant"}
+     * @param content what is said
+     */
     public record ChatMessage(String role, String content) {
+        /**
+         * Checks the role.
+         *
+         * @throws UserError when role is not system, user or assistant
+         * @throws NullPointerException when content is null
+         */
         public ChatMessage {
             if (!List.of("system", "user", "assistant").contains(role)) throw new UserError("chat role must be system, user or assistant, got '" + role + "'");
             Objects.requireNonNull(content, "content");
@@ -5177,15 +5349,40 @@ public final class Llama3 {
     }
 
     /**
-     * What a generation produced. finish: "stop" (an end-of-turn token or a stop string), "length" (maxTokens or
-     * the context), "cancelled".
+     * What a generation produced, with its speed. Immutable.
+     *
+     * @param text                    the generated text (the prompt not included; a stop string not included)
+     * @param promptTokens            the tokens run before the first new one: the prompt's, BOS and chat template
+     *                                tokens included
+     * @param generatedTokens         the tokens generated; an end-of-turn token that ended the text is not counted
+     * @param finish                  why it ended: {@code "stop"} (the model's end-of-sequence or end-of-turn token, or a
+     *                                stop string), {@code "length"} (maxTokens, or the context is full) or
+     *                                {@code "cancelled"} (the cancel check said so)
+     * @param prefillTokensPerSecond  the prompt's tokens per second of the prefill (all prompt tokens in batches)
+     * @param decodeTokensPerSecond   generated tokens per second after the prefill: one forward pass each; the
+     *                                figure {@code ./tokenbutler run} prints as "decode"
      */
     public record Completion(String text, int promptTokens, int generatedTokens, String finish,
                              double prefillTokensPerSecond, double decodeTokensPerSecond) {}
 
     /**
-     * A model loaded with its attention (dense, or a hook found on the class path with its options), one sequence
-     * at a time: every call starts a new sequence. Not thread-safe: a server queues its requests on it.
+     * A model loaded with its attention, ready to generate: the entry point of the Java API.
+     * <pre>{@code
+     * try (Generator g = Generator.open(Path.of("M.gguf"), "tokenbutler",
+     *         Map.of("predictor", "M.butler.gguf", "sparsity", "0.5"), LoadOptions.defaults())) {
+     *     Completion c = g.generate("Once upon a time", GenerationParams.greedy(200), System.out::print);
+     * }
+     * }</pre>
+     * Each call of {@link #generate} or {@link #chat} is a new sequence: it starts from an empty KV cache and keeps
+     * nothing afterwards (a conversation passes all its messages again). The JVM needs
+     * {@code --add-modules jdk.incubator.vector} (without it {@link #open} says so in a {@link UserError}) and, to
+     * avoid a warning when the model file is mapped, {@code --enable-native-access=ALL-UNNAMED}.
+     *
+     * <p>Not thread-safe: one generation at a time (a server queues its requests on one generator, or opens
+     * several). {@link #promptTokens}, {@link #chatPromptTokens}, {@link #contextLength} and
+     * {@link #hasChatTemplate} may be called from other threads while a generation runs. The matrix products of
+     * one generation run on a shared pool of {@code -Dtokenbutler.threads=N} threads (default: all processors).
+     * Close it to unmap the model file; a generator must not be used after {@link #close}.
      */
     public static final class Generator implements AutoCloseable {
         private final Model model;
@@ -5200,17 +5397,50 @@ public final class Llama3 {
             this.chatFormat = chatFormat;
         }
 
-        /** Loads a model; attention "dense" or the name of a hook on the class path (e.g. "tokenbutler"), with its options. */
+        /**
+         * Loads a model with dense attention and its own context length ({@code llama.context_length}).
+         *
+         * @param modelFile a GGUF file of the llama architecture
+         * @return the generator; close it when done
+         * @throws UserError when the file is missing, unreadable or not a model this runtime can run, or the JVM
+         *                   lacks the Vector API module
+         */
+        public static Generator open(Path modelFile) { return open(modelFile, "dense", Map.of(), LoadOptions.defaults()); }
+
+        /**
+         * Loads a model with an attention implementation: {@code "dense"} (built in) or the name of a hook found on
+         * the class path through {@link java.util.ServiceLoader}, e.g. {@code "tokenbutler"} when the
+         * tokenbutler-plugin jar is there. The options are the hook's {@code --attention-opt KEY=VALUE} pairs of
+         * the CLI (the TokenButler plugin's: {@code predictor}, {@code sparsity}, {@code backend}, ...).
+         *
+         * @param modelFile a GGUF file of the llama architecture
+         * @param attention the attention's name
+         * @param options   the attention's options (empty for dense)
+         * @param load      the context length and KV cache types ({@link LoadOptions#defaults()}: the model's
+         *                  context, f16 keys and values)
+         * @return the generator; close it when done
+         * @throws UserError for an unknown attention name (the message lists those available), an option the
+         *                   hook rejects, a model file that is missing or cannot be run, or a JVM without the
+         *                   Vector API module
+         */
         public static Generator open(Path modelFile, String attention, Map<String, String> options, LoadOptions load) {
             return open(modelFile, attention, options, load, null);
         }
 
         /**
-         * {@link #open} with the chat template family {@link #chat} uses: null takes the file's (tokenizer.chat_template,
-         * else Llama 3 when the vocabulary has its tokens, else plain continuation); {@code ChatTemplate.named("chatml")}
-         * picks one by name.
+         * {@link #open(Path, String, Map, LoadOptions)} with the chat template family {@link #chat} uses.
+         *
+         * @param modelFile    the GGUF model file
+         * @param attention    the attention hook's name ({@code dense} is built in)
+         * @param options      the hook's options, KEY to VALUE (as {@code --attention-opt KEY=VALUE})
+         * @param load         the context length and KV cache types
+         * @param chatTemplate null takes the file's (tokenizer.chat_template, else Llama 3 when the vocabulary has its
+         *                     tokens, else plain continuation); {@code ChatTemplate.named("chatml")} picks one by name
+         * @return the generator; close it when done
+         * @throws UserError as {@link #open(Path, String, Map, LoadOptions)} does
          */
         public static Generator open(Path modelFile, String attention, Map<String, String> options, LoadOptions load, ChatTemplate chatTemplate) {
+            requireVectorModule();
             AttentionHook hook = findAttentionHook(attention);
             Model model = Model.load(modelFile, load);
             try {
@@ -5222,32 +5452,70 @@ public final class Llama3 {
             }
         }
 
+        /**
+         * The loaded model, for what this class does not say: its {@link ModelConfig}, tokenizer and GGUF metadata.
+         *
+         * @return the model; closed with this generator
+         */
         public Model model() { return model; }
 
-        /** Whether {@link #chat} formats messages with a chat template (else it continues their text). */
+        /**
+         * Whether {@link #chat} formats messages with a chat template, or continues their text instead.
+         *
+         * @return true unless the family is {@code NONE}
+         */
         public boolean hasChatTemplate() { return chatFormat.template() != ChatTemplate.NONE; }
 
-        /** The chat template family {@link #chat} uses ({@code NONE}: plain continuation). */
+        /**
+         * The chat template family {@link #chat} uses.
+         *
+         * @return the family ({@code NONE}: plain continuation)
+         */
         public ChatTemplate chatTemplate() { return chatFormat.template(); }
 
         /**
-         * What a user should be told about the chat template, or null: a template of no known family (chat then
-         * continues the text), special tokens the vocabulary lacks. A server logs it once.
+         * What a user should be told about the chat template: a template of no known family (chat then continues the
+         * text), special tokens the vocabulary lacks. A server logs it once.
+         *
+         * @return the note, or null when there is nothing to say
          */
         public String chatTemplateNote() { return chatFormat.note(); }
 
-        /** The context the model was loaded with: prompt and generated tokens together. */
+        /**
+         * The context the model was loaded with: prompt and generated tokens together fit in it.
+         *
+         * @return the context length in tokens
+         */
         public int contextLength() { return model.config().contextLength(); }
 
-        /** Continues prompt (BOS first, as the model's tokenizer wants); onToken receives the text as it is decoded. */
+        /**
+         * Continues a prompt: its tokens (BOS first, when the model's tokenizer adds one), then generated tokens
+         * until the model ends the text, {@code params.maxTokens()}, a stop string, the cancel check or the end of
+         * the context. Gives the text the CLI prints for the same prompt and parameters (the CLI adds a line end).
+         *
+         * @param prompt  the text to continue; may be empty when the model adds a BOS token
+         * @param params  how to generate
+         * @param onToken receives the generated text as it is decoded, piece by piece, on the calling thread:
+         *                never half a UTF-8 character, never any part of a stop string; together the pieces are
+         *                {@link Completion#text()}
+         * @return the text, token counts, why it ended and its speed
+         * @throws UserError when the prompt does not fit in the context or is empty without a BOS token
+         */
         public Completion generate(String prompt, GenerationParams params, java.util.function.Consumer<String> onToken) {
             return run(promptIds(prompt), params, onToken, tokenizer.stopIds());
         }
 
         /**
-         * The assistant's reply to messages, formatted with the model's chat template family ({@link #chatTemplate}),
-         * or without one continued as plain text, one message per line. The reply ends at the family's end-of-turn
-         * token (or its text, where the vocabulary has no such token) or EOS.
+         * The assistant's reply to a conversation, formatted with the model's chat template family
+         * ({@link #chatTemplate}), or without one continued as plain text, one message per line (so one user message
+         * gives generate's text for its content). The reply ends at the family's end-of-turn token (or its text, where
+         * the vocabulary has no such token) or EOS.
+         *
+         * @param messages the conversation so far, at least one message, oldest first
+         * @param params   how to generate
+         * @param onToken  receives the reply as it is decoded (as for {@link #generate})
+         * @return the reply, token counts, why it ended and its speed
+         * @throws UserError when there are no messages or they do not fit in the context
          */
         public Completion chat(List<ChatMessage> messages, GenerationParams params, java.util.function.Consumer<String> onToken) {
             GenerationParams p = params;
@@ -5263,13 +5531,29 @@ public final class Llama3 {
          * How many tokens {@link #generate} runs before its first new one, so that a caller (a server) can refuse a
          * prompt the context cannot hold before it waits for the model. Safe beside a running generation (the
          * tokenizers' caches are synchronized; nothing else here changes).
+         *
+         * @param prompt the text generate would continue
+         * @return its token count, BOS included
          */
         public int promptTokens(String prompt) { return promptIds(prompt).length; }
 
-        /** How many tokens {@link #chat} runs before its first new one (template tokens included). */
+        /**
+         * How many tokens {@link #chat} runs before its first new one (template tokens included). Safe beside a
+         * running generation, as {@link #promptTokens} is.
+         *
+         * @param messages the conversation chat would answer
+         * @return its token count
+         * @throws UserError when there are no messages
+         */
         public int chatPromptTokens(List<ChatMessage> messages) { return chatIds(messages).length; }
 
-        /** The token ids {@link #chat} runs for messages (BOS and the template's tokens included). */
+        /**
+         * The token ids {@link #chat} runs for messages.
+         *
+         * @param messages the conversation chat would answer
+         * @return the ids, BOS and the template's tokens included
+         * @throws UserError when there are no messages
+         */
         public int[] chatPromptIds(List<ChatMessage> messages) { return chatIds(messages); }
 
         private int[] promptIds(String prompt) { return withBos(tokenizer, tokenizer.encode(prompt), true); }
@@ -5332,6 +5616,7 @@ public final class Llama3 {
             return n;
         }
 
+        /** Closes the attention (its per-state resources, e.g. OpenCL buffers) and unmaps the model file. */
         @Override public void close() {
             try (model) {
                 attention.close();

@@ -74,6 +74,21 @@ class GeneratorTest {
     }
 
     @Test
+    void badParametersAreRefusedWhenGivenNamingTheValue() {
+        GenerationParams p = GenerationParams.greedy(10);
+        assertEquals("temperature must be a number >= 0, got -1.0", assertThrows(UserError.class, () -> p.withSampling(-1f, 1f, 0)).getMessage());
+        assertEquals("topP must be in (0, 1], got 1.5", assertThrows(UserError.class, () -> p.withSampling(0.5f, 1.5f, 0)).getMessage());
+        assertEquals("repeatPenalty must be a number > 0 (1 = off), got 0.0", assertThrows(UserError.class, () -> p.withRepeatPenalty(0f, 64)).getMessage());
+        assertEquals("repeatLastN must be >= 0, got -1", assertThrows(UserError.class, () -> p.withRepeatPenalty(1.1f, -1)).getMessage());
+        assertEquals("maxTokens must be at least 1, got 0", assertThrows(UserError.class, () -> p.withMaxTokens(0)).getMessage());
+        assertThrows(UserError.class, () -> p.withStop(""));
+        assertThrows(UserError.class, () -> p.withStop((String) null));
+        assertEquals(List.of("a", "b"), p.withStop("a", "b").stop());
+        assertEquals(new GenerationParams(20, 0.5f, 0.9f, 7, 1.1f, 32, List.of("x"), p.cancel()),
+                p.withMaxTokens(20).withSampling(0.5f, 0.9f, 7).withRepeatPenalty(1.1f, 32).withStop("x"));
+    }
+
+    @Test
     void promptTokensCountWhatGenerationRuns() {
         Completion plain = g.generate("Once upon a time", GenerationParams.greedy(1), s -> {});
         assertEquals(plain.promptTokens(), g.promptTokens("Once upon a time"));
