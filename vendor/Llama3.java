@@ -1437,18 +1437,6 @@ public final class Llama3 {
                 : (u8(m, scales + j + 4) >> 4) | ((u8(m, scales + j) >> 6) << 4);
     }
 
-    /** {@link #kScale} from the 12 scale bytes read as three little-endian ints (bytes 0-3, 4-7, 8-11). */
-    static int kScale(int w0, int w1, int w2, int j) {
-        return j < 4 ? (w0 >>> (8 * j)) & 63
-                : ((w2 >>> (8 * (j - 4))) & 15) | (((w0 >>> (8 * (j - 4) + 6)) & 3) << 4);
-    }
-
-    /** {@link #kMin} from the 12 scale bytes read as three little-endian ints. */
-    static int kMin(int w0, int w1, int w2, int j) {
-        return j < 4 ? (w1 >>> (8 * j)) & 63
-                : ((w2 >>> (8 * (j - 4) + 4)) & 15) | (((w1 >>> (8 * (j - 4) + 6)) & 3) << 4);
-    }
-
     /**
      * The K-quant types share one vector loop: every 32 consecutive elements have one scale and one
      * offset (x = q * d - m; for Q6_K each 16 have a scale and m = 0). The loop either accumulates the
@@ -4869,12 +4857,19 @@ public final class Llama3 {
      * substrings llama.cpp's llm_chat_detect_template looks for.
      */
     public enum ChatTemplate {
+        /** Llama 3 and 3.x: role headers and {@code <|eot_id|>}. */
         LLAMA3("llama3", "<|start_header_id|>ROLE<|end_header_id|>\\n\\nTEXT<|eot_id|>"),
+        /** Llama 2 chat: {@code [INST]} turns, the system message in {@code <<SYS>>}. */
         LLAMA2("llama2", "<s>[INST] <<SYS>>\\nSYSTEM\\n<</SYS>>\\n\\nUSER [/INST] ASSISTANT </s>"),
+        /** Mistral instruct (v0.1/v0.2): {@code [INST]} turns, no system role. */
         MISTRAL("mistral", "<s>[INST] USER [/INST]ASSISTANT</s>"),
+        /** ChatML (Qwen, OpenHermes): {@code <|im_start|>} and {@code <|im_end|>}. */
         CHATML("chatml", "<|im_start|>ROLE\\nTEXT<|im_end|>\\n"),
+        /** Zephyr: {@code <|user|>} headers, turns ended by EOS. */
         ZEPHYR("zephyr", "<|ROLE|>\\nTEXT</s>\\n"),
+        /** Gemma instruct: {@code <start_of_turn>} and {@code <end_of_turn>}, no system role. */
         GEMMA("gemma", "<start_of_turn>user\\nTEXT<end_of_turn>\\n<start_of_turn>model\\n..."),
+        /** Phi-3: {@code <|user|>} headers and {@code <|end|>}. */
         PHI3("phi3", "<|ROLE|>\\nTEXT<|end|>\\n"),
         /** Plain continuation: the messages' texts, one per line. */
         NONE("none", "the messages' texts, one per line");
@@ -4886,20 +4881,38 @@ public final class Llama3 {
             this.shape = shape;
         }
 
-        /** The name --chat-template takes (llama.cpp's name for the family where it has one). */
+        /**
+         * The name {@code --chat-template} takes (llama.cpp's name for the family where it has one).
+         *
+         * @return the name, e.g. {@code chatml}
+         */
         public String id() { return id; }
 
-        /** One turn of the format, for help texts. */
+        /**
+         * One turn of the format, for help texts.
+         *
+         * @return the turn's shape, ROLE and TEXT standing for a message's
+         */
         public String shape() { return shape; }
 
-        /** Every name, in order. */
+        /**
+         * Every name, in order.
+         *
+         * @return the names {@link #named} takes
+         */
         public static List<String> ids() {
             List<String> ids = new ArrayList<>();
             for (ChatTemplate t : values()) ids.add(t.id);
             return ids;
         }
 
-        /** The family of that name; a UserError listing the names otherwise. */
+        /**
+         * The family of that name.
+         *
+         * @param name one of {@link #ids}
+         * @return the family
+         * @throws UserError for any other name (the message lists the names)
+         */
         public static ChatTemplate named(String name) {
             for (ChatTemplate t : values()) if (t.id.equals(name)) return t;
             throw new UserError("unknown chat template " + quote(name) + "; known: " + String.join(", ", ids()));
@@ -4909,7 +4922,10 @@ public final class Llama3 {
          * The family of a tokenizer.chat_template, or null when it is none of them. A family's name is taken as
          * itself (llama.cpp accepts that too); a Jinja template by what it writes: the same substrings llama.cpp
          * tests, except that Zephyr is also recognised by eos_token (zephyr-7b-beta writes its end of turn so)
-         * and Phi-4's ChatML variant (with <|im_sep|>) is not taken for ChatML.
+         * and Phi-4's ChatML variant (with {@code <|im_sep|>}) is not taken for ChatML.
+         *
+         * @param template the GGUF key's text
+         * @return the family, or null
          */
         public static ChatTemplate detect(String template) {
             for (ChatTemplate t : values()) if (t != NONE && t.id.equals(template.strip())) return t;

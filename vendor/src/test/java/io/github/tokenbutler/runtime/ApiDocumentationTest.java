@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class ApiDocumentationTest {
     /** The types a user of the API imports; with the class comment of Llama3 itself. */
-    static final Set<String> API = Set.of("Generator", "GenerationParams", "ChatMessage", "Completion", "LoadOptions", "UserError");
+    static final Set<String> API = Set.of("Generator", "GenerationParams", "ChatMessage", "Completion", "LoadOptions", "UserError", "ChatTemplate");
 
     record Range(long start, long end) {
         boolean contains(long p) { return p >= start && p < end; }
