@@ -28,20 +28,27 @@ public record CheckpointTensor(String name, DType dtype, long[] shape, long[] st
         long elements();
     }
 
-    /** Contiguous strides of a shape (row-major). */
+    /** Contiguous strides of a shape (row-major); the callers have checked that its element count fits a long. */
     public static long[] contiguousStrides(long[] shape) {
         long[] s = new long[shape.length];
         long step = 1;
         for (int d = shape.length - 1; d >= 0; d--) {
             s[d] = step;
-            step *= shape[d];
+            step = Math.multiplyExact(step, shape[d]);
         }
         return s;
     }
 
-    public long elements() {
+    /** The element count; a UserError when a (hostile) shape's product does not fit a long, rather than a wrapped count. */
+    public long elements() { return elements(null); }
+
+    private long elements(String where) {
         long n = 1;
-        for (long d : shape) n *= d;
+        try {
+            for (long d : shape) n = Math.multiplyExact(n, d);
+        } catch (ArithmeticException e) {
+            throw new UserError((where == null ? "" : where + ": ") + "tensor '" + name + "' has shape " + shapeText() + ", more elements than a 64-bit count holds; expected a real tensor's shape");
+        }
         return n;
     }
 
@@ -50,17 +57,25 @@ public record CheckpointTensor(String name, DType dtype, long[] shape, long[] st
 
     /** The elements in row-major order as floats (F16, BF16 and F64 converted; F64 rounded to the nearest float). */
     public float[] toFloats(String where) {
-        long n = elements();
+        long n = elements(where);
         if (n > Integer.MAX_VALUE - 16) throw new UserError(where + ": tensor '" + name + "' has " + n + " elements, too many to import");
-        long last = offset;
-        for (int d = 0; d < shape.length; d++) {
-            if (shape[d] == 0) return new float[0];
-            if (stride[d] < 0) throw new UserError(where + ": tensor '" + name + "' has a negative stride " + Arrays.toString(stride));
-            last += (shape[d] - 1) * stride[d];
+        if (stride.length != shape.length) {
+            throw new UserError(where + ": tensor '" + name + "' has shape " + shapeText() + " but strides " + Arrays.toString(stride));
         }
-        if (offset < 0 || last >= storage.elements()) {
+        for (long d : shape) if (d == 0) return new float[0];
+        long last = offset;
+        boolean wraps = false;
+        for (int d = 0; d < shape.length; d++) {
+            if (stride[d] < 0) throw new UserError(where + ": tensor '" + name + "' has a negative stride " + Arrays.toString(stride));
+            try {
+                last = Math.addExact(last, Math.multiplyExact(shape[d] - 1, stride[d]));
+            } catch (ArithmeticException e) {
+                wraps = true;
+            }
+        }
+        if (offset < 0 || wraps || last >= storage.elements()) {
             throw new UserError(where + ": tensor '" + name + "' (shape " + shapeText() + ", strides " + Arrays.toString(stride) + ", offset "
-                    + offset + ") reaches element " + last + " of a storage of " + storage.elements());
+                    + offset + ") reaches element " + (wraps ? "beyond 2^63" : String.valueOf(last)) + " of a storage of " + storage.elements());
         }
         ByteBuffer b = storage.bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN);
         float[] out = new float[(int) n];

@@ -6,8 +6,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +23,14 @@ import java.util.Map;
  *
  * <p>Results: {@code null}, Boolean, Long, Double, String, {@code List} (Python lists), {@link Tuple},
  * {@code Map} (dict and OrderedDict, insertion order kept), {@link TensorRef}.
+ *
+ * <p>A hostile pickle runs nothing but could still describe a structure whose size or shape hurts: a container
+ * reused through the memo ({@code t = (t, t)} ten times over is exponential, a list appended to itself is a
+ * cycle), nesting deeper than a recursive reader survives, or millions of objects. torch.save shares only
+ * scalars through the memo (strings, the storage and function names, small tuples of numbers; a tensor twice when
+ * weights are tied), so a memo fetch of a list, a dict or a tuple holding a container is refused; dict keys must be
+ * strings or integers, nesting is capped at {@value #MAX_DEPTH} levels and the objects and memo entries at
+ * {@value #MAX_OBJECTS} together. The results are therefore trees of bounded depth.
  */
 public final class RestrictedUnpickler {
     /** A Python tuple. */
@@ -43,6 +53,14 @@ public final class RestrictedUnpickler {
     private static final List<String> CALLABLES = List.of("collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
             "torch._utils._rebuild_parameter");
 
+    /** Nesting a state dict never approaches: a list of dicts of tensors of tuples is four. */
+    static final int MAX_DEPTH = 64;
+    /**
+     * Objects pushed plus memo entries stored: a tensor costs about twenty, so this allows some 200,000 tensors
+     * while a hostile file of single-byte opcodes cannot fill the heap.
+     */
+    static final int MAX_OBJECTS = 4_000_000;
+
     private static final Object MARK = new Object() {
         @Override public String toString() { return "MARK"; }
     };
@@ -53,6 +71,9 @@ public final class RestrictedUnpickler {
     private final Deque<Object> stack = new ArrayDeque<>();
     private final Deque<Integer> marks = new ArrayDeque<>();
     private final Map<Long, Object> memo = new HashMap<>();
+    /** Nesting depth of each container built (1 for an empty one); scalars are 0. By identity: no hashCode walks. */
+    private final Map<Object, Integer> depths = new IdentityHashMap<>();
+    private int objects;
 
     private RestrictedUnpickler(byte[] data, String where) {
         this.data = data;
@@ -76,45 +97,51 @@ public final class RestrictedUnpickler {
                 }
                 case 0x95 -> pos += 8;                      // FRAME: a length hint only
                 case '.' -> { return pop(at); }             // STOP
-                case '(' -> { marks.push(stack.size()); stack.push(MARK); }
-                case ']' -> stack.push(new ArrayList<>());  // EMPTY_LIST
-                case '}' -> stack.push(new LinkedHashMap<>()); // EMPTY_DICT
-                case ')' -> stack.push(new Tuple(List.of())); // EMPTY_TUPLE
-                case 'N' -> stack.push(NONE);
-                case 0x88 -> stack.push(Boolean.TRUE);      // NEWTRUE
-                case 0x89 -> stack.push(Boolean.FALSE);     // NEWFALSE
-                case 'K' -> stack.push((long) u8());        // BININT1
-                case 'M' -> stack.push((long) (u8() | u8() << 8)); // BININT2
-                case 'J' -> stack.push((long) s32());       // BININT
-                case 0x8a -> stack.push(long1(at));         // LONG1
-                case 'G' -> stack.push(Double.longBitsToDouble(be64())); // BINFLOAT
-                case 'X' -> stack.push(string(len32(at)));  // BINUNICODE
-                case 0x8c -> stack.push(string(u8()));      // SHORT_BINUNICODE
-                case 'q' -> memo.put((long) u8(), peek(at));      // BINPUT
-                case 'r' -> memo.put(len32(at) & 0xFFFFFFFFL, peek(at)); // LONG_BINPUT
-                case 0x94 -> memo.put((long) memo.size(), peek(at));    // MEMOIZE
-                case 'h' -> stack.push(get(at, u8()));      // BINGET
-                case 'j' -> stack.push(get(at, len32(at) & 0xFFFFFFFFL)); // LONG_BINGET
-                case 't' -> stack.push(new Tuple(popToMark(at)));  // TUPLE
-                case 0x85 -> stack.push(new Tuple(popN(at, 1)));   // TUPLE1
-                case 0x86 -> stack.push(new Tuple(popN(at, 2)));   // TUPLE2
-                case 0x87 -> stack.push(new Tuple(popN(at, 3)));   // TUPLE3
-                case 'a' -> { Object v = pop(at); list(at, peek(at)).add(v); } // APPEND
-                case 'e' -> { List<Object> items = popToMark(at); list(at, peek(at)).addAll(items); } // APPENDS
-                case 's' -> { Object v = pop(at), k = pop(at); dict(at, peek(at)).put(k, v); } // SETITEM
+                case '(' -> { marks.push(stack.size()); push(at, MARK); }
+                case ']' -> push(at, container(new ArrayList<>()));  // EMPTY_LIST
+                case '}' -> push(at, container(new LinkedHashMap<>())); // EMPTY_DICT
+                case ')' -> push(at, tuple(at, List.of())); // EMPTY_TUPLE
+                case 'N' -> push(at, NONE);
+                case 0x88 -> push(at, Boolean.TRUE);      // NEWTRUE
+                case 0x89 -> push(at, Boolean.FALSE);     // NEWFALSE
+                case 'K' -> push(at, (long) u8());        // BININT1
+                case 'M' -> push(at, (long) (u8() | u8() << 8)); // BININT2
+                case 'J' -> push(at, (long) s32());       // BININT
+                case 0x8a -> push(at, long1(at));         // LONG1
+                case 'G' -> push(at, Double.longBitsToDouble(be64())); // BINFLOAT
+                case 'X' -> push(at, string(len32(at)));  // BINUNICODE
+                case 0x8c -> push(at, string(u8()));      // SHORT_BINUNICODE
+                case 'q' -> put(at, u8());                  // BINPUT
+                case 'r' -> put(at, memoIndex(at));         // LONG_BINPUT
+                case 0x94 -> put(at, memo.size());          // MEMOIZE
+                case 'h' -> push(at, get(at, u8()));      // BINGET
+                case 'j' -> push(at, get(at, memoIndex(at))); // LONG_BINGET
+                case 't' -> push(at, tuple(at, popToMark(at)));  // TUPLE
+                case 0x85 -> push(at, tuple(at, popN(at, 1)));   // TUPLE1
+                case 0x86 -> push(at, tuple(at, popN(at, 2)));   // TUPLE2
+                case 0x87 -> push(at, tuple(at, popN(at, 3)));   // TUPLE3
+                case 'a' -> { Object v = pop(at); Object l = peek(at); list(at, l).add(v); nested(at, l, v); } // APPEND
+                case 'e' -> { // APPENDS
+                    List<Object> items = popToMark(at);
+                    Object l = peek(at);
+                    list(at, l).addAll(items);
+                    for (Object v : items) nested(at, l, v);
+                }
+                case 's' -> { Object v = pop(at), k = pop(at); setItem(at, peek(at), k, v); } // SETITEM
                 case 'u' -> { // SETITEMS
                     List<Object> items = popToMark(at);
-                    Map<Object, Object> d = dict(at, peek(at));
-                    for (int i = 0; i + 1 < items.size(); i += 2) d.put(items.get(i), items.get(i + 1));
+                    if (items.size() % 2 != 0) throw error(at, "SETITEMS with an odd number of items (" + items.size() + ")");
+                    Object d = peek(at);
+                    for (int i = 0; i + 1 < items.size(); i += 2) setItem(at, d, items.get(i), items.get(i + 1));
                 }
-                case 'c' -> stack.push(global(at, line(at), line(at))); // GLOBAL
+                case 'c' -> push(at, global(at, line(at), line(at))); // GLOBAL
                 case 0x93 -> { // STACK_GLOBAL
                     Object name = pop(at), module = pop(at);
                     if (!(module instanceof String m) || !(name instanceof String n)) throw error(at, "STACK_GLOBAL without two strings");
-                    stack.push(global(at, m, n));
+                    push(at, global(at, m, n));
                 }
-                case 'Q' -> stack.push(persistentId(at, pop(at))); // BINPERSID
-                case 'R' -> { Object args = pop(at), callable = pop(at); stack.push(reduce(at, callable, args)); } // REDUCE
+                case 'Q' -> push(at, persistentId(at, pop(at))); // BINPERSID
+                case 'R' -> { Object args = pop(at), callable = pop(at); push(at, reduce(at, callable, args)); } // REDUCE
                 case 'b' -> { // BUILD: only the attributes of a state dict (its _metadata), which are not needed
                     Object state = pop(at);
                     if (!(peek(at) instanceof Map<?, ?>) || !(state instanceof Map<?, ?>)) {
@@ -158,7 +185,7 @@ public final class RestrictedUnpickler {
         return switch (g.qualified()) {
             case "collections.OrderedDict" -> {
                 if (!args.isEmpty()) throw error(at, "OrderedDict called with arguments");
-                yield new LinkedHashMap<>();
+                yield container(new LinkedHashMap<>());
             }
             case "torch._utils._rebuild_tensor_v2" -> {
                 if (args.size() < 4 || !(args.get(0) instanceof StorageRef s) || !(args.get(1) instanceof Long offset)
@@ -179,7 +206,9 @@ public final class RestrictedUnpickler {
     private long[] longs(int at, List<Object> items) {
         long[] a = new long[items.size()];
         for (int i = 0; i < a.length; i++) {
-            if (!(items.get(i) instanceof Long v) || v < 0) throw error(at, "a tensor size or stride that is not a non-negative integer: " + items);
+            if (!(items.get(i) instanceof Long v) || v < 0) {
+                throw error(at, "a tensor size or stride that is not a non-negative integer: " + describe(new Tuple(items)));
+            }
             a[i] = v;
         }
         return a;
@@ -200,7 +229,77 @@ public final class RestrictedUnpickler {
     private Object get(int at, long index) {
         Object v = memo.get(index);
         if (v == null) throw error(at, "memo entry " + index + " used before it was stored");
+        if (v instanceof List<?> || v instanceof Map<?, ?> || v instanceof Tuple t && t.items().stream().anyMatch(RestrictedUnpickler::isContainer)) {
+            throw error(at, "memo entry " + index + " fetched again is a " + kind(v) + (v instanceof Tuple ? " holding a container" : "")
+                    + "; torch.save shares only strings, numbers, names, tensors and tuples of those, and a shared container could make the "
+                    + "structure exponential or cyclic");
+        }
         return v;
+    }
+
+    private static boolean isContainer(Object o) { return o instanceof List<?> || o instanceof Map<?, ?> || o instanceof Tuple; }
+
+    private void put(int at, long index) {
+        budget(at);
+        memo.put(index, peek(at));
+    }
+
+    /**
+     * A LONG_BINPUT / LONG_BINGET index: unsigned 32 bits. It numbers memo entries, not bytes (torch.save passes
+     * 256 entries in any real checkpoint), so it is bounded by how many entries this reader keeps.
+     */
+    private long memoIndex(int at) {
+        long index = s32() & 0xFFFFFFFFL;
+        if (index >= MAX_OBJECTS) throw error(at, "memo index " + index + "; at most " + MAX_OBJECTS + " entries are kept");
+        return index;
+    }
+
+    private void push(int at, Object o) {
+        budget(at);
+        stack.push(o);
+    }
+
+    private void budget(int at) {
+        if (++objects > MAX_OBJECTS) {
+            throw error(at, "more than " + MAX_OBJECTS + " objects and memo entries; a state dict needs about twenty per tensor");
+        }
+    }
+
+    private Object container(Object o) {
+        depths.put(o, 1);
+        return o;
+    }
+
+    private int depth(Object o) {
+        Integer d = depths.get(o);
+        return d == null ? 0 : d;
+    }
+
+    private Tuple tuple(int at, List<Object> items) {
+        Tuple t = new Tuple(items);
+        int d = 0;
+        for (Object v : items) d = Math.max(d, depth(v));
+        depths.put(t, depth(at, d + 1));
+        return t;
+    }
+
+    /** v went into container c: c is now at least one deeper than v (c is on the stack, so it is inside nothing yet). */
+    private void nested(int at, Object c, Object v) {
+        int d = depth(v) + 1;
+        if (d > depth(c)) depths.put(c, depth(at, d));
+    }
+
+    private int depth(int at, int d) {
+        if (d > MAX_DEPTH) throw error(at, "containers nested more than " + MAX_DEPTH + " deep; a state dict is a few levels");
+        return d;
+    }
+
+    private void setItem(int at, Object d, Object key, Object value) {
+        if (!(key instanceof String) && !(key instanceof Long)) {
+            throw error(at, "a dict key that is a " + kind(key) + " (" + describe(key) + "); a state dict's keys are strings");
+        }
+        dict(at, d).put(key, value);
+        nested(at, d, value);
     }
 
     private Object pop(int at) {
@@ -222,9 +321,10 @@ public final class RestrictedUnpickler {
     private List<Object> popToMark(int at) {
         if (marks.isEmpty()) throw error(at, "no MARK to pop to");
         int depth = marks.pop();
-        List<Object> items = new ArrayList<>();
-        while (stack.size() > depth + 1) items.add(0, stack.pop());
+        List<Object> items = new ArrayList<>(stack.size() - depth - 1);
+        while (stack.size() > depth + 1) items.add(stack.pop());
         stack.pop(); // the MARK
+        Collections.reverse(items);
         return items;
     }
 
@@ -282,9 +382,53 @@ public final class RestrictedUnpickler {
         };
     }
 
-    private static String describe(Object o) {
-        String s = String.valueOf(o);
-        return s.length() > 120 ? s.substring(0, 120) + "..." : s;
+    static final int DESCRIBE_CHARACTERS = 120;
+
+    /**
+     * A value as a message shows it, cut after {@value #DESCRIBE_CHARACTERS} characters. Written out here rather
+     * than with toString so that a million-item list costs only what is shown.
+     */
+    static String describe(Object o) {
+        StringBuilder b = new StringBuilder();
+        describe(o, b, 0);
+        return b.length() > DESCRIBE_CHARACTERS ? b.substring(0, DESCRIBE_CHARACTERS) + "..." : b.toString();
+    }
+
+    private static void describe(Object o, StringBuilder b, int level) {
+        if (b.length() > DESCRIBE_CHARACTERS) return;
+        if (level > MAX_DEPTH) { b.append("..."); return; }
+        switch (o) {
+            case Map<?, ?> m -> {
+                b.append('{');
+                boolean first = true;
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    if (b.length() > DESCRIBE_CHARACTERS) return;
+                    if (!first) b.append(", ");
+                    first = false;
+                    describe(e.getKey(), b, level + 1);
+                    b.append(": ");
+                    describe(e.getValue(), b, level + 1);
+                }
+                b.append('}');
+            }
+            case List<?> l -> items(l, "[", "]", b, level);
+            case Tuple t -> items(t.items(), "(", t.items().size() == 1 ? ",)" : ")", b, level);
+            case String s -> b.append('\'').append(s, 0, Math.min(s.length(), DESCRIBE_CHARACTERS + 1)).append('\'');
+            case Global g -> b.append(g.qualified());
+            case TensorRef t -> b.append("tensor").append(Arrays.toString(t.shape()));
+            case null -> b.append("null");
+            default -> b.append(o);
+        }
+    }
+
+    private static void items(List<?> items, String open, String close, StringBuilder b, int level) {
+        b.append(open);
+        for (int i = 0; i < items.size(); i++) {
+            if (b.length() > DESCRIBE_CHARACTERS) return;
+            if (i > 0) b.append(", ");
+            describe(items.get(i), b, level + 1);
+        }
+        b.append(close);
     }
 
     private UserError error(int offset, String what) {
