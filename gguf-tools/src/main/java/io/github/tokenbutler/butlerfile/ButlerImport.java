@@ -142,9 +142,9 @@ public final class ButlerImport {
         Map<String, CheckpointTensor> t = producers.getFirst().tensors();
         requireNames(where, t, V1_REQUIRED, V1_OPTIONAL);
         int e = m.dim(), layers = m.nLayers(), heads = m.nHeads();
-        int p = dim(t, "input_proj.weight", 0), hidden = dim(t, "q_proj_importance.0.weight", 0);
-        int rows = dim(t, "q_proj_importance.2.weight", 0);
-        if (rows % (layers * heads) != 0) {
+        int p = dim(where, t, "input_proj.weight", 0), hidden = dim(where, t, "q_proj_importance.0.weight", 0);
+        int rows = dim(where, t, "q_proj_importance.2.weight", 0);
+        if (rows <= 0 || rows % (layers * heads) != 0) {
             throw new UserError(where + ": tensor '" + NAMESPACE + "q_proj_importance.2.weight' has " + rows + " rows; for this model it needs "
                     + layers + " layers * " + heads + " heads * d' (the authors' v1 predicts every layer from layer 0)");
         }
@@ -155,9 +155,9 @@ public final class ButlerImport {
         for (String n : List.of("q_proj_attn.weight", "k_proj_attn.weight", "v_proj_attn.weight")) shape(where, t, n, p, p);
         shape(where, t, "norm1.weight", p);
         shape(where, t, "norm1.bias", p);
-        shape(where, t, "ffn.0.weight", 2 * p, p);
-        shape(where, t, "ffn.0.bias", 2 * p);
-        shape(where, t, "ffn.2.weight", e, 2 * p);
+        shape(where, t, "ffn.0.weight", 2L * p, p);
+        shape(where, t, "ffn.0.bias", 2L * p);
+        shape(where, t, "ffn.2.weight", e, 2L * p);
         shape(where, t, "ffn.2.bias", e);
         for (String n : List.of("q_proj_importance", "k_proj_importance")) {
             shape(where, t, n + ".0.weight", hidden, e);
@@ -257,12 +257,16 @@ public final class ButlerImport {
         Map<String, CheckpointTensor> first = producers.getFirst().tensors();
         CheckpointTensor proj = first.get("key_cache_proj");
         if (proj.shape().length != 4) throw new UserError(where + ": tensor '" + NAMESPACE + "key_cache_proj' should have 4 dimensions [layers, heads, head size, d'], has " + proj.shapeText());
-        int dPrime = (int) proj.shape()[3], keyHeads = (int) proj.shape()[1];
-        int hidden = dim(first, "q_mlps.0.0.weight", 0), out = dim(first, "q_mlps.0.2.weight", 0);
-        if (out % (heads * dPrime) != 0) {
+        int dPrime = dim(where, first, "key_cache_proj", 3), keyHeads = dim(where, first, "key_cache_proj", 1);
+        if (dPrime <= 0 || keyHeads <= 0) {
+            throw new UserError(where + ": tensor '" + NAMESPACE + "key_cache_proj' has shape " + proj.shapeText()
+                    + "; expected [layers, heads, head size, d'] with at least one head and d' >= 1");
+        }
+        int hidden = dim(where, first, "q_mlps.0.0.weight", 0), out = dim(where, first, "q_mlps.0.2.weight", 0);
+        if (out <= 0 || out % ((long) heads * dPrime) != 0) {
             throw new UserError(where + ": tensor '" + NAMESPACE + "q_mlps.0.2.weight' has " + out + " rows, not a multiple of " + heads + " heads * d' " + dPrime);
         }
-        int spacing = out / (heads * dPrime);
+        int spacing = (int) (out / ((long) heads * dPrime));
         check(where, "d'", "d-prime", o.dPrime(), dPrime);
         check(where, "importance hidden length I", "importance-hidden", o.importanceHidden(), hidden);
         check(where, "producer spacing G", "spacing", o.spacing(), spacing);
@@ -348,9 +352,15 @@ public final class ButlerImport {
         }
     }
 
-    private static int dim(Map<String, CheckpointTensor> t, String name, int d) {
-        long[] s = t.get(name).shape();
-        return d < s.length ? Math.toIntExact(s[d]) : -1;
+    /** Dimension d of a tensor (-1 when it has fewer); one that no int holds is refused, not wrapped. */
+    private static int dim(String where, Map<String, CheckpointTensor> t, String name, int d) {
+        CheckpointTensor x = t.get(name);
+        long[] s = x.shape();
+        if (d >= s.length) return -1;
+        if (s[d] > Integer.MAX_VALUE) {
+            throw new UserError(where + ": tensor '" + NAMESPACE + name + "' has shape " + x.shapeText() + "; expected dimensions below 2^31");
+        }
+        return (int) s[d];
     }
 
     private static void shape(String where, Map<String, CheckpointTensor> t, String name, long... expected) {

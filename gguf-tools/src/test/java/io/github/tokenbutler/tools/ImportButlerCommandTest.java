@@ -236,6 +236,31 @@ class ImportButlerCommandTest {
         assertTrue(Files.notExists(Path.of(out)), "nothing written on a refusal");
     }
 
+    /** Shapes no real checkpoint has (a d' of 0, a dimension beyond an int) are refused with the shape, not an arithmetic exception. */
+    @Test void malformedShapesAreRefusedWithTheShape() throws IOException {
+        String out = dir.resolve("malformed.gguf").toString();
+        Path zeroDPrime = dir.resolve("v2_zero_d_prime.safetensors");
+        writeSafetensors(zeroDPrime, "sparse_token_predictor.q_mlps.0.0.weight", new long[]{32, 64},
+                "sparse_token_predictor.q_mlps.0.2.weight", new long[]{64, 32}, "sparse_token_predictor.key_cache_proj", new long[]{4, 2, 16, 0},
+                "sparse_token_predictor.norm_importance.weight", new long[]{64}, "sparse_token_predictor.norm_importance.bias", new long[]{64});
+        assertUserError(run("import-butler", zeroDPrime.toString(), "--model", model.toString(), "--out", out),
+                "key_cache_proj' has shape [4, 2, 16, 0]", "d' >= 1");
+        Path wide = dir.resolve("v2_wide.safetensors");
+        writeSafetensors(wide, "sparse_token_predictor.q_mlps.0.0.weight", new long[]{1L << 40, 0},
+                "sparse_token_predictor.q_mlps.0.2.weight", new long[]{64, 32}, "sparse_token_predictor.key_cache_proj", new long[]{4, 2, 16, 8},
+                "sparse_token_predictor.norm_importance.weight", new long[]{64}, "sparse_token_predictor.norm_importance.bias", new long[]{64});
+        assertUserError(run("import-butler", wide.toString(), "--model", model.toString(), "--out", out),
+                "q_mlps.0.0.weight' has shape [1099511627776, 0]", "below 2^31");
+        Path noRows = dir.resolve("v1_no_rows.safetensors");
+        writeSafetensors(noRows, "input_proj.weight", new long[]{16, 64}, "q_proj_attn.weight", new long[]{16, 16}, "k_proj_attn.weight", new long[]{16, 16},
+                "v_proj_attn.weight", new long[]{16, 16}, "norm1.weight", new long[]{16}, "norm1.bias", new long[]{16},
+                "ffn.0.weight", new long[]{32, 16}, "ffn.0.bias", new long[]{32}, "ffn.2.weight", new long[]{64, 32}, "ffn.2.bias", new long[]{64},
+                "q_proj_importance.0.weight", new long[]{32, 64}, "q_proj_importance.2.weight", new long[]{0, 32},
+                "k_proj_importance.0.weight", new long[]{32, 64}, "k_proj_importance.2.weight", new long[]{0, 32});
+        assertUserError(run("import-butler", noRows.toString(), "--model", model.toString(), "--out", out), "q_proj_importance.2.weight' has 0 rows");
+        assertTrue(Files.notExists(Path.of(out)), "nothing written on a refusal");
+    }
+
     /** A safetensors file of zeros with the given (name, shape) pairs: the format's header and raw F32 data. */
     static void writeSafetensors(Path file, Object... namesAndShapes) throws IOException {
         StringBuilder header = new StringBuilder("{");
