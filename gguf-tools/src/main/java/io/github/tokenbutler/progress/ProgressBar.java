@@ -189,12 +189,19 @@ public final class ProgressBar implements GgufWriter.Progress, AutoCloseable {
         }
     }
 
-    /** Ends the run: on a terminal the bar's last line, with the time it took; nothing in a log. */
+    /**
+     * Ends the run: on a terminal the bar's last line, with the time it took; nothing in a log. Without a total
+     * there is no last line to show, but a bar already drawn still has its line ended.
+     */
     public void finish() {
         if (finished) return;
         finished = true;
-        if (!terminal || total <= 0) return;
-        err.print("\r" + finalLine(clock.getAsLong()) + "\033[K\n");
+        if (!terminal) return;
+        if (total > 0) {
+            err.print("\r" + finalLine(clock.getAsLong()) + "\033[K\n");
+        } else if (drawn) {
+            err.println();
+        }
         err.flush();
         drawn = false;
     }

@@ -178,18 +178,22 @@ public final class BenchCommand implements Command {
         // C2 needs a few dozen decode steps to compile the hot loops (the matmuls' included), and a context long
         // enough for the selection's long-row paths: run them once, untimed, before the table. Otherwise the
         // first rows time interpreted and C1 code, and a compiler thread that competes for the two cores.
-        BenchProgress progress;
-        try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1, keyType, valueType))) {
-            progress = benchProgress(model, contexts, variants.size(), steps, warmup, rounds);
-            for (Variant v : variants) {
-                progress.bar().clear(); // opening a hook may print the attention backend it chose
-                decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed, progress,
-                        "JIT warm-up: " + v.label());
+        // one try from the bar's creation to its end, so a hook that fails to open during the warm-up still ends
+        // the bar's line before the error is printed (close after finish does nothing)
+        BenchProgress progress = null;
+        try {
+            try (Model model = Model.load(modelPath, new LoadOptions(JIT_WARMUP_CONTEXT + JIT_WARMUP_STEPS + 1, keyType, valueType))) {
+                progress = benchProgress(model, contexts, variants.size(), steps, warmup, rounds);
+                for (Variant v : variants) {
+                    progress.bar().clear(); // opening a hook may print the attention backend it chose
+                    decodeAt(model, v.hook().open(model.info(), v.options()), JIT_WARMUP_CONTEXT, 1, JIT_WARMUP_STEPS, seed, progress,
+                            "JIT warm-up: " + v.label());
+                }
             }
-        }
-        try (ProgressBar bar = progress.bar()) {
             longContextRuns(modelPath, contexts, variants, options, steps, warmup, rounds, seed, keyType, valueType, progress);
-            bar.finish();
+            progress.bar().finish();
+        } finally {
+            if (progress != null) progress.bar().close();
         }
     }
 

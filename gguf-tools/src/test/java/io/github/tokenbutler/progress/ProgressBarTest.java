@@ -76,6 +76,20 @@ class ProgressBarTest {
     }
 
     @Test
+    void finishingABarWithoutATotalStillEndsItsLine() {
+        ProgressBar b = bar(true, 120, "read", 0, ProgressBar.Unit.of("file", "files"), 10);
+        b.update(3, "reading");
+        assertTrue(shown().startsWith("\r") && !shown().contains("\n"), "drawn: " + shown());
+        b.finish();
+        assertTrue(shown().endsWith("\n"), "the line is ended: " + shown());
+        assertEquals(1, shown().chars().filter(c -> c == '\n').count());
+        ProgressBar undrawn = bar(true, 120, "read", 0, ProgressBar.Unit.of("file", "files"), 10);
+        bytes.reset();
+        undrawn.finish();
+        assertEquals("", shown(), "nothing drawn, nothing to end");
+    }
+
+    @Test
     void messagesGoAboveTheBarWhichIsDrawnAgain() {
         ProgressBar b = bar(true, 120, "eval", 4, ProgressBar.Unit.of("chunk", "chunks"), 10);
         seconds(1);
