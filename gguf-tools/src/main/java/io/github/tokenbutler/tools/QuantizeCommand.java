@@ -2,24 +2,30 @@ package io.github.tokenbutler.tools;
 
 import io.github.tokenbutler.progress.ProgressBar;
 import io.github.tokenbutler.gguf.GgufQuantizer;
-import io.github.tokenbutler.runtime.Llama3.GGMLType;
+import io.github.tokenbutler.gguf.QuantMix;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.nio.file.Path;
 
-/** `quantize IN OUT --type Q8_0|Q4_0`: re-encodes the 2-D weights of a GGUF file. */
+/** `quantize IN OUT --type T`: re-encodes the 2-D weights of a GGUF file (T: a {@link QuantMix}). */
 public final class QuantizeCommand implements Command {
     @Override public String name() { return "quantize"; }
 
-    @Override public String summary() { return "quantize the 2-D weights of a GGUF file to Q8_0 or Q4_0"; }
+    @Override public String summary() { return "quantize the 2-D weights of a GGUF file (Q8_0, Q4_0, Q4_1, K-quants, Q4_K_M)"; }
 
     @Override public String usage() {
         return """
-                usage: ./tokenbutler quantize IN.gguf OUT.gguf --type Q8_0|Q4_0
-                  Quantizes every 2-D F32/F16/BF16 tensor whose rows split into blocks of 32 values; keeps the
-                  others (1-D norms, rows of other lengths, already-quantized tensors) as they are and names
-                  them in a warning. Metadata is copied; general.file_type is set to the new type.
-                """;
+                usage: ./tokenbutler quantize IN.gguf OUT.gguf --type T
+                  T is one of %s:
+                    Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K   every 2-D weight in that type
+                    Q4_K_M, Q5_K_M   llama.cpp's mixes: Q4_K (Q5_K) for most weights; Q6_K for the output
+                                     matrix (token_embd when there is no output.weight) and for attn_v and
+                                     ffn_down of the first and last eighth of the layers and every third between
+                  Quantizes every 2-D F32/F16/BF16 tensor. K-quant blocks hold 256 values: rows of other
+                  multiples of 32 are written as Q8_0 instead. Keeps the others (1-D norms, rows that are not
+                  multiples of 32, already-quantized tensors) as they are. Every such tensor is named in a
+                  warning. Metadata is copied; general.file_type is set to llama.cpp's file type of T.
+                """.formatted(QuantMix.names());
     }
 
     private static boolean sameFile(Path a, Path b) {
@@ -38,8 +44,7 @@ public final class QuantizeCommand implements Command {
         if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize()) || sameFile(in, out)) {
             throw new UserError("quantize: OUT.gguf " + out + " is the input file; write the quantized model to another file");
         }
-        GGMLType type = GgufQuantizer.TARGETS.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
-                .orElseThrow(() -> new UserError("quantize: option --type must be one of " + GgufQuantizer.TARGETS + ", got '" + typeName + "'"));
+        QuantMix type = QuantMix.parse(typeName, "quantize");
         long start = System.nanoTime();
         ProgressBar bar = ProgressBar.bytesOnStderr("quantize");
         GgufQuantizer.Report report;
@@ -47,7 +52,13 @@ public final class QuantizeCommand implements Command {
             report = GgufQuantizer.quantize(in, out, type, bar);
         }
         for (String w : report.warnings(type)) System.err.println("warning: " + w);
-        System.out.printf("wrote %s: %d tensors quantized to %s in %.1f s%n", out, report.quantized(), type, (System.nanoTime() - start) / 1e9);
+        String split = "";
+        if (report.types().size() > 1 || (report.types().size() == 1 && !report.types().containsKey(type.base))) {
+            StringBuilder sb = new StringBuilder();
+            for (var e : report.types().entrySet()) sb.append(sb.isEmpty() ? " (" : ", ").append(e.getValue()).append(' ').append(e.getKey());
+            split = sb.append(')').toString();
+        }
+        System.out.printf("wrote %s: %d tensors quantized to %s%s in %.1f s%n", out, report.quantized(), type, split, (System.nanoTime() - start) / 1e9);
         return 0;
     }
 }

@@ -1,6 +1,7 @@
 package io.github.tokenbutler.butlerfile;
 
 import io.github.tokenbutler.gguf.GgufQuantizer;
+import io.github.tokenbutler.gguf.QuantMix;
 import io.github.tokenbutler.gguf.GgufWriter;
 import io.github.tokenbutler.gguf.LlamaGguf;
 import io.github.tokenbutler.gguf.Quantizers;
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -91,11 +93,12 @@ class PredictorModelCheckTest {
 
     @Test void quantizedCopiesOfTheModelAreAccepted() {
         Path predictor = storiesPredictor();
-        for (GGMLType type : GgufQuantizer.TARGETS) {
+        // The K-quant mixes write stories260K's rows of 64 as Q8_0, so these two cover every type its embeddings can get.
+        for (QuantMix type : List.of(QuantMix.Q8_0, QuantMix.Q4_0)) {
             Path q = dir.resolve("stories-" + type + ".gguf");
             GgufQuantizer.quantize(StoriesModel.path(), q, type);
             try (GGUF g = GGUF.read(q); GGUF f32 = GGUF.read(StoriesModel.path())) {
-                assertEquals(type, g.tensors().get("token_embd.weight").type());
+                assertEquals(type.base, g.tensors().get("token_embd.weight").type());
                 TokenButlerPredictor p = TokenButlerPredictor.load(predictor, StoriesModel.info(g));
                 double d = ModelFingerprint.signatureDistance(p.trainedFor().embeddingSignature(),
                         ModelFingerprint.of(StoriesModel.config(g), g).embeddingSignature());
