@@ -51,10 +51,15 @@ public final class LlamaGguf {
 
     /** general.* and llama.* keys. */
     public static void putHyperparameters(GgufWriter w, Hyperparameters h, GGMLType matrixType) {
+        putHyperparameters(w, h, fileType(matrixType), matrixType != GGMLType.F32 && matrixType != GGMLType.F16 && matrixType != GGMLType.BF16);
+    }
+
+    /** general.* and llama.* keys, general.file_type a llama_ftype value (see {@link QuantMix#fileType}). */
+    public static void putHyperparameters(GgufWriter w, Hyperparameters h, int fileType, boolean quantized) {
         w.putString("general.architecture", "llama");
         w.putString("general.name", h.name());
-        w.putU32("general.file_type", fileType(matrixType));
-        if (matrixType != GGMLType.F32 && matrixType != GGMLType.F16 && matrixType != GGMLType.BF16) {
+        w.putU32("general.file_type", fileType);
+        if (quantized) {
             // ggml's GGML_QNT_VERSION: the block layouts of ggml-common.h as they have been since 2023.
             w.putU32("general.quantization_version", 2);
         }

@@ -47,38 +47,53 @@ public final class SynthModel {
         PRESETS = Collections.unmodifiableMap(m);
     }
 
-    /** Matrix types {@code synth --type} accepts. */
-    public static final List<GGMLType> TYPES = List.of(GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0);
+    /** Matrix types {@code synth --type} accepts: a float type, or a {@link QuantMix} name (Q8_0 ... Q5_K_M). */
+    public static final List<String> TYPES;
+
+    static {
+        List<String> t = new ArrayList<>(List.of("F32", "F16"));
+        for (QuantMix m : QuantMix.values()) t.add(m.name());
+        TYPES = List.copyOf(t);
+    }
 
     /** One tensor of the plan: norms have std 0 (all ones). */
     public record PlannedTensor(String name, long[] shape, GGMLType type, float std) {}
 
-    /**
-     * Which tensor gets which type. With Q4_0, the output matrix (output.weight, or token_embd when tied) is
-     * Q6_K, as llama.cpp's quantizer does for Q4_0 files; Q6_K needs rows that are a multiple of 256, and
-     * llama.cpp falls back to Q8_0 otherwise, so this does too. Matrices whose rows are not a multiple of the
-     * block size stay F32. Each such decision adds a line to {@code notes}.
-     */
     public static List<PlannedTensor> plan(Hyperparameters h, GGMLType matrixType, List<String> notes) {
+        return plan(h, matrixType.name(), notes);
+    }
+
+    /**
+     * Which tensor gets which type. With Q4_0 and Q4_1, the output matrix (output.weight, or token_embd when tied)
+     * is Q6_K, as llama.cpp's quantizer does for Q4_0 files; the K-quant names follow {@link QuantMix} (Q4_K_M and
+     * Q5_K_M: llama.cpp's mix). K-quant blocks need rows that are a multiple of 256, and llama.cpp falls back to
+     * Q8_0 for Q6_K otherwise, so this does for every K type. Matrices whose rows are not a multiple of 32 stay F32.
+     * Each such decision adds a line to {@code notes}.
+     */
+    public static List<PlannedTensor> plan(Hyperparameters h, String typeName, List<String> notes) {
+        if (!TYPES.contains(typeName)) throw new IllegalArgumentException("synth writes " + TYPES + ", not " + typeName);
+        QuantMix mix = typeName.equals("F32") || typeName.equals("F16") ? null : QuantMix.valueOf(typeName);
+        GGMLType matrixType = mix == null ? GGMLType.valueOf(typeName) : null;
+        QuantMix.Layout layout = new QuantMix.Layout(h.layers(), h.layers(), !h.tiedEmbeddings());
         List<PlannedTensor> p = new ArrayList<>();
         int dim = h.dim(), qDim = h.heads() * h.headSize(), kvDim = h.kvDim();
         float inDim = (float) (1 / Math.sqrt(dim));
         float residual = (float) (1 / Math.sqrt(2.0 * h.layers()));
         String outputMatrix = h.tiedEmbeddings() ? LlamaGguf.TOKEN_EMBD : LlamaGguf.OUTPUT;
-        p.add(matrix(LlamaGguf.TOKEN_EMBD, dim, h.vocab(), inDim, matrixType, outputMatrix, notes));
+        p.add(matrix(LlamaGguf.TOKEN_EMBD, dim, h.vocab(), inDim, matrixType, mix, layout, outputMatrix, notes));
         for (int l = 0; l < h.layers(); l++) {
             p.add(norm(LlamaGguf.block(l, LlamaGguf.ATTN_NORM), dim));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_Q), dim, qDim, inDim, matrixType, outputMatrix, notes));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_K), dim, kvDim, inDim, matrixType, outputMatrix, notes));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_V), dim, kvDim, inDim, matrixType, outputMatrix, notes));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_OUTPUT), qDim, dim, (float) (residual / Math.sqrt(qDim)), matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_Q), dim, qDim, inDim, matrixType, mix, layout, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_K), dim, kvDim, inDim, matrixType, mix, layout, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_V), dim, kvDim, inDim, matrixType, mix, layout, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.ATTN_OUTPUT), qDim, dim, (float) (residual / Math.sqrt(qDim)), matrixType, mix, layout, outputMatrix, notes));
             p.add(norm(LlamaGguf.block(l, LlamaGguf.FFN_NORM), dim));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_GATE), dim, h.ffn(), inDim, matrixType, outputMatrix, notes));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_UP), dim, h.ffn(), inDim, matrixType, outputMatrix, notes));
-            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_DOWN), h.ffn(), dim, (float) (residual / Math.sqrt(h.ffn())), matrixType, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_GATE), dim, h.ffn(), inDim, matrixType, mix, layout, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_UP), dim, h.ffn(), inDim, matrixType, mix, layout, outputMatrix, notes));
+            p.add(matrix(LlamaGguf.block(l, LlamaGguf.FFN_DOWN), h.ffn(), dim, (float) (residual / Math.sqrt(h.ffn())), matrixType, mix, layout, outputMatrix, notes));
         }
         p.add(norm(LlamaGguf.OUTPUT_NORM, dim));
-        if (!h.tiedEmbeddings()) p.add(matrix(LlamaGguf.OUTPUT, dim, h.vocab(), inDim, matrixType, outputMatrix, notes));
+        if (!h.tiedEmbeddings()) p.add(matrix(LlamaGguf.OUTPUT, dim, h.vocab(), inDim, matrixType, mix, layout, outputMatrix, notes));
         return p;
     }
 
@@ -86,20 +101,24 @@ public final class SynthModel {
         return new PlannedTensor(name, new long[] {n}, GGMLType.F32, 0f);
     }
 
-    private static PlannedTensor matrix(String name, int rowLength, int rows, float std, GGMLType matrixType,
-                                        String outputMatrix, List<String> notes) {
-        GGMLType t = matrixType;
-        if (matrixType == GGMLType.Q4_0 && name.equals(outputMatrix)) {
-            if (rowLength % GGMLType.Q6_K.blockSize == 0) {
-                t = GGMLType.Q6_K;
-            } else {
-                t = GGMLType.Q8_0;
-                notes.add(name + ": Q8_0 instead of Q6_K (row length " + rowLength + " is not a multiple of 256)");
-            }
+    /** The type of one matrix: matrixType for a float file, else the mix's choice. */
+    private static PlannedTensor matrix(String name, int rowLength, int rows, float std, GGMLType matrixType, QuantMix mix,
+                                        QuantMix.Layout layout, String outputMatrix, List<String> notes) {
+        GGMLType t;
+        if (mix == null) {
+            t = matrixType;
+        } else if ((mix == QuantMix.Q4_0 || mix == QuantMix.Q4_1) && name.equals(outputMatrix)) {
+            t = GGMLType.Q6_K;
+        } else {
+            t = mix.preferred(name, layout);
         }
-        if (rowLength % t.blockSize != 0) {
-            notes.add(name + ": F32 instead of " + t + " (row length " + rowLength + " is not a multiple of " + t.blockSize + ")");
+        GGMLType fitted = QuantMix.fitRows(t, rowLength);
+        if (fitted == null) {
+            notes.add(name + ": F32 instead of " + t + " (row length " + rowLength + " is not a multiple of " + GGMLType.Q8_0.blockSize + ")");
             t = GGMLType.F32;
+        } else if (fitted != t) {
+            notes.add(name + ": " + fitted + " instead of " + t + " (row length " + rowLength + " is not a multiple of 256)");
+            t = fitted;
         }
         return new PlannedTensor(name, new long[] {rowLength, rows}, t, std);
     }
@@ -113,22 +132,27 @@ public final class SynthModel {
     }
 
     public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, Path out, GgufWriter.Progress progress) {
-        return write(h, presetName, matrixType, seed, SpmVocab.synthetic(h.vocab()), null, out, progress);
+        return write(h, presetName, matrixType.name(), seed, SpmVocab.synthetic(h.vocab()), null, out, progress);
+    }
+
+    public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, TokenizerKeys vocab,
+                                     String chatTemplate, Path out, GgufWriter.Progress progress) {
+        return write(h, presetName, matrixType.name(), seed, vocab, chatTemplate, out, progress);
     }
 
     /**
      * A model whose tokenizer keys come from {@code vocab} (its size must be h's vocab), with
      * tokenizer.chat_template set to {@code chatTemplate} when that is not null (replacing the vocabulary's).
      */
-    public static List<String> write(Hyperparameters h, String presetName, GGMLType matrixType, long seed, TokenizerKeys vocab,
+    public static List<String> write(Hyperparameters h, String presetName, String typeName, long seed, TokenizerKeys vocab,
                                      String chatTemplate, Path out, GgufWriter.Progress progress) {
         h.validate("synth");
         if (vocab.size() != h.vocab()) throw new IllegalArgumentException("vocabulary of " + vocab.size() + " tokens for a model of " + h.vocab());
-        if (!TYPES.contains(matrixType)) throw new IllegalArgumentException("synth writes " + TYPES + ", not " + matrixType);
         List<String> notes = new ArrayList<>();
-        List<PlannedTensor> plan = plan(h, matrixType, notes);
+        List<PlannedTensor> plan = plan(h, typeName, notes);
         GgufWriter w = new GgufWriter();
-        LlamaGguf.putHyperparameters(w, h, matrixType);
+        boolean isFloat = typeName.equals("F32") || typeName.equals("F16");
+        LlamaGguf.putHyperparameters(w, h, isFloat ? LlamaGguf.fileType(GGMLType.valueOf(typeName)) : QuantMix.valueOf(typeName).fileType, !isFloat);
         w.putString("tokenbutler.synth.preset", presetName);
         w.putU64("tokenbutler.synth.seed", seed);
         vocab.putInto(w);

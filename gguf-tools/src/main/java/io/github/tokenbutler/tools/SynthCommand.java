@@ -6,7 +6,6 @@ import io.github.tokenbutler.gguf.CopiedVocab;
 import io.github.tokenbutler.gguf.SpmVocab;
 import io.github.tokenbutler.gguf.SynthModel;
 import io.github.tokenbutler.gguf.TokenizerKeys;
-import io.github.tokenbutler.runtime.Llama3.GGMLType;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.nio.file.Files;
@@ -31,8 +30,10 @@ public final class SynthCommand implements Command, Main.FlagOptions {
                   --dims ...      explicit shape; CTX defaults to 2048
                   --tied          with --dims: no output.weight, the embeddings serve as the output matrix
                   --rope-theta X  with --dims: RoPE base (default 10000)
-                  --type T        F32 (default), F16, Q8_0 or Q4_0 for the 2-D weights (norms stay F32;
-                                  with Q4_0 the output matrix is Q6_K, as in llama.cpp's Q4_0 files)
+                  --type T        F32 (default), F16, or a quantize type (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K,
+                                  Q4_K_M, Q5_K_M) for the 2-D weights (norms stay F32; with Q4_0 and Q4_1 the
+                                  output matrix is Q6_K, as in llama.cpp's Q4_0 files; Q4_K_M and Q5_K_M are
+                                  llama.cpp's mixes, as in quantize --help)
                   --seed S        64-bit seed (default 0); the same arguments give a byte-identical file
                   --vocab FILE    the vocabulary of another GGUF (a model or a vocabulary file, e.g. from convert-tiktoken):
                                   every tokenizer.* key is copied (tokens, scores, types, merges, special ids,
@@ -58,8 +59,8 @@ public final class SynthCommand implements Command, Main.FlagOptions {
         args.finish(1);
         Path outPath = args.outputPositional(0, "OUT.gguf (the file to write)");
 
-        GGMLType type = SynthModel.TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
-                .orElseThrow(() -> new UserError("synth: option --type must be one of " + SynthModel.TYPES + ", got '" + typeName + "'"));
+        String type = SynthModel.TYPES.stream().filter(t -> t.equalsIgnoreCase(typeName)).findFirst()
+                .orElseThrow(() -> new UserError("synth: option --type must be one of " + String.join(", ", SynthModel.TYPES) + ", got '" + typeName + "'"));
         Hyperparameters h;
         String presetName;
         if (preset != null && dims != null) throw new UserError("synth: give either --preset or --dims, not both");

@@ -177,6 +177,26 @@ class SynthModelTest {
     }
 
     @Test
+    void llama1BQ4_K_MPlanIsLlamaCppsMix() {
+        // llama.cpp's Q4_K_M for 16 layers: Q6_K for the tied embeddings and for attn_v / ffn_down of layers
+        // 0, 1, 14, 15 (first and last eighth) and 4, 7, 10, 13 ((i - 2) % 3 == 2); every other matrix Q4_K.
+        List<String> notes = new ArrayList<>();
+        List<SynthModel.PlannedTensor> plan = SynthModel.plan(SynthModel.PRESETS.get("llama-3.2-1b"), "Q4_K_M", notes);
+        assertTrue(notes.isEmpty(), notes.toString());
+        java.util.Set<Integer> moreBits = java.util.Set.of(0, 1, 4, 7, 10, 13, 14, 15);
+        java.util.Map<GGMLType, Integer> count = new java.util.EnumMap<>(GGMLType.class);
+        for (SynthModel.PlannedTensor t : plan) {
+            if (t.shape().length == 1) continue;
+            count.merge(t.type(), 1, Integer::sum);
+            GGMLType expected = GGMLType.Q4_K;
+            if (t.name().equals("token_embd.weight")) expected = GGMLType.Q6_K;
+            for (int l : moreBits) if (t.name().equals("blk." + l + ".attn_v.weight") || t.name().equals("blk." + l + ".ffn_down.weight")) expected = GGMLType.Q6_K;
+            assertEquals(expected, t.type(), t.name());
+        }
+        assertEquals(java.util.Map.of(GGMLType.Q4_K, 96, GGMLType.Q6_K, 17), count);
+    }
+
+    @Test
     void badShapesAreUserErrors() {
         var e = assertThrows(Llama3.UserError.class, () -> new Hyperparameters("x", 64, 64, 1, 3, 1, 300, 16, 1e4f, 1e-5f, false).validate("synth"));
         assertTrue(e.getMessage().contains("not a multiple of heads 3"), e.getMessage());
