@@ -1803,6 +1803,9 @@ public final class Llama3 {
         // (d * scale * (q - 32): an f16 times an int8 is exact in float) at 10 bits per weight instead of 6.56,
         // and its loop is Q8_0's: one widening load, one multiply and one fused multiply-add per 16 weights.
 
+        /** Whether {@link #repackForDecode} made the copy. */
+        boolean repacked() { return int8 != null; }
+
         /** [rows][cols] q - 32 in -32..31, and [rows][cols/16] d * scale; null until {@link #repackForDecode}. */
         private byte[] int8;
         private float[] scales16;
@@ -1813,7 +1816,7 @@ public final class Llama3 {
          * @return the bytes the copy takes on the heap, 0 when none was made
          */
         long repackForDecode() {
-            if (!PERMUTED || size > Integer.MAX_VALUE - 8) return 0;
+            if (!PERMUTED || size > Integer.MAX_VALUE - 8 || int8 != null) return 0;
             byte[] q;
             float[] sc;
             try {
@@ -2082,7 +2085,7 @@ public final class Llama3 {
         final long weightBytesPerToken;
         /** How each new state's KV cache stores keys and values. */
         final KvType keyType, valueType;
-        /** Heap bytes of weight copies made at load for faster decode (the Q6_K output matrix as int8), 0 if none. */
+        /** Heap bytes of weight copies made at load for faster decode (Q6_K matrices as int8), 0 if none. */
         final long repackedBytes;
 
         /** One transformer block. */
@@ -2193,10 +2196,25 @@ public final class Llama3 {
             output = gguf.tensors().containsKey("output.weight")
                     ? shapes.matrix("output.weight", vocab, dim, "vocab", "embedding_length")
                     : tokenEmbedding;
-            // The output matrix of Q4_0/Q4_K files is Q6_K: decode reads it from an int8 copy (Q6_KTensor.repackForDecode).
-            repackedBytes = output instanceof Q6_KTensor q6 && !"false".equalsIgnoreCase(System.getProperty("tokenbutler.repack", "true"))
-                    ? q6.repackForDecode() : 0;
-            weightBytesPerToken = bytes + (repackedBytes > 0 ? repackedBytes : output.data.byteSize()) + tokenEmbedding.data.byteSize() / vocab;
+            // Q6_K matrices (the output matrix of Q4_0/Q4_K files; attn_v and ffn_down of some layers in Q4_K_M/Q5_K_M
+            // files) are decoded from an int8 copy (Q6_KTensor.repackForDecode): bound by arithmetic, not memory, they
+            // run at half the speed of the types around them. The output matrix first, then the layers' ones, as long as
+            // the copies stay within a quarter of the heap, which the KV cache grows into.
+            long repacked = 0, budget = Runtime.getRuntime().maxMemory() / 4;
+            if (!"false".equalsIgnoreCase(System.getProperty("tokenbutler.repack", "true"))) {
+                List<FloatTensor> candidates = new ArrayList<>(List.of(output));
+                for (Layer layer : layers) candidates.addAll(List.of(layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down));
+                for (FloatTensor t : candidates) {
+                    if (t instanceof Q6_KTensor q6 && repacked + q6.size() * 5 / 4 <= budget) {
+                        long copy = q6.repackForDecode();
+                        repacked += copy;
+                        if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
+                    }
+                }
+            }
+            repackedBytes = repacked;
+            long outputBytes = output instanceof Q6_KTensor q6 && q6.repacked() ? repackedBytesOf(q6) : output.data.byteSize();
+            weightBytesPerToken = bytes + outputBytes + tokenEmbedding.data.byteSize() / vocab;
 
             ropeFreqs = ropeFrequencies(gguf, shapes, ropeDim, theta);
             tokenizer = loadTokenizer(gguf, vocab);
@@ -2388,6 +2406,9 @@ public final class Llama3 {
         public long weightBytesPerToken() { return weightBytesPerToken; }
         /** Heap bytes of weight copies made at load for faster decode (-Dtokenbutler.repack=false: none). */
         public long repackedBytes() { return repackedBytes; }
+
+        /** The heap bytes of a Q6_K matrix's int8 copy: a byte per weight and a float per 16. */
+        private static long repackedBytesOf(Q6_KTensor t) { return t.size() + 4 * (t.size() / 16); }
         /** How each new state's KV cache stores keys. */
         public KvType keyType() { return keyType; }
         /** How each new state's KV cache stores values. */

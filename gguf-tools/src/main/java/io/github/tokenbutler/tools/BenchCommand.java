@@ -121,8 +121,8 @@ public final class BenchCommand implements Command {
             ModelConfig c = model.config();
             System.out.printf(Locale.ROOT, "model %s: dim %d, %d layers, %d/%d heads, vocab %d; %s of weights read per decoded token%s; %d threads%n",
                     modelPath.getFileName(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(),
-                    mib(model.weightBytesPerToken()), model.repackedBytes() == 0 ? "" : " (plus a " + mib(model.repackedBytes())
-                            + " int8 copy of the Q6_K output matrix made at load, read instead of it)", Parallel.THREADS);
+                    mib(model.weightBytesPerToken()), model.repackedBytes() == 0 ? "" : " (plus " + mib(model.repackedBytes())
+                            + " of int8 copies of Q6_K matrices made at load, read instead of them)", Parallel.THREADS);
             int[] tokens = syntheticTokens(c.vocabSize(), promptTokens + genTokens, seed);
             State state = model.newState(null);
             double bestPrefill = 0, bestDecode = 0;
