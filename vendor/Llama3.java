@@ -868,6 +868,21 @@ public final class Llama3 {
         void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate);
     }
 
+    /** A {@link RowPairs} kernel with one row per loop: the pair is two calls of {@link #row}. */
+    interface RowAtATime extends RowPairs {
+        /** The row whose blocks start at byte b, dotted with x (xsum as for {@link RowPairs#rows2}). */
+        float row(long b, float[] x, float[] xsum, int cols);
+
+        @Override default void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
+            float s0 = row(b0, x, xsum, cols), s1 = row(b0 + stride, x, xsum, cols);
+            if (accumulate) {
+                out[o] += s0; out[o + step] += s1;
+            } else {
+                out[o] = s0; out[o + step] = s1;
+            }
+        }
+    }
+
     /** F32: 4 bytes per element. */
     public static final class F32Tensor extends FloatTensor {
         F32Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
@@ -1478,7 +1493,7 @@ public final class Llama3 {
      * Sub-block pairs (2g, 2g+1) use qs[32g..32g+32): low nibbles are elements 64g+l, high nibbles 64g+32+l;
      * x = d*scale * q - dmin*min with scale/min from {@link #kScale}/{@link #kMin}.
      */
-    public static final class Q4_KTensor extends KQuantTensor implements RowPairs {
+    public static final class Q4_KTensor extends KQuantTensor implements RowAtATime {
         Q4_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_K; }
         @Override public long firstBadValue() { return firstBadScale(0, 2); }
@@ -1496,20 +1511,12 @@ public final class Llama3 {
             }
             matvecInPairs(this, x, blockSums(x, cols, scratch), cols, out, outOff, r0, r1, accumulate);
         }
-        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
-            float s0 = row(b0, x, xsum, cols), s1 = row(b0 + stride, x, xsum, cols);
-            if (accumulate) {
-                out[o] += s0; out[o + step] += s1;
-            } else {
-                out[o] = s0; out[o + step] = s1;
-            }
-        }
         /**
          * One row: the four 64-element groups of a block written out, the 6-bit scales and mins ({@link #kScale},
          * {@link #kMin}) extracted in place: calls left in this loop (C2 stops inlining at its node budget) spill every
          * vector register and ran 5x slower.
          */
-        private float row(long b, float[] x, float[] xsum, int cols) {
+        @Override public float row(long b, float[] x, float[] xsum, int cols) {
             var F = Simd.F16L;
             var B = Simd.B16L;
             FloatVector a = FloatVector.zero(F), e = a;
@@ -1613,7 +1620,7 @@ public final class Llama3 {
      * Q5_K, block_q5_K (176 bytes per 256 elements): f16 d | f16 dmin | u8 scales[12] | u8 qh[32] | u8 qs[128].
      * As Q4_K, with a fifth bit per element: element 64g+l takes bit 2g of qh[l], element 64g+32+l bit 2g+1.
      */
-    public static final class Q5_KTensor extends KQuantTensor implements RowPairs {
+    public static final class Q5_KTensor extends KQuantTensor implements RowAtATime {
         Q5_KTensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q5_K; }
         @Override public long firstBadValue() { return firstBadScale(0, 2); }
@@ -1626,20 +1633,12 @@ public final class Llama3 {
             }
             matvecInPairs(this, x, blockSums(x, cols, scratch), cols, out, outOff, r0, r1, accumulate);
         }
-        @Override public void rows2(long b0, long stride, float[] x, float[] xsum, int cols, float[] out, int o, int step, boolean accumulate) {
-            float s0 = row(b0, x, xsum, cols), s1 = row(b0 + stride, x, xsum, cols);
-            if (accumulate) {
-                out[o] += s0; out[o + step] += s1;
-            } else {
-                out[o] = s0; out[o + step] = s1;
-            }
-        }
         /**
          * One row; element 64g+l takes bit 2g of qh[l] (bit 2g+1 for 64g+32+l), moved to bit 4 in int lanes. The
          * scales are extracted in place as in Q4_K (no calls in the loop), but the four groups stay a loop: written
          * out, the method was too large for C1's register allocator and never reached C2.
          */
-        private float row(long b, float[] x, float[] xsum, int cols) {
+        @Override public float row(long b, float[] x, float[] xsum, int cols) {
             var F = Simd.F16L;
             var B = Simd.B16L;
             FloatVector a = FloatVector.zero(F), e = a;
