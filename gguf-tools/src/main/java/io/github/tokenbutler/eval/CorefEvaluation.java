@@ -126,15 +126,8 @@ public final class CorefEvaluation {
                 try (PolicySession dense = PolicySession.dense(model)) {
                     rows.add(runOne(dense, Policies.DENSE, 0, cases, vocab, progress, 0));
                 }
-                for (String policy : s.sparsePolicies()) {
-                    for (double sparsity : s.sparsities()) {
-                        Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
-                        progress.clear(); // opening a session may print the attention backend it chose
-                        try (PolicySession session = PolicySession.open(model, policy, options)) {
-                            rows.add(runOne(session, policy, sparsity, cases, vocab, progress, (long) rows.size() * cases.size()));
-                        }
-                    }
-                }
+                PolicySession.forEachSparse(model, s.sparsePolicies(), s.sparsities(), s.predictor(), s.extraOptions(), progress,
+                        (session, policy, sparsity) -> rows.add(runOne(session, policy, sparsity, cases, vocab, progress, (long) rows.size() * cases.size())));
                 progress.finish();
             }
             Report report = new Report(ModelLoading.modelName(s.model()), s.ctx(), cases, rows);

@@ -218,15 +218,8 @@ public final class PerplexityEvaluation {
                 try (PolicySession dense = PolicySession.dense(model)) {
                     rows.add(runOne(dense, "dense", 0, chunks, vocab, progress, 0));
                 }
-                for (String policy : s.sparsePolicies()) {
-                    for (double sparsity : s.sparsities()) {
-                        Map<String, String> options = Policies.options(policy, sparsity, s.predictor(), s.extraOptions(), true, null);
-                        progress.clear(); // opening a session may print the attention backend it chose
-                        try (PolicySession session = PolicySession.open(model, policy, options)) {
-                            rows.add(runOne(session, policy, sparsity, chunks, vocab, progress, (long) rows.size() * chunks.count()));
-                        }
-                    }
-                }
+                PolicySession.forEachSparse(model, s.sparsePolicies(), s.sparsities(), s.predictor(), s.extraOptions(), progress,
+                        (session, policy, sparsity) -> rows.add(runOne(session, policy, sparsity, chunks, vocab, progress, (long) rows.size() * chunks.count())));
                 progress.finish();
             }
             Report report = new Report(ModelLoading.modelName(s.model()), s.ctx(), chunks.count(), rows);

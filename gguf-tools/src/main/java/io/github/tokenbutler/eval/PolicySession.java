@@ -7,6 +7,10 @@ import io.github.tokenbutler.runtime.Llama3.AttentionHook;
 import io.github.tokenbutler.runtime.Llama3.Model;
 import io.github.tokenbutler.runtime.Llama3.State;
 
+import io.github.tokenbutler.progress.ProgressBar;
+
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -45,6 +49,30 @@ public final class PolicySession implements SequenceModel, AutoCloseable {
         } catch (RuntimeException e) {
             attention.close();
             throw e;
+        }
+    }
+
+    /** What a harness does with one policy at one sparsity. */
+    @FunctionalInterface
+    public interface PolicyRun {
+        void run(PolicySession session, String policy, double sparsity);
+    }
+
+    /**
+     * Every sparse policy at every sparsity, in that order (the order of the results tables): each opened with the
+     * harness options ({@link Policies#options}), handed to run, then closed. The bar steps off its line before a
+     * session opens, because opening may print the attention backend it chose.
+     */
+    public static void forEachSparse(Model model, List<String> policies, List<Double> sparsities, Path predictor,
+                                     Map<String, String> extraOptions, ProgressBar progress, PolicyRun run) {
+        for (String policy : policies) {
+            for (double sparsity : sparsities) {
+                Map<String, String> options = Policies.options(policy, sparsity, predictor, extraOptions, true, null);
+                progress.clear();
+                try (PolicySession session = open(model, policy, options)) {
+                    run.run(session, policy, sparsity);
+                }
+            }
         }
     }
 
