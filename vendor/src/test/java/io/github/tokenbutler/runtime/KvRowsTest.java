@@ -75,4 +75,46 @@ class KvRowsTest {
         assertEquals(rows.index(5, HEAD + 3) + HEAD, rows.index(6, HEAD + 3));
         assertTrue(rows.index(0, HEAD) >= n * HEAD);
     }
+
+    /**
+     * prefetch only loads: for every type and for heads of 32, 64 and 128 elements, over rows up to the last
+     * position of the last head (its bounds), it returns the sum of one element per 64 bytes of each row and the
+     * row's last element (what a gather of the rows then finds in cache), and gather gives the same values after it.
+     */
+    @ParameterizedTest
+    @EnumSource(KvType.class)
+    void prefetchLoadsOneElementPerCacheLineAndChangesNothing(KvType type) {
+        for (int head : new int[] {32, 64, 128}) {
+            int width = 2 * head, n = 40;
+            Random rnd = new Random(head);
+            float[] all = new float[n * width];
+            for (int i = 0; i < all.length; i++) all[i] = (float) rnd.nextGaussian();
+            KvRows rows = KvRows.of(type, all, width, head);
+            int[] idx = {0, 5, 17, n - 1};
+            int step = switch (type) { case F32 -> 16; case F16 -> 32; case Q8_0 -> 64; };
+            for (int h = 0; h < 2; h++) {
+                float[] before = new float[idx.length * head], after = new float[idx.length * head];
+                rows.gather(idx, 0, idx.length, h * head, head, before);
+                int expected = 0;
+                for (int pos : idx) {
+                    int at = rows.index(pos, h * head);
+                    for (int i = 0; i < head - 1; i += step) expected += raw(rows, at + i);
+                    expected += raw(rows, at + head - 1);
+                    if (type == KvType.Q8_0) expected += rows.q8Scales()[at >> 5];
+                }
+                assertEquals(expected, rows.prefetch(idx, 0, idx.length, h * head, head), type + ", head size " + head);
+                assertEquals(0, rows.prefetch(null, 0, idx.length, h * head, head), "rows in order: nothing to prefetch");
+                rows.gather(idx, 0, idx.length, h * head, head, after);
+                for (int i = 0; i < before.length; i++) assertEquals(Float.floatToIntBits(before[i]), Float.floatToIntBits(after[i]));
+            }
+        }
+    }
+
+    private static int raw(KvRows rows, int at) {
+        return switch (rows.type) {
+            case F32 -> Float.floatToRawIntBits(rows.f32()[at]);
+            case F16 -> rows.f16()[at];
+            case Q8_0 -> rows.q8()[at];
+        };
+    }
 }
