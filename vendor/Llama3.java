@@ -2664,8 +2664,8 @@ public final class Llama3 {
          * of scattered rows waits on one miss after another (its conversions fill the reorder window); these loads,
          * a few instructions each in one tight loop, put dozens of misses in flight at once. On rows picked at 25%
          * density this took a gather of 128-byte rows from about 80 to 38 ns a row, and the attention over them from
-         * about 180 to 100 ns a row in a 40-round harness (K and V, 4 heads, f16, 64K positions, one thread). Rows in position order need none of
-         * it: the hardware prefetcher streams them.
+         * about 180 to 100 ns a row in a 40-round harness (K and V, 4 heads, f16, 64K positions, one thread). Rows in
+         * position order need none of it: the hardware prefetcher streams them.
          * @return a sum of the values loaded, which the caller must store somewhere (else C2 drops the loads);
          *         a field of an object of its own thread, to keep the cache line unshared
          */
