@@ -2649,9 +2649,9 @@ public final class Llama3 {
 
         /**
          * f16 elements [at, at+n) as floats into dst[o..]. A plain loop: C2 turns Float.float16ToFloat over an array
-         * into the CPU's vector conversion (vcvtph2ps), which widened a 64-element row in 13 ns against 21 ns for the
-         * Vector API's bit-by-bit widening ({@link Simd#halfToFloat}, which the F16 matvec still needs: it reads a
-         * MemorySegment, where C2 does not vectorize the conversion). Both are exact, so the values are the same.
+         * into the CPU's vector conversion (vcvtph2ps), faster than the Vector API's bit-by-bit widening
+         * ({@link Simd#halfToFloat}, which the F16 matvec still needs: it reads a MemorySegment, where C2 does not
+         * vectorize the conversion). Both are exact, so the values are the same.
          */
         private void halfRow(int at, int n, float[] dst, int o) {
             short[] h = f16;
@@ -2663,9 +2663,8 @@ public final class Llama3 {
          * {@link #gather} of them that follows finds them in cache. Java has no prefetch instruction, and a gather
          * of scattered rows waits on one miss after another (its conversions fill the reorder window); these loads,
          * a few instructions each in one tight loop, put dozens of misses in flight at once. On rows picked at 25%
-         * density this took a gather of 128-byte rows from about 80 to 38 ns a row, and the attention over them from
-         * about 180 to 100 ns a row in a 40-round harness (K and V, 4 heads, f16, 64K positions, one thread). Rows in
-         * position order need none of it: the hardware prefetcher streams them.
+         * density this took the attention over them from 143-175 to 104-107 ns a row (AttentionBenchmark: K and V,
+         * 4 heads, f16, 64K positions, one thread). Rows in position order need none of it: the hardware prefetcher streams them.
          * @return a sum of the values loaded, which the caller must store somewhere (else C2 drops the loads);
          *         a field of an object of its own thread, to keep the cache line unshared
          */
