@@ -1,6 +1,6 @@
 package io.github.tokenbutler.plugin.hook;
 
-import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.PredictorState;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 
@@ -18,9 +18,10 @@ public interface AttentionBackend {
      * The sparse attention of one model state. A backend that does not take a policy or an option hands the
      * work to the CPU backend ({@link AttentionBackends#cpu}) and says so once.
      * @param predicted the predictor's logits the CPU's selection reads (tokenbutler), else null
-     * @param state     the v1 predictor's state behind predicted (tokenbutler), else null (other policies, and a v2
-     *                  predictor, which only the CPU runs); a device that runs the predictor itself fills it only
-     *                  when it gives up and the CPU takes over
+     * @param state     the predictor's state behind predicted (tokenbutler), else null (other policies, and an imported
+     *                  v1 predictor with extensions, which only the CPU runs). A device runs a v1 step itself and
+     *                  fills the v1 state only when it gives up and the CPU takes over; a v2 state stays the CPU's,
+     *                  and a device copies its new importance keys and queries before each layer's scoring
      */
-    BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, ImportanceState state);
+    BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, PredictorState state);
 }

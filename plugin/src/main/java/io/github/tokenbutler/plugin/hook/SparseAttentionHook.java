@@ -1,6 +1,8 @@
 package io.github.tokenbutler.plugin.hook;
 
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.PredictorState;
+import io.github.tokenbutler.plugin.predictor.RevisedImportanceState;
 import io.github.tokenbutler.plugin.predictor.Predictor;
 import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
@@ -33,17 +35,20 @@ public abstract class SparseAttentionHook implements AttentionHook {
         // Chosen before the predictor loads, so that an unusable backend=opencl fails fast.
         AttentionBackend backend = AttentionBackends.choose(parsed.backend(), parsed.device());
         PredictedScores predicted = null;
-        ImportanceState state = null;
+        PredictorState state = null;
         if (policy == SelectionPolicy.TOKENBUTLER) {
             int context = model.config().contextLength();
             switch (Predictor.load(parsed.predictor(), model)) {
-                // the revised predictor runs on the CPU's state only: a device is handed no ImportanceState
-                case RevisedPredictor p -> predicted = PredictedScores.of(p.newState(context, parsed.keyPrecision()));
+                case RevisedPredictor p -> {
+                    RevisedImportanceState revised = p.newState(context, parsed.keyPrecision());
+                    predicted = PredictedScores.of(revised);
+                    state = revised;
+                }
                 case TokenButlerPredictor p -> {
-                    state = parsed.keyPrecision() == null ? p.newState(context) : p.newState(context, parsed.keyPrecision());
-                    predicted = PredictedScores.of(state);
+                    ImportanceState v1 = parsed.keyPrecision() == null ? p.newState(context) : p.newState(context, parsed.keyPrecision());
+                    predicted = PredictedScores.of(v1);
                     // a device runs the plain v1 step only: an imported predictor's extensions keep it on the CPU
-                    if (p.config().extended()) state = null;
+                    state = p.config().extended() ? null : v1;
                 }
             }
         }

@@ -4,7 +4,7 @@ import io.github.tokenbutler.plugin.hook.AttentionBackend;
 import io.github.tokenbutler.plugin.hook.AttentionBackendProvider;
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
 import io.github.tokenbutler.plugin.hook.BackendAttention;
-import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.PredictorState;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
 import io.github.tokenbutler.runtime.Llama3.UserError;
@@ -14,7 +14,7 @@ public final class CpuBackend implements AttentionBackend {
     @Override public String description() { return "cpu (Vector API)"; }
 
     @Override
-    public BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, ImportanceState state) {
+    public BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, PredictorState state) {
         return new CpuSparseAttention(config, options, predicted);
     }
 

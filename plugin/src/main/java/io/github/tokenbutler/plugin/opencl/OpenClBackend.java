@@ -4,7 +4,7 @@ import io.github.tokenbutler.plugin.hook.AttentionBackend;
 import io.github.tokenbutler.plugin.hook.AttentionBackends;
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
 import io.github.tokenbutler.plugin.hook.BackendAttention;
-import io.github.tokenbutler.plugin.predictor.ImportanceState;
+import io.github.tokenbutler.plugin.predictor.PredictorState;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionPolicy;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
@@ -14,14 +14,15 @@ import java.util.Locale;
 
 /**
  * The OpenCL backend on one device: its built kernels, shared by every hook opened with it (calls are
- * serialized on the kernels' lock). What it offloads: the tokenbutler policy (scoring, top-k, attention).
+ * serialized on the kernels' lock). What it offloads: the tokenbutler policy (scoring, top-k, attention, and a v1
+ * predictor's step; a v2 predictor's small projections stay on the CPU).
  * The other policies run on the CPU (one line says so). With measure or record the selections come back to
  * the host after each call (the hit-rate's oracle runs on the CPU).
  */
 final class OpenClBackend implements AttentionBackend {
     private final OpenClKernels kernels;
     private final boolean explicit;
-    private boolean toldCpuPolicies, toldRevisedPredictor;
+    private boolean toldCpuPolicies, toldExtendedPredictor;
 
     OpenClBackend(OpenClKernels kernels, boolean explicit) {
         this.kernels = kernels;
@@ -36,7 +37,7 @@ final class OpenClBackend implements AttentionBackend {
     }
 
     @Override
-    public synchronized BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, ImportanceState state) {
+    public synchronized BackendAttention open(ModelConfig config, AttentionOptions options, PredictedScores predicted, PredictorState state) {
         if (options.policy() != SelectionPolicy.TOKENBUTLER) {
             if (!toldCpuPolicies) {
                 toldCpuPolicies = true;
@@ -46,9 +47,9 @@ final class OpenClBackend implements AttentionBackend {
             return AttentionBackends.cpu().open(config, options, predicted, state);
         }
         if (state == null) {
-            if (!toldRevisedPredictor) System.err.println("tokenbutler: attention backend opencl runs the plain v1 predictor; this one (v2, or v1 with an "
-                    + "imported predictor's extensions) and its attention run on the CPU (Vector API)");
-            toldRevisedPredictor = true;
+            if (!toldExtendedPredictor) System.err.println("tokenbutler: attention backend opencl runs the plain v1 predictor and v2; this one "
+                    + "(v1 with an imported predictor's extensions) and its attention run on the CPU (Vector API)");
+            toldExtendedPredictor = true;
             return AttentionBackends.cpu().open(config, options, predicted, null);
         }
         try {

@@ -145,23 +145,30 @@ public class OpenClKernels implements AutoCloseable {
      * a decode step on PoCL for the 512 groups of a 1B model), in pieces of at most 8 MiB for a long prefill.
      */
     static void uploadKeys(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride, int scaleStride) {
+        uploadKeys(keys, 0, keys.groups(), from, to, dst, scales, groupStride, scaleStride);
+    }
+
+    /** {@link #uploadKeys} of groups [firstGroup, firstGroup + groups) only (one layer's, for v2). */
+    static void uploadKeys(BlockedVectorStore keys, int firstGroup, int groups, int from, int to, ClBuffer dst, ClBuffer scales,
+                           int groupStride, int scaleStride) {
         if (to <= from) return;
-        int block = BlockedVectorStore.BLOCK, groups = keys.groups();
+        int block = BlockedVectorStore.BLOCK;
         long blockBytes = (long) block * keys.rowWidth() * keyBytes(keys.precision()) + block * 4L;
         int blocksPerPiece = (int) Math.max(1, UPLOAD_PIECE_BYTES / (groups * blockBytes));
         for (int start = from; start < to; ) {
             int end = Math.min(to, (start / block + blocksPerPiece) * block);
-            uploadKeyPiece(keys, start, end, dst, scales, groupStride, scaleStride);
+            uploadKeyPiece(keys, firstGroup, groups, start, end, dst, scales, groupStride, scaleStride);
             start = end;
         }
     }
 
-    private static void uploadKeyPiece(BlockedVectorStore keys, int from, int to, ClBuffer dst, ClBuffer scales, int groupStride,
-                                       int scaleStride) {
+    private static void uploadKeyPiece(BlockedVectorStore keys, int g0, int groups, int from, int to, ClBuffer dst, ClBuffer scales,
+                                       int groupStride, int scaleStride) {
         int dim = keys.rowWidth(), block = BlockedVectorStore.BLOCK;
         int first = (from / block) * block * dim, last = ((to - 1) / block + 1) * block * dim, n = last - first;
         long bytes = keyBytes(keys.precision());
-        dst.writeRows(keys.groups(), n * bytes, first * bytes, groupStride * bytes, (g, seg) -> {
+        dst.writeRows(groups, n * bytes, ((long) g0 * groupStride + first) * bytes, groupStride * bytes, (r, seg) -> {
+            int g = g0 + r;
             switch (keys) {
                 case BlockedVectorStore.F32 f -> MemorySegment.copy(f.array(g), first, seg, ValueLayout.JAVA_FLOAT, 0, n);
                 case BlockedVectorStore.F16 h -> MemorySegment.copy(h.array(g), first, seg, ValueLayout.JAVA_SHORT, 0, n);
@@ -170,8 +177,8 @@ public class OpenClKernels implements AutoCloseable {
         });
         int count = to - from;
         if (keys instanceof BlockedVectorStore.Scaled q) {
-            scales.writeRows(keys.groups(), count * 4L, from * 4L, scaleStride * 4L,
-                    (g, seg) -> MemorySegment.copy(q.scales(g), from, seg, ValueLayout.JAVA_FLOAT, 0, count));
+            scales.writeRows(groups, count * 4L, ((long) g0 * scaleStride + from) * 4L, scaleStride * 4L,
+                    (r, seg) -> MemorySegment.copy(q.scales(g0 + r), from, seg, ValueLayout.JAVA_FLOAT, 0, count));
         }
     }
 
@@ -188,15 +195,27 @@ public class OpenClKernels implements AutoCloseable {
     }
 
     /**
+     * Where a layer's query heads find their importance queries and keys in importance_scores.cl: query head h reads
+     * query group firstQueryGroup + h of its row and key group firstKeyGroup + h / keyShare.
+     * @param keyShare query heads per key group: 1 for v1 (a key per query head), the KV group size for v2
+     */
+    record ScoringGroups(int firstQueryGroup, int firstKeyGroup, int keyShare) {
+        /** v1: query and key group layer * heads + h. */
+        static ScoringGroups perQueryHead(int layer, int heads) { return new ScoringGroups(layer * heads, layer * heads, 1); }
+    }
+
+    /**
      * importance_scores.cl for query tokens firstPos.. firstPos+tokens-1 (query rows firstQueryRow..), units of
-     * headsPerUnit groups from firstGroup on: scores[(token * units + unit) * scoreStride + t] for t up to the token.
+     * headsPerUnit query heads, their groups as {@code groups} says: scores[(token * units + unit) * scoreStride + t]
+     * for t up to the token.
      */
     void runScoring(KeyPrecision precision, ClBuffer keys, ClBuffer scales, int groupStride, int scaleStride, int dPrime,
-                    ClBuffer queries, int queryStride, int firstQueryRow, int firstGroup, int headsPerUnit, float scale,
+                    ClBuffer queries, int queryStride, int firstQueryRow, ScoringGroups groups, int headsPerUnit, float scale,
                     int firstPos, int units, ClBuffer scores, int scoreStride, int tokens) {
         scoringKernel(precision).arg(0, keys).arg(1, scales).arg(2, groupStride).arg(3, scaleStride).arg(4, dPrime)
-                .arg(5, queries).arg(6, queryStride).arg(7, firstQueryRow).arg(8, firstGroup).arg(9, headsPerUnit)
-                .arg(10, scale).arg(11, firstPos).arg(12, units).arg(13, scoreStride).arg(14, scores)
+                .arg(5, queries).arg(6, queryStride).arg(7, firstQueryRow).arg(8, groups.firstQueryGroup())
+                .arg(9, groups.firstKeyGroup()).arg(10, groups.keyShare()).arg(11, headsPerUnit)
+                .arg(12, scale).arg(13, firstPos).arg(14, units).arg(15, scoreStride).arg(16, scores)
                 .run(new long[]{roundUp((long) firstPos + tokens, SCORE_GROUP), units, tokens}, null);
     }
 

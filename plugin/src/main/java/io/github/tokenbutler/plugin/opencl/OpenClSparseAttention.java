@@ -5,6 +5,8 @@ import io.github.tokenbutler.plugin.predictor.BlockedVectorStore;
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
+import io.github.tokenbutler.plugin.predictor.PredictorState;
+import io.github.tokenbutler.plugin.predictor.RevisedImportanceState;
 import io.github.tokenbutler.plugin.selection.BudgetRule;
 import io.github.tokenbutler.plugin.selection.SelectionUnits;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
@@ -29,6 +31,12 @@ import io.github.tokenbutler.runtime.Llama3.UserError;
  * layout and precision, bit for bit as the CPU would, and scoring reads the queries where the step left them.
  * The CPU's {@link ImportanceState} stays empty while the device runs the predictor.
  *
+ * <p>A v2 predictor ({@link RevisedImportanceState}) stays on the CPU: its producers and key projections are a few
+ * small matmuls a token. The device holds a copy of its importance keys (one group per (layer, KV head), in the
+ * CPU store's layout and precision): before each layer's scoring the layer's new key blocks go up, and so do the
+ * call's queries of that layer (per query head, or the KV groups' mean queries with gqa=kv). The CPU's state is
+ * therefore always complete, and a device that gives up hands nothing over.
+ *
  * <p>Failures: a ClException (e.g. out of device memory) makes this backend give up: with backend=opencl
  * asked for explicitly it is a UserError; under auto the device's predictor state (its K/V cache, the importance
  * keys and the last append's queries) is read back into the CPU's {@link ImportanceState} once, one line says so,
@@ -44,15 +52,23 @@ final class OpenClSparseAttention implements BackendAttention {
     private final ClContext ctx;
     private final boolean explicit;
     private final String deviceName;
+    /** The predictor's state: v1 (the device runs its step) or v2 (the CPU runs it); the other is null. */
     private final ImportanceState state;
+    private final RevisedImportanceState revised;
+    private final KeyPrecision keyPrecision;
     private final BudgetRule budget;
     private final KeyPrecision mirror;
     private final short[] halfScratch;
     /** Rows of an f16 or q8_0 cache as floats on their way to the mirror (when the mirror's precision differs). */
     private final float[] floatScratch = new float[OpenClKernels.HALF_CHUNK];
     private final int layers, nHeads, qDim, kvDim, headSize, kvGroup, units, headsPerUnit, context, positionsPadded;
-    private final int groupStride, importanceDim, modelHeads;
+    /** importanceDim: a token's query row on the device (v1: every layer's; v2: one layer's, uploaded per call). */
+    private final int groupStride, importanceDim, keyGroupsPerLayer, dPrime; // key groups: v1 one per query head, v2 per KV head
     private final float attentionScale, scoreScale;
+    private final boolean perKvHead;
+    /** v2: positions of each layer's importance keys on the device; the call's queries of one layer, [token][units * d']. */
+    private final int[] keysOnDevice;
+    private float[] layerQueries = new float[0];
 
     private final ClBuffer[] keyMirror, valueMirror;
     private final int[] mirrored;
@@ -76,7 +92,7 @@ final class OpenClSparseAttention implements BackendAttention {
      * @param mirror how the device stores the K/V mirror: F32 or F16
      */
     OpenClSparseAttention(OpenClKernels kernels, boolean explicit, ModelConfig config, BudgetRule budget, boolean perKvHead,
-                          ImportanceState state, boolean keepSelections, KeyPrecision mirror) {
+                          PredictorState predictorState, boolean keepSelections, KeyPrecision mirror) {
         this.keepSelections = keepSelections;
         this.mirror = mirror;
         this.halfScratch = mirror == KeyPrecision.F16 ? new short[OpenClKernels.HALF_CHUNK] : null;
@@ -84,7 +100,9 @@ final class OpenClSparseAttention implements BackendAttention {
         this.ctx = kernels.context();
         this.explicit = explicit;
         this.deviceName = ctx.device().name();
-        this.state = state;
+        this.state = predictorState instanceof ImportanceState v1 ? v1 : null;
+        this.revised = predictorState instanceof RevisedImportanceState v2 ? v2 : null;
+        this.perKvHead = perKvHead;
         this.budget = budget;
         this.layers = config.nLayers();
         this.nHeads = config.nHeads();
@@ -98,11 +116,26 @@ final class OpenClSparseAttention implements BackendAttention {
         this.context = config.contextLength();
         this.positionsPadded = (int) OpenClKernels.roundUp(context, BlockedVectorStore.BLOCK);
         this.attentionScale = (float) (1.0 / Math.sqrt(headSize));
-        PredictorConfig pc = state.config();
-        this.importanceDim = pc.importanceDim();
-        this.modelHeads = pc.modelHeads();
-        this.groupStride = positionsPadded * state.keys().rowWidth();
-        this.scoreScale = state.scoreScale() / headsPerUnit;
+        BlockedVectorStore hostKeys;
+        if (state != null) {
+            PredictorConfig pc = state.config();
+            this.importanceDim = pc.importanceDim();
+            this.keyGroupsPerLayer = pc.modelHeads();
+            this.dPrime = pc.dPrime();
+            this.scoreScale = state.scoreScale() / headsPerUnit;
+            this.keysOnDevice = null;
+            hostKeys = state.keys();
+        } else {
+            this.dPrime = revised.config().dPrime();
+            this.keyGroupsPerLayer = revised.config().modelKvHeads();
+            this.importanceDim = units * dPrime;
+            // gqa=kv scores each KV group once with its mean query (the CPU's groupScores): no sum over heads
+            this.scoreScale = revised.scoreScale();
+            this.keysOnDevice = new int[layers];
+            hostKeys = revised.keys();
+        }
+        this.keyPrecision = hostKeys.precision();
+        this.groupStride = positionsPadded * hostKeys.rowWidth();
         this.keyMirror = new ClBuffer[layers];
         this.valueMirror = new ClBuffer[layers];
         this.mirrored = new int[layers];
@@ -115,10 +148,10 @@ final class OpenClSparseAttention implements BackendAttention {
                     keyMirror[l] = ctx.buffer((long) context * kvDim * bytes, "K cache mirror of layer " + l);
                     valueMirror[l] = ctx.buffer((long) context * kvDim * bytes, "V cache mirror of layer " + l);
                 }
-                int groups = pc.modelLayers() * pc.modelHeads();
-                importanceKeys = ctx.buffer((long) groups * groupStride * OpenClKernels.keyBytes(state.precision()), "importance keys");
+                int groups = hostKeys.groups();
+                importanceKeys = ctx.buffer((long) groups * groupStride * OpenClKernels.keyBytes(keyPrecision), "importance keys");
                 importanceScales = ctx.buffer((long) groups * positionsPadded * 4, "importance key scales");
-                predictorStep = new OpenClPredictor(kernels, pc, state.weights(), context);
+                if (state != null) predictorStep = new OpenClPredictor(kernels, state.config(), state.weights(), context);
                 // Drivers may allocate lazily: touch every buffer now so that "out of device memory" shows here.
                 ctx.finish();
             } catch (ClException e) {
@@ -130,14 +163,14 @@ final class OpenClSparseAttention implements BackendAttention {
 
     @Override
     public boolean appendPredictor(int startPos, int n, float[] x) {
-        if (failed) return false;
+        if (failed || revised != null) return false;
         if (startPos < 0 || startPos > deviceLength) {
             throw new IllegalArgumentException("startPos " + startPos + " must be in 0.." + deviceLength + " (the positions stored so far)");
         }
         synchronized (kernels) {
             try {
                 ensureQueryRows(n);
-                int d = importanceDim, groups = state.config().modelLayers() * modelHeads;
+                int d = importanceDim, groups = state.config().modelLayers() * keyGroupsPerLayer;
                 predictorStep.step(startPos, n, x, (t0, first, tokens, qi, ki) -> {
                     qi.copyFloats(0, queries, (long) t0 * d, (long) tokens * d);
                     kernels.runQuantize(state.precision(), ki, d, state.config().dPrime(), groups, importanceKeys, importanceScales,
@@ -158,7 +191,8 @@ final class OpenClSparseAttention implements BackendAttention {
     /** The CPU's predictor ran (or a synthetic fill): its keys, queries and K/V rows go up. */
     @Override
     public void predictorAppended(int startPos, int n) {
-        if (failed) return;
+        // v2: each layer's keys and queries go up at its attend, once the CPU has them
+        if (failed || revised != null) return;
         // The CPU's state is complete now: a failure below must not replace it with the device's.
         hostCurrent = true;
         synchronized (kernels) {
@@ -215,6 +249,13 @@ final class OpenClSparseAttention implements BackendAttention {
         OpenClKernels.writeMirror(valueMirror[layer], mirror, valueCache, from, end - from, halfScratch, floatScratch);
         mirrored[layer] = end;
 
+        if (revised != null) {
+            int keysFrom = Math.min(keysOnDevice[layer], startPos);
+            OpenClKernels.uploadKeys(revised.keys(), layer * keyGroupsPerLayer, keyGroupsPerLayer, keysFrom, end, importanceKeys, importanceScales,
+                    groupStride, positionsPadded);
+            keysOnDevice[layer] = end;
+        }
+
         int stride = (int) OpenClKernels.roundUp(end, OpenClKernels.SCORE_GROUP);
         int chunk = (int) Math.max(1, Math.min(nTokens, MAX_CALL_VALUES / ((long) Math.max(units, nHeads) * stride)));
         ensureCallBuffers(chunk, stride);
@@ -241,9 +282,16 @@ final class OpenClSparseAttention implements BackendAttention {
             }
             budgets.write(budgetValues, 0, 4 * tokens, 0);
             callQ.write(q, i0 * qDim, tokens * qDim, 0);
-            kernels.runScoring(state.precision(), importanceKeys, importanceScales, groupStride, positionsPadded,
-                    state.config().dPrime(), queries, importanceDim, predictedRow + i0, layer * modelHeads, headsPerUnit,
-                    scoreScale, first, units, scores, stride, tokens);
+            if (state != null) {
+                kernels.runScoring(keyPrecision, importanceKeys, importanceScales, groupStride, positionsPadded, dPrime, queries,
+                        importanceDim, predictedRow + i0, OpenClKernels.ScoringGroups.perQueryHead(layer, keyGroupsPerLayer), headsPerUnit,
+                        scoreScale, first, units, scores, stride, tokens);
+            } else {
+                uploadLayerQueries(layer, predictedRow + i0, tokens);
+                var groups = new OpenClKernels.ScoringGroups(0, layer * keyGroupsPerLayer, perKvHead ? 1 : kvGroup);
+                kernels.runScoring(keyPrecision, importanceKeys, importanceScales, groupStride, positionsPadded, dPrime, queries,
+                        importanceDim, 0, groups, 1, scoreScale, first, units, scores, stride, tokens);
+            }
             kernels.runTopK(scores, stride, units, budgets, indices, stride, counts, tokens);
             if (keepSelections) {
                 counts.read(0, keptCounts, i0 * units, tokens * units);
@@ -254,6 +302,16 @@ final class OpenClSparseAttention implements BackendAttention {
             out.read(0, result, i0 * qDim, tokens * qDim);
         }
         return attended;
+    }
+
+    /** v2: layer `layer`'s queries of the predictor's rows row0.. (one per query head, or per KV group) into {@link #queries}. */
+    private void uploadLayerQueries(int layer, int row0, int tokens) {
+        float[] src = perKvHead ? revised.groupQueries() : revised.queries();
+        int width = importanceDim;
+        if (layerQueries.length < tokens * width) layerQueries = new float[tokens * width];
+        for (int i = 0; i < tokens; i++) System.arraycopy(src, ((row0 + i) * layers + layer) * width, layerQueries, i * width, width);
+        ensureQueryRows(tokens);
+        queries.write(layerQueries, 0, tokens * width, 0);
     }
 
     private void ensureCallBuffers(int tokens, int stride) {
@@ -327,6 +385,7 @@ final class OpenClSparseAttention implements BackendAttention {
     @Override
     public void reset() {
         java.util.Arrays.fill(mirrored, 0);
+        if (keysOnDevice != null) java.util.Arrays.fill(keysOnDevice, 0);
         deviceLength = appendCount = 0;
         hostCurrent = true;
     }

@@ -26,7 +26,7 @@ import java.util.function.Consumer;
  * concurrently with anything. {@link #scores} and {@link #groupScores} only read and may run from many threads
  * at once (e.g. one per head).
  */
-public final class ImportanceState {
+public final class ImportanceState implements PredictorState {
     private final PredictorConfig c;
     private final PredictorWeights w;
     private final int maxPositions;

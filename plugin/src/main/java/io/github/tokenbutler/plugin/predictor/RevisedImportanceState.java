@@ -24,7 +24,7 @@ import java.util.Arrays;
  * <p>Not thread-safe for writing. {@link #scores} and {@link #groupScores} only read and may run from many
  * threads at once.
  */
-public final class RevisedImportanceState {
+public final class RevisedImportanceState implements PredictorState {
     private final RevisedPredictorConfig c;
     private final RevisedPredictorWeights w;
     private final int maxPositions;
@@ -221,6 +221,14 @@ public final class RevisedImportanceState {
                 count, scoreScale, out);
     }
 
+    /** The plain float64 reference of {@link #groupScores}, over the stored (quantized) keys. */
+    public void groupScoresPlain(int i, int layer, int kvHead, int count, float[] out) {
+        check(i, layer, count);
+        int kvHeads = c.modelKvHeads();
+        keys.dotScoresPlain(layer * kvHeads + kvHead, 1, groupQueries, ((i * c.modelLayers() + layer) * kvHeads + kvHead) * c.dPrime(),
+                count, scoreScale, out);
+    }
+
     private void check(int i, int layer, int count) {
         if (i < 0 || i >= queryCount) throw new IllegalArgumentException("query token " + i + " is outside 0.." + (queryCount - 1) + " (the current tokens)");
         if (layer < 0 || layer >= c.modelLayers()) throw new IllegalArgumentException("layer " + layer + " is outside 0.." + (c.modelLayers() - 1));
@@ -239,6 +247,12 @@ public final class RevisedImportanceState {
 
     /** The current tokens' queries, [n][L][H][d'] (valid until the next step). */
     public float[] queries() { return queries; }
+
+    /** The current tokens' mean queries per KV group, [n][L][H_kv][d'] (valid until the next step). */
+    public float[] groupQueries() { return groupQueries; }
+
+    /** The predicted logits' scale, 1/sqrt(d'). */
+    public float scoreScale() { return scoreScale; }
 
     /** The key store: group layer * H_kv + kvHead. */
     public BlockedVectorStore keys() { return keys; }

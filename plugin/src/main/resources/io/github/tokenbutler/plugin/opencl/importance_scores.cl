@@ -2,8 +2,12 @@
 // of one base-model layer, for every selection unit (a query head, or with gqa=kv the query heads of a KV head,
 // whose logits are summed and scaled by scale = 1/(sqrt(d') * heads)).
 //
-// Keys are stored as the CPU's BlockedVectorStore stores them (so appends copy blocks verbatim): per group g =
-// layer * modelHeads + head, positions in blocks of 16, inside a block dimension-major:
+// Query head h of a unit (h = unit * headsPerUnit + j) reads query group firstQueryGroup + h of its token's row and
+// key group firstKeyGroup + h / keyShare. v1 keeps a key per query head (keyShare 1, both groups layer * heads + h);
+// v2 keeps one per KV head, which keyShare query heads share (key group layer * kvHeads + h / keyShare).
+//
+// Keys are stored as the CPU's BlockedVectorStore stores them (so appends copy blocks verbatim): per group g,
+// positions in blocks of 16, inside a block dimension-major:
 //   value j of position t at g * groupStride + (t / 16) * 16 * dPrime + j * 16 + t % 16.
 // Consecutive work-items (consecutive positions) therefore read consecutive addresses.
 // KEY_FORMAT (build option): 0 = float, 1 = half (read with vload_half: core OpenCL, no cl_khr_fp16 needed),
@@ -31,7 +35,8 @@ typedef char key_t;
 
 __kernel void importance_scores(__global const key_t* keys, __global const float* keyScales, int groupStride,
                                 int scaleStride, int dPrime, __global const float* queries, int queryStride,
-                                int firstQueryRow, int firstGroup, int headsPerUnit, float scale, int firstPos,
+                                int firstQueryRow, int firstQueryGroup, int firstKeyGroup, int keyShare, int headsPerUnit,
+                                float scale, int firstPos,
                                 int units, int scoreStride, __global float* scores) {
     int t = get_global_id(0), unit = get_global_id(1), i = get_global_id(2);
     if (t > firstPos + i || unit >= units) return;
@@ -43,9 +48,9 @@ __kernel void importance_scores(__global const key_t* keys, __global const float
     int blockBase = (t / BLOCK) * BLOCK * rowWidth + t % BLOCK;
     float total = 0.0f;
     for (int h = 0; h < headsPerUnit; h++) {
-        int g = firstGroup + unit * headsPerUnit + h;
+        int head = unit * headsPerUnit + h, g = firstKeyGroup + head / keyShare;
         __global const key_t* k = keys + (long) g * groupStride + blockBase;
-        __global const float* q = queries + (long) (firstQueryRow + i) * queryStride + (long) g * dPrime;
+        __global const float* q = queries + (long) (firstQueryRow + i) * queryStride + (long) (firstQueryGroup + head) * dPrime;
         float acc = 0.0f;
 #if KEY_FORMAT == 3
         for (int j = 0; j < dPrime; j += 2) {

@@ -9,6 +9,10 @@ import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.RevisedImportanceState;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.plugin.selection.BudgetRule;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
@@ -48,12 +52,16 @@ import static org.junit.jupiter.api.Assertions.fail;
  * arithmetic), within {@value #TOLERANCE} on OpenCL (other summation order and exponential).
  *
  * <p>The shape: 3 layers, 8 query heads of 8 over 2 KV heads (gqa=kv puts 4 heads in a selection, and on OpenCL in
- * one attention work-group), d' 8; a prefill of 37 tokens then single and short chunks up to position 44.
+ * one attention work-group), d' 8; a prefill of 37 tokens then single and short chunks up to position 44. Both
+ * predictor architectures: v1 (keys per query head; a device runs its step) and v2 (keys per KV head projected from
+ * the layer's K rows, queries from producers at layers 0 and 2; the CPU runs it and a device copies its keys and
+ * queries).
  */
 class AttentionBackendContractTest {
     static final double TOLERANCE = 1e-5, SCORE_TOLERANCE = 1e-5;
     static final ModelConfig CONFIG = new ModelConfig(64, 128, 3, 8, 2, 8, 100, 64, 1e-5f, 10000f);
     static final int[] CHUNKS = {37, 1, 1, 5, 1};
+    static final String[] ARCHITECTURES = {"v1", "v2"};
 
     /** The CPU backend and one OpenCL backend per device; without OpenCL only the CPU, except under CI=true. */
     static List<Named<AttentionBackend>> backends() {
@@ -73,8 +81,12 @@ class AttentionBackendContractTest {
     static List<Arguments> sparseCases() {
         List<Arguments> all = new ArrayList<>();
         for (Named<AttentionBackend> b : backends()) {
-            for (KeyPrecision keys : KeyPrecision.values()) {
-                for (String gqa : new String[]{"head", "kv"}) for (String sparsity : new String[]{"0.5", "0.75"}) all.add(Arguments.of(b, keys, gqa, sparsity));
+            for (String arch : ARCHITECTURES) {
+                for (KeyPrecision keys : KeyPrecision.values()) {
+                    for (String gqa : new String[]{"head", "kv"}) {
+                        for (String sparsity : new String[]{"0.5", "0.75"}) all.add(Arguments.of(b, arch, keys, gqa, sparsity));
+                    }
+                }
             }
         }
         return all;
@@ -82,23 +94,44 @@ class AttentionBackendContractTest {
 
     static List<Arguments> denseCases() {
         List<Arguments> all = new ArrayList<>();
-        for (Named<AttentionBackend> b : backends()) for (String gqa : new String[]{"head", "kv"}) all.add(Arguments.of(b, gqa));
+        for (Named<AttentionBackend> b : backends()) {
+            for (String arch : ARCHITECTURES) for (String gqa : new String[]{"head", "kv"}) all.add(Arguments.of(b, arch, gqa));
+        }
         return all;
     }
 
     /** One sequence through a backend; {@code check} sees each layer call's output and the backend's selections. */
     interface CallCheck {
-        void call(BackendAttention backend, ImportanceState state, AttentionOptions options, int layer, int start, int n, float[] q,
+        void call(BackendAttention backend, PlainLogits logits, AttentionOptions options, int layer, int start, int n, float[] q,
                   float[] keys, float[] values, float[] out);
     }
 
-    static void run(AttentionBackend backend, KeyPrecision precision, Map<String, String> optionValues, CallCheck check) {
-        PredictorConfig pc = PredictorConfig.forModel(CONFIG, "test", 0, 0, 0, 0);
-        TokenButlerPredictor predictor = TokenButlerPredictor.of(pc, PredictorWeights.random(pc, 3), new ModelFingerprint("test",
-                pc.modelDim(), pc.modelLayers(), pc.modelHeads(), pc.modelKvHeads(), pc.modelHeadSize(), pc.modelVocab(), pc.fingerprint(),
-                new float[ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS]));
-        ImportanceState state = predictor.newState(CONFIG.contextLength(), precision);
+    /** The float64 reference of the predicted logits of a selection unit, from the predictor state's stored keys. */
+    interface PlainLogits {
+        void of(int token, int layer, int unit, int count, float[] out);
+    }
+
+    static final ModelFingerprint FINGERPRINT = new ModelFingerprint("test", CONFIG.dim(), CONFIG.nLayers(), CONFIG.nHeads(),
+            CONFIG.nKvHeads(), CONFIG.headSize(), CONFIG.vocabSize(), "test", new float[ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS]);
+
+    static void run(AttentionBackend backend, String arch, KeyPrecision precision, Map<String, String> optionValues, CallCheck check) {
         AttentionOptions options = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, optionValues, CONFIG);
+        boolean perKvHead = options.perKvHead();
+        ImportanceState state = null;
+        RevisedImportanceState revised = null;
+        PlainLogits logits;
+        if (arch.equals("v1")) {
+            PredictorConfig pc = PredictorConfig.forModel(CONFIG, "test", 0, 0, 0, 0);
+            ImportanceState v1 = TokenButlerPredictor.of(pc, PredictorWeights.random(pc, 3), FINGERPRINT).newState(CONFIG.contextLength(), precision);
+            logits = perKvHead ? v1.cache()::groupScoresPlain : v1.cache()::scoresPlain;
+            state = v1;
+        } else {
+            RevisedPredictorConfig rc = RevisedPredictorConfig.forModel(CONFIG, "test", 8, 32, 2, false);
+            RevisedImportanceState v2 = RevisedPredictor.of(rc, RevisedPredictorWeights.random(rc, 3), FINGERPRINT)
+                    .newState(CONFIG.contextLength(), precision);
+            logits = perKvHead ? v2::groupScoresPlain : v2::scoresPlain;
+            revised = v2;
+        }
         Random r = new Random(17);
         int kvDim = CONFIG.kvDim(), qDim = CONFIG.qDim(), e = CONFIG.dim();
         float[][] keys = new float[CONFIG.nLayers()][], values = new float[CONFIG.nLayers()][];
@@ -106,31 +139,35 @@ class AttentionBackendContractTest {
             keys[l] = OpenClKernelsTest.random(r, CONFIG.contextLength() * kvDim);
             values[l] = OpenClKernelsTest.random(r, CONFIG.contextLength() * kvDim);
         }
-        try (BackendAttention attention = backend.open(CONFIG, options, PredictedScores.of(state), state)) {
+        PredictedScores predicted = state != null ? PredictedScores.of(state) : PredictedScores.of(revised);
+        try (BackendAttention attention = backend.open(CONFIG, options, predicted, state != null ? state : revised)) {
             int start = 0;
             for (int n : CHUNKS) {
-                state.append(start, n, OpenClKernelsTest.random(r, n * e));
+                predicted.append(start, n, OpenClKernelsTest.random(r, n * e));
                 attention.predictorAppended(start, n);
                 for (int l = 1; l < CONFIG.nLayers(); l++) {
+                    // as the runtime drives the hook: the layer's attention input, then its new K rows are in the cache
+                    predicted.layerInput(l, start, n, OpenClKernelsTest.random(r, n * e));
+                    predicted.keysWritten(l, start, n, KvRows.wrap(keys[l], kvDim));
                     float[] q = OpenClKernelsTest.random(r, n * qDim), out = new float[n * qDim];
                     long attended = attention.attend(l, start, n, 0, q, KvRows.wrap(keys[l], kvDim), KvRows.wrap(values[l], kvDim), out);
                     assertTrue(attended > 0, "the backend attended the call itself");
-                    check.call(attention, state, options, l, start, n, q, keys[l], values[l], out);
+                    check.call(attention, logits, options, l, start, n, q, keys[l], values[l], out);
                 }
                 start += n;
             }
         }
     }
 
-    @ParameterizedTest(name = "{0} keys {1} gqa {2} sparsity {3}")
+    @ParameterizedTest(name = "{0} {1} keys {2} gqa {3} sparsity {4}")
     @MethodSource("sparseCases")
-    void selectionsAndAttentionMatchThePlainReference(AttentionBackend backend, KeyPrecision keys, String gqa, String sparsity) {
+    void selectionsAndAttentionMatchThePlainReference(AttentionBackend backend, String arch, KeyPrecision keys, String gqa, String sparsity) {
         int headSize = CONFIG.headSize(), qDim = CONFIG.qDim(), kvDim = CONFIG.kvDim();
         boolean perKvHead = gqa.equals("kv");
         int units = perKvHead ? CONFIG.nKvHeads() : CONFIG.nHeads(), headsPerUnit = CONFIG.nHeads() / units;
         int[] swaps = new int[1];
-        run(backend, keys, Map.of("predictor", "x", "sparsity", sparsity, "gqa", gqa, "measure", "true"),
-                (attention, state, options, layer, start, n, q, k, v, out) -> {
+        run(backend, arch, keys, Map.of("predictor", "x", "sparsity", sparsity, "gqa", gqa, "measure", "true"),
+                (attention, plain, options, layer, start, n, q, k, v, out) -> {
             BudgetRule budget = options.budget();
             int[] selected = new int[start + n], expected = new int[start + n];
             float[] logits = new float[start + n];
@@ -145,8 +182,7 @@ class AttentionBackendContractTest {
                     if (slots >= recentStart - sinkEnd) {
                         for (int t = 0; t <= p; t++) expected[expectedCount++] = t;
                     } else {
-                        if (perKvHead) state.cache().groupScoresPlain(i, layer, unit, p + 1, logits);
-                        else state.cache().scoresPlain(i, layer, unit, p + 1, logits);
+                        plain.of(i, layer, unit, p + 1, logits);
                         for (int t = 0; t < sinkEnd; t++) expected[expectedCount++] = t;
                         int kept = TopKSelection.selectReference(logits, sinkEnd, recentStart, slots, expected, expectedCount);
                         boundary = Float.POSITIVE_INFINITY;
@@ -181,18 +217,18 @@ class AttentionBackendContractTest {
                 }
             }
         });
-        System.out.println(backend.description() + " keys " + keys + " gqa " + gqa + " sparsity " + sparsity + ": " + swaps[0]
+        System.out.println(backend.description() + " " + arch + " keys " + keys + " gqa " + gqa + " sparsity " + sparsity + ": " + swaps[0]
                 + " selections differ from the reference by near-ties");
     }
 
-    @ParameterizedTest(name = "{0} gqa {1}")
+    @ParameterizedTest(name = "{0} {1} gqa {2}")
     @MethodSource("denseCases")
-    void sparseAttentionOverEveryPositionIsDenseAttention(AttentionBackend backend, String gqa) {
+    void sparseAttentionOverEveryPositionIsDenseAttention(AttentionBackend backend, String arch, String gqa) {
         int headSize = CONFIG.headSize(), qDim = CONFIG.qDim(), kvDim = CONFIG.kvDim();
         boolean cpu = backend == AttentionBackends.cpu();
         double[] worst = new double[1];
-        run(backend, KeyPrecision.Q8, Map.of("predictor", "x", "sparsity", "0", "gqa", gqa),
-                (attention, state, options, layer, start, n, q, k, v, out) -> {
+        run(backend, arch, KeyPrecision.Q8, Map.of("predictor", "x", "sparsity", "0", "gqa", gqa),
+                (attention, plain, options, layer, start, n, q, k, v, out) -> {
             float[] dense = new float[n * qDim], scratch = new float[start + n];
             for (int i = 0; i < n; i++) {
                 for (int h = 0; h < CONFIG.nHeads(); h++) {
@@ -212,7 +248,7 @@ class AttentionBackendContractTest {
                 assertTrue(err <= TOLERANCE, backend.description() + " layer " + layer + ": normalized error vs dense " + err);
             }
         });
-        System.out.println(backend.description() + " gqa " + gqa + ", sparsity 0: " + (cpu ? "bit for bit dense attention"
+        System.out.println(backend.description() + " " + arch + " gqa " + gqa + ", sparsity 0: " + (cpu ? "bit for bit dense attention"
                 : String.format(java.util.Locale.ROOT, "worst normalized error vs dense attention %.1e", worst[0])));
     }
 }

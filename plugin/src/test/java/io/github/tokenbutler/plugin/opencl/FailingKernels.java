@@ -29,10 +29,10 @@ final class FailingKernels extends OpenClKernels {
 
     @Override
     void runScoring(KeyPrecision precision, ClBuffer keys, ClBuffer scales, int groupStride, int scaleStride, int dPrime,
-                    ClBuffer queries, int queryStride, int firstQueryRow, int firstGroup, int headsPerUnit, float scale,
+                    ClBuffer queries, int queryStride, int firstQueryRow, ScoringGroups groups, int headsPerUnit, float scale,
                     int firstPos, int units, ClBuffer scores, int scoreStride, int tokens) {
         countCall();
-        super.runScoring(precision, keys, scales, groupStride, scaleStride, dPrime, queries, queryStride, firstQueryRow, firstGroup,
+        super.runScoring(precision, keys, scales, groupStride, scaleStride, dPrime, queries, queryStride, firstQueryRow, groups,
                 headsPerUnit, scale, firstPos, units, scores, scoreStride, tokens);
     }
 }

@@ -100,7 +100,7 @@ public final class OpenClBenchmark {
             for (int s = 0; s < steps; s++) {
                 long t0 = System.nanoTime();
                 k.runScoring(KeyPrecision.Q8, keys, scales, positionsPadded * dPrime, positionsPadded, dPrime, queries, groups * dPrime,
-                        0, config.nHeads(), headsPerUnit, 0.25f, p, units, scores, stride, 1);
+                        0, OpenClKernels.ScoringGroups.perQueryHead(1, config.nHeads()), headsPerUnit, 0.25f, p, units, scores, stride, 1);
                 ctx.finish();
                 long t1 = System.nanoTime();
                 k.runTopK(scores, stride, units, budgets, indices, stride, counts, 1);

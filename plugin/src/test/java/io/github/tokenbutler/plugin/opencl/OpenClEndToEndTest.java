@@ -2,12 +2,15 @@ package io.github.tokenbutler.plugin.opencl;
 
 import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.plugin.hook.AttentionOptions;
+import io.github.tokenbutler.plugin.hook.BackendAttention;
 import io.github.tokenbutler.plugin.hook.SparseAttention;
 import io.github.tokenbutler.plugin.predictor.ImportanceState;
 import io.github.tokenbutler.plugin.predictor.KeyPrecision;
 import io.github.tokenbutler.plugin.predictor.ModelFingerprint;
 import io.github.tokenbutler.plugin.predictor.PredictorConfig;
 import io.github.tokenbutler.plugin.predictor.PredictorWeights;
+import io.github.tokenbutler.plugin.predictor.RevisedImportanceState;
+import io.github.tokenbutler.plugin.predictor.RevisedPredictor;
 import io.github.tokenbutler.plugin.predictor.TokenButlerPredictor;
 import io.github.tokenbutler.plugin.selection.PredictedScores;
 import io.github.tokenbutler.plugin.selection.SelectionPolicy;
@@ -113,19 +116,41 @@ class OpenClEndToEndTest {
         assertEquals(cpu, device, 1e-4 * cpu, what);
     }
 
-    /** backend=opencl with a v2 predictor (which the device does not run) hands the work to the CPU: the same logits. */
+    /**
+     * The committed, trained v2 predictor (test-models/stories260K.butler-v2.gguf): the CPU runs its producers and key
+     * projections, the device scores its keys, selects and attends. The perplexity of a prefill and of decode steps
+     * is the CPU's, and the device did the work (the attention outputs came back from it).
+     */
     @Test
-    void aRevisedPredictorUnderBackendOpenclRunsOnTheCpu() throws Exception {
-        String predictor = SharedData.testModel("stories260K.butler-v2.gguf").toString();
-        var hook = io.github.tokenbutler.runtime.Llama3.findAttentionHook("tokenbutler");
-        float[] cpu, cl;
-        try (var a = hook.open(model.info(), Map.of("predictor", predictor, "sparsity", "0.5", "backend", "cpu"))) {
-            cpu = model.forward(model.newState(a), tokens, 0, LENGTH, 0, true);
+    void theTrainedV2PredictorOnTheDeviceGivesTheCpuPerplexity() throws Exception {
+        RevisedPredictor predictor = RevisedPredictor.load(SharedData.testModel("stories260K.butler-v2.gguf"), model.info());
+        for (String gqa : new String[]{"head", "kv"}) {
+            for (String sparsity : new String[]{"0.5", "0.75"}) {
+                Map<String, String> o = Map.of("sparsity", sparsity, "gqa", gqa, "predictor", "in-memory");
+                AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, o, model.config());
+                double[] cpu = new double[2], cl = new double[2];
+                for (int device = 0; device < 2; device++) {
+                    for (int decode = 0; decode < 2; decode++) {
+                        RevisedImportanceState state = predictor.newState(CONTEXT, KeyPrecision.Q8);
+                        BackendAttention backend = device == 1 ? new OpenClSparseAttention(kernels, true, model.config(), parsed.budget(),
+                                parsed.perKvHead(), state, false, parsed.mirror()) : null;
+                        ClContext.BusTraffic before = kernels.context().busTraffic();
+                        try (SparseAttention a = backend != null ? new SparseAttention(model.config(), parsed, PredictedScores.of(state), backend)
+                                : new SparseAttention(model.config(), parsed, PredictedScores.of(state))) {
+                            double ppl = decode == 1 ? perplexity(stepByStep(a, 120), 120) : perplexity(batched(a), LENGTH);
+                            (device == 1 ? cl : cpu)[decode] = ppl;
+                        }
+                        // every sparse layer call reads its attention output back from the device
+                        long down = kernels.context().busTraffic().since(before).fromDevice();
+                        if (device == 1) assertTrue(down > 0, "the device attended: " + down + " bytes came back");
+                    }
+                }
+                System.out.printf(Locale.ROOT, "stories260K v2 %s sparsity %s: perplexity cpu %.6f opencl %.6f (prefill), %.6f %.6f (120 decode steps)%n",
+                        gqa, sparsity, cpu[0], cl[0], cpu[1], cl[1]);
+                assertSamePerplexity(cpu[0], cl[0], "v2 prefill gqa " + gqa + " sparsity " + sparsity);
+                assertSamePerplexity(cpu[1], cl[1], "v2 decode gqa " + gqa + " sparsity " + sparsity);
+            }
         }
-        try (var a = hook.open(model.info(), Map.of("predictor", predictor, "sparsity", "0.5", "backend", "opencl"))) {
-            cl = model.forward(model.newState(a), tokens, 0, LENGTH, 0, true);
-        }
-        org.junit.jupiter.api.Assertions.assertArrayEquals(cpu, cl);
     }
 
     @Test
@@ -221,6 +246,34 @@ class OpenClEndToEndTest {
                     "after the failure the device declines every call");
             assertSamePerplexity(pc, po, "decode " + n + " steps");
         }
+    }
+
+    /**
+     * The same with the trained v2 predictor, whose state the CPU always holds: the device fails at a layer call 60
+     * decode steps in, declines from then on, and the CPU attends the rest with nothing handed over.
+     */
+    @Test
+    void aDeviceLostMidSequenceWithAV2PredictorLeavesTheCpuGoingOn() throws Exception {
+        int n = 120;
+        RevisedPredictor predictor = RevisedPredictor.load(SharedData.testModel("stories260K.butler-v2.gguf"), model.info());
+        AttentionOptions parsed = AttentionOptions.parse(SelectionPolicy.TOKENBUTLER, Map.of("sparsity", "0.5", "predictor", "in-memory"),
+                model.config());
+        double pc, po;
+        RevisedImportanceState cpuState = predictor.newState(CONTEXT, KeyPrecision.Q8);
+        try (SparseAttention a = new SparseAttention(model.config(), parsed, PredictedScores.of(cpuState))) { pc = perplexity(stepByStep(a, n), n); }
+        // v2 counts only the layer calls' scoring: nLayers - 1 a step
+        int failAt = 60 * (model.config().nLayers() - 1) + 1;
+        RevisedImportanceState state = predictor.newState(CONTEXT, KeyPrecision.Q8);
+        OpenClSparseAttention device = new OpenClSparseAttention(new FailingKernels(kernels.context(), failAt), false, model.config(),
+                parsed.budget(), parsed.perKvHead(), state, false, parsed.mirror());
+        try (SparseAttention a = new SparseAttention(model.config(), parsed, PredictedScores.of(state), device)) {
+            po = perplexity(stepByStep(a, n), n);
+        }
+        System.out.printf(Locale.ROOT, "stories260K v2 decode %d steps, device lost at call %d: perplexity cpu %.6f, opencl then cpu %.6f%n",
+                n, failAt, pc, po);
+        assertEquals(-1, device.attend(1, 0, 1, 0, new float[model.config().qDim()], KvRows.wrap(new float[0], model.config().kvDim()),
+                KvRows.wrap(new float[0], model.config().kvDim()), new float[0]), "after the failure the device declines every call");
+        assertSamePerplexity(pc, po, "v2 decode " + n + " steps");
     }
 
     @Test

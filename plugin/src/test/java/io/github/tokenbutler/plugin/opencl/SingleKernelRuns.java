@@ -26,7 +26,7 @@ final class SingleKernelRuns {
              ClBuffer scoreBuf = ctx.buffer((long) count * 4, "scores")) {
             OpenClKernels.uploadKeys(keys, 0, count, keyBuf, scaleBuf, groupStride, keys.capacity());
             queryBuf.write(q, qOff, nGroups * dim, (long) g0 * dim);
-            k.runScoring(keys.precision(), keyBuf, scaleBuf, groupStride, keys.capacity(), dim, queryBuf, 0, 0, g0, nGroups, scale,
+            k.runScoring(keys.precision(), keyBuf, scaleBuf, groupStride, keys.capacity(), dim, queryBuf, 0, 0, new OpenClKernels.ScoringGroups(g0, g0, 1), nGroups, scale,
                     count - 1, 1, scoreBuf, count, 1);
             scoreBuf.read(0, out, 0, count);
         }
