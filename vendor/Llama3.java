@@ -807,6 +807,15 @@ public final class Llama3 {
             }
         }
 
+        /** Whether {@link #matvecQuantized} runs this tensor's decode matvec: its input then comes quantized, once per matmul. */
+        boolean takesQuantizedInput() { return false; }
+
+        /**
+         * {@link #matvec} from an input quantized to 8 bits ({@link QuantizedInput}), for the types with an int8 kernel.
+         * @return false when this tensor has none, or not for these rows: the caller then runs {@link #matvec}
+         */
+        boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) { return false; }
+
         /**
          * The decode matvec of a type with a two-row kernel ({@link RowPairs}): rows in pairs a quarter of the range
          * apart, so that four memory streams are in flight (see {@link #dotRows4}); the rows left over go one at a
@@ -848,6 +857,45 @@ public final class Llama3 {
         abstract float dotVector(long offset, float[] x, int xOff, int n);
 
         @Override public String toString() { return name + " (" + type() + ", " + size + " elements)"; }
+    }
+
+    /**
+     * A decode matvec's input quantized to 8 bits per 32 elements, once per matmul, for the int8 kernels
+     * ({@link FloatTensor#matvecQuantized}): q = round(x / d) with d = max |x| / 127 over each block, as llama.cpp
+     * quantizes the activations of its Q8_0 matvec. pairs[j] holds q[2j] in its low 16 bits and q[2j+1] in its high
+     * 16 bits, the form the kernels broadcast.
+     */
+    static final class QuantizedInput {
+        int[] pairs = new int[0];
+        float[] scales = new float[0];
+        int cols;
+
+        /** Quantizes x[0..cols); cols is a multiple of 32. */
+        void quantize(float[] x, int cols) {
+            if (cols % 32 != 0) throw new IllegalArgumentException("cols must be a multiple of 32, got " + cols);
+            if (pairs.length < cols / 2) {
+                pairs = new int[cols / 2];
+                scales = new float[cols / 32];
+            }
+            this.cols = cols;
+            for (int b = 0; b < cols / 32; b++) {
+                float amax = 0f;
+                for (int k = 0; k < 32; k++) amax = Math.max(amax, Math.abs(x[32 * b + k]));
+                // NaN or Inf in x make the scale NaN or Inf: the logits then show it (Forward.requireFinite)
+                float d = amax / 127f, id = d != 0f ? 1f / d : 0f;
+                scales[b] = d;
+                for (int j = 0; j < 16; j++) {
+                    int lo = Math.round(x[32 * b + 2 * j] * id), hi = Math.round(x[32 * b + 2 * j + 1] * id);
+                    pairs[16 * b + j] = hi << 16 | (lo & 0xFFFF);
+                }
+            }
+        }
+
+        /** The quantized value of element i. */
+        int value(int i) {
+            int p = pairs[i / 2];
+            return i % 2 == 0 ? (short) p : p >> 16;
+        }
     }
 
     /**
@@ -1171,6 +1219,149 @@ public final class Llama3 {
                 }
             }
             return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
+        }
+
+        // ---- decode from a copy in row groups: int8 products of 16 rows at once, x quantized to 8 bits ----
+        //
+        // Two measured limits of the float loop above (one thread, AVX-512, MatvecBenchmark and a plain read loop):
+        // a vector load from a MemorySegment streams 9-14 GB/s out of DRAM where the same loop over a heap array
+        // streams 20-25 (the mapped file, native memory and a segment over a heap array all read alike: it is the
+        // access path, not the memory); and byte-to-float conversions cap it at 15-18 G elements/s even in cache.
+        // The copy is on the heap, and its loop multiplies bytes by the 8-bit x (quantized per 32 elements, as
+        // llama.cpp's Q8_0 matvec does) in 16-bit lanes: one widening, one multiply per 32 products.
+        //
+        // Group g holds rows 16g..16g+15. Its block b (columns 32b..32b+31) is 512 bytes at (g * blocks + b) * 512:
+        // byte 32p + 2r + h is q[16g + r][32b + 2p + h], so a 32-byte load widened to 16-bit lanes holds column pair
+        // p of all 16 rows, the even column in the low half of each 32-bit lane. Times x's pair (both halves of one
+        // int, broadcast), two such products added in 16 bits (|q x| <= 128 * 127: two fit) and the halves of each
+        // 32-bit lane added ((v << 16 >> 16) + (v >> 16)) give each row's sum in its own int lane: no horizontal sums.
+        // The scales stay f16, [g][b][r], widened per block.
+
+        /** The copy's bytes and f16 scales, null until {@link #repackRowGroups}; columns of a row. */
+        private byte[] groupQ;
+        private short[] groupD;
+        private int groupCols;
+
+        /** Whether {@link #repackRowGroups} made the copy. */
+        boolean grouped() { return groupQ != null; }
+
+        /**
+         * Builds the row-group copy for a [size / cols][cols] matrix whose rows come in whole groups of 16 (Simd with 16
+         * float lanes, fewer than 2^31 elements); else does nothing.
+         * @return the bytes the copy takes on the heap, 0 when none was made
+         */
+        long repackRowGroups(int cols) {
+            if (!Simd.ENABLED || Simd.L != 16 || groupQ != null || cols % 32 != 0 || size % (16L * cols) != 0 || size > Integer.MAX_VALUE - 8) return 0;
+            int blocks = cols / 32, groups = (int) (size / (16L * cols));
+            byte[] q;
+            short[] d;
+            try {
+                q = new byte[(int) size];
+                d = new short[(int) (size / 32)];
+            } catch (OutOfMemoryError e) { // a heap too small for the copy: decode reads the mapped blocks instead
+                return 0;
+            }
+            long rowBytes = blocks * 34L;
+            // An Inf or NaN scale (a damaged file) stays with the exact path, whose logits then show it.
+            for (long at = 0; at < (long) groups * 16 * rowBytes; at += 34) {
+                if ((data.get(SHORT_LE, at) & 0x7C00) == 0x7C00) return 0;
+            }
+            Parallel.forRange(groups, (from, to, worker) -> {
+                byte[] row = new byte[32];
+                for (int g = from; g < to; g++) {
+                    for (int r = 0; r < 16; r++) {
+                        long src = (16L * g + r) * rowBytes;
+                        for (int b = 0; b < blocks; b++, src += 34) {
+                            int dst = (g * blocks + b) * 512 + 2 * r;
+                            d[(g * blocks + b) * 16 + r] = data.get(SHORT_LE, src);
+                            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, src + 2, row, 0, 32);
+                            for (int p = 0; p < 16; p++) {
+                                q[dst + 32 * p] = row[2 * p];
+                                q[dst + 32 * p + 1] = row[2 * p + 1];
+                            }
+                        }
+                    }
+                }
+            });
+            groupQ = q;
+            groupD = d;
+            groupCols = cols;
+            return q.length + 2L * d.length;
+        }
+
+        @Override boolean takesQuantizedInput() { return groupQ != null; }
+
+        @Override boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
+            if (groupQ == null || x.cols != groupCols || r0 % 16 != 0 || r1 % 16 != 0) return false;
+            int g0 = r0 / 16, n = (r1 - r0) / 16, half = n / 2;
+            // two groups a half range apart per loop: two memory streams, each x pair loaded once for both
+            for (int g = g0; g < g0 + half; g++) rowGroups2(g, g + half, x, out, outOff, accumulate);
+            if (n % 2 == 1) rowGroups2(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
+            return true;
+        }
+
+        /** Rows of groups ga and gb (which may be the same group) dotted with x into out[outOff + 16g ..]. */
+        private void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            int blocks = groupCols / 32;
+            byte[] q = groupQ;
+            int[] xp = x.pairs;
+            float[] dx = x.scales;
+            int qa = ga * blocks * 512, qb = gb * blocks * 512;
+            FloatVector acca = FloatVector.zero(F), accb = acca;
+            for (int b = 0; b < blocks; b++, qa += 512, qb += 512) {
+                IntVector sa = IntVector.zero(I), sb = sa;
+                for (int p = 0; p < 16; p += 2) {
+                    ShortVector x0 = IntVector.broadcast(I, xp[16 * b + p]).reinterpretAsShorts();
+                    ShortVector x1 = IntVector.broadcast(I, xp[16 * b + p + 1]).reinterpretAsShorts();
+                    IntVector v = ((ShortVector) ByteVector.fromArray(GROUP_BYTES, q, qa + 32 * p).castShape(GROUP_SHORTS, 0)).mul(x0)
+                            .add(((ShortVector) ByteVector.fromArray(GROUP_BYTES, q, qa + 32 * p + 32).castShape(GROUP_SHORTS, 0)).mul(x1))
+                            .reinterpretAsInts();
+                    sa = sa.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
+                    v = ((ShortVector) ByteVector.fromArray(GROUP_BYTES, q, qb + 32 * p).castShape(GROUP_SHORTS, 0)).mul(x0)
+                            .add(((ShortVector) ByteVector.fromArray(GROUP_BYTES, q, qb + 32 * p + 32).castShape(GROUP_SHORTS, 0)).mul(x1))
+                            .reinterpretAsInts();
+                    sb = sb.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
+                }
+                FloatVector da = finiteHalfToFloat((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (ga * blocks + b) * 16).castShape(I, 0));
+                FloatVector db = finiteHalfToFloat((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (gb * blocks + b) * 16).castShape(I, 0));
+                acca = ((FloatVector) sa.castShape(F, 0)).fma(da.mul(dx[b]), acca);
+                accb = ((FloatVector) sb.castShape(F, 0)).fma(db.mul(dx[b]), accb);
+            }
+            int oa = outOff + 16 * ga, ob = outOff + 16 * gb;
+            if (accumulate) {
+                acca = acca.add(FloatVector.fromArray(F, out, oa));
+                if (gb != ga) accb = accb.add(FloatVector.fromArray(F, out, ob));
+            }
+            acca.intoArray(out, oa);
+            if (gb != ga) accb.intoArray(out, ob);
+        }
+
+        /**
+         * Finite f16 values, sign-extended to ints, as floats: exponent and mantissa moved up 13 bits (the sign-extended
+         * bits above them masked off, the sign kept in bit 31), times 2^112 to re-bias the exponent, which also makes
+         * subnormals right. Three operations where {@link Simd#halfToFloat} needs ten, which in this loop exceeded C2's
+         * inlining node budget (a vector left in a call is boxed: 5x slower). The copy holds no Inf or NaN scale.
+         */
+        private static FloatVector finiteHalfToFloat(IntVector h) {
+            return h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+        }
+
+        private static final VectorSpecies<Byte> GROUP_BYTES = ByteVector.SPECIES_256;
+        private static final VectorSpecies<Short> GROUP_SHORTS = ShortVector.SPECIES_512, GROUP_SCALES = ShortVector.SPECIES_256;
+
+        /** The plain reference of {@link #matvecQuantized} for one row: the same integer sums and scales, in float64. */
+        double dotQuantizedPlain(int row, QuantizedInput x) {
+            long rowBytes = groupCols / 32 * 34L;
+            double s = 0;
+            for (int b = 0; b < groupCols / 32; b++) {
+                long block = row * rowBytes + 34L * b;
+                long isum = 0;
+                for (int k = 0; k < 32; k++) isum += (long) i8(data, block + 2 + k) * x.value(32 * b + k);
+                s += (double) f16(data, block) * x.scales[b] * isum;
+            }
+            return s;
         }
     }
 
@@ -2084,8 +2275,8 @@ public final class Llama3 {
         final long weightBytesPerToken;
         /** How each new state's KV cache stores keys and values. */
         final KvType keyType, valueType;
-        /** Heap bytes of weight copies made at load for faster decode (Q6_K matrices as int8), 0 if none. */
-        final long repackedBytes;
+        /** Heap bytes of weight copies made at load for faster decode (Q6_K matrices as int8, Q8_0 in row groups), 0 if none; the time it took. */
+        final long repackedBytes, repackNanos;
 
         /** One transformer block. */
         static final class Layer {
@@ -2199,7 +2390,7 @@ public final class Llama3 {
             // files) are decoded from an int8 copy (Q6_KTensor.repackForDecode): bound by arithmetic, not memory, they
             // run at half the speed of the types around them. The output matrix first, then the layers' ones, as long as
             // the copies stay within a quarter of the heap, which the KV cache grows into.
-            long repacked = 0, budget = Runtime.getRuntime().maxMemory() / 4;
+            long repacked = 0, budget = Runtime.getRuntime().maxMemory() / 4, repackStart = System.nanoTime();
             if (!"false".equalsIgnoreCase(System.getProperty("tokenbutler.repack", "true"))) {
                 List<FloatTensor> candidates = new ArrayList<>(List.of(output));
                 for (Layer layer : layers) candidates.addAll(List.of(layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down));
@@ -2210,8 +2401,16 @@ public final class Llama3 {
                         if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
                     }
                 }
+                // Q8_0 matrices are decoded from a copy in row groups of 16 (Q8_0Tensor.repackRowGroups): the same bytes,
+                // on the heap, which streams about twice as fast as a mapped file, with an int8 kernel. The output matrix
+                // (cols dim) first, then the layers' (cols: dim, qDim for the output projection, hidden for ffn_down).
+                for (int i = 0; i < candidates.size(); i++) {
+                    int cols = i == 0 ? dim : switch ((i - 1) % 7) { case 3 -> qDim; case 6 -> hidden; default -> dim; };
+                    if (candidates.get(i) instanceof Q8_0Tensor q8 && repacked + q8.size() * 17 / 16 <= budget) repacked += q8.repackRowGroups(cols);
+                }
             }
             repackedBytes = repacked;
+            repackNanos = System.nanoTime() - repackStart;
             long outputBytes = output instanceof Q6_KTensor q6 && q6.repacked() ? repackedBytesOf(q6) : output.data.byteSize();
             weightBytesPerToken = bytes + outputBytes + tokenEmbedding.data.byteSize() / vocab;
 
@@ -2405,6 +2604,9 @@ public final class Llama3 {
         public long weightBytesPerToken() { return weightBytesPerToken; }
         /** Heap bytes of weight copies made at load for faster decode (-Dtokenbutler.repack=false: none). */
         public long repackedBytes() { return repackedBytes; }
+
+        /** Nanoseconds the load spent making those copies. */
+        public long repackNanos() { return repackNanos; }
 
         /** The heap bytes of a Q6_K matrix's int8 copy: a byte per weight and a float per 16. */
         private static long repackedBytesOf(Q6_KTensor t) { return t.size() + 4 * (t.size() / 16); }
@@ -3320,6 +3522,8 @@ public final class Llama3 {
         final float[][] scores;
         /** [worker][4 * max(dim, qDim, hidden)] four dequantized weight rows, for batched matmuls. */
         final float[][] rowScratch;
+        /** The current decode matmul's input quantized for the int8 kernels (Forward.matmuls). */
+        final QuantizedInput quantizedInput = new QuantizedInput();
         private Buffers single, batch, other;
 
         State(Model model, KvType keyType, KvType valueType, AttentionHook.Attention attention) {
@@ -3558,17 +3762,25 @@ public final class Llama3 {
          */
         static void matmuls(State s, float[] x, int cols, int n, Matmul... ms) {
             int total = 0;
-            for (Matmul mm : ms) total += mm.rows;
+            QuantizedInput xq = null;
+            for (Matmul mm : ms) {
+                total += mm.rows;
+                if (n == 1 && xq == null && mm.w.takesQuantizedInput()) xq = s.quantizedInput;
+            }
+            if (xq != null) xq.quantize(x, cols);
+            QuantizedInput quantized = xq;
             Parallel.Body body = (start, end, worker) -> {
                 int base = 0;
                 for (Matmul mm : ms) {
                     int from = Math.max(start, base), to = Math.min(end, base + mm.rows);
-                    if (from < to) rows(mm, from - base, to - base, x, cols, n, s.rowScratch[worker]);
+                    if (from < to) rows(mm, from - base, to - base, x, quantized, cols, n, s.rowScratch[worker]);
                     base += mm.rows;
                 }
             };
+            // chunks of whole 16-row groups (the row-group kernels' unit), as long as the matrices' rows are too
+            int grain = (Math.max(4, total / (Parallel.THREADS * 16)) + 15) / 16 * 16;
             if ((long) total * cols * n < PARALLEL_MIN_WORK) body.run(0, total, 0);
-            else Parallel.forRange(total, Math.max(4, total / (Parallel.THREADS * 16)), body);
+            else Parallel.forRange(total, grain, body);
         }
 
         /**
@@ -3576,10 +3788,12 @@ public final class Llama3 {
          * Several: each row is dequantized once into scratch and reused for every token (the weight
          * bytes are read once per batch, the activations stay in cache).
          */
-        private static void rows(Matmul mm, int r0, int r1, float[] x, int cols, int n, float[] scratch) {
+        private static void rows(Matmul mm, int r0, int r1, float[] x, QuantizedInput xq, int cols, int n, float[] scratch) {
             float[] out = mm.out;
             if (n == 1) {
-                mm.w.matvec(x, cols, out, mm.outOff, r0, r1, mm.accumulate, scratch);
+                if (xq == null || !mm.w.matvecQuantized(xq, out, mm.outOff, r0, r1, mm.accumulate)) {
+                    mm.w.matvec(x, cols, out, mm.outOff, r0, r1, mm.accumulate, scratch);
+                }
                 return;
             }
             int r = r0;
@@ -3614,7 +3828,7 @@ public final class Llama3 {
         /** out[t*rows + r] (+)= W[r] · x[t*cols ..] for rows [r0, r1) and tokens t < n: the prefill path, for tests. scratch holds 4*cols floats. */
         static void batchRows(FloatTensor w, int rows, float[] x, int cols, int n, float[] out, int r0, int r1, boolean accumulate, float[] scratch) {
             Matmul mm = new Matmul(w, out, rows);
-            rows(accumulate ? mm.accumulating() : mm, r0, r1, x, cols, n, scratch);
+            rows(accumulate ? mm.accumulating() : mm, r0, r1, x, null, cols, n, scratch);
         }
 
         /**

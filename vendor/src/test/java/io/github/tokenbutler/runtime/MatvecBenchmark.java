@@ -40,16 +40,29 @@ public final class MatvecBenchmark {
             float[] x = new float[cols], out = new float[rows], scratch = new float[cols];
             java.util.Random rnd = new java.util.Random(1);
             for (int i = 0; i < cols; i++) x[i] = (float) rnd.nextGaussian();
+            // -Dgrouped=true: a Q8_0 tensor's row-group copy and its int8 kernel (what decode runs when the copy fits)
+            Llama3.QuantizedInput xq = null;
+            if (Boolean.getBoolean("grouped") && w instanceof Llama3.Q8_0Tensor q8 && q8.repackRowGroups(cols) > 0) {
+                xq = new Llama3.QuantizedInput();
+                xq.quantize(x, cols);
+            }
+            Llama3.QuantizedInput quantized = xq;
             for (int round = 0; round < 8; round++) {
                 long t0 = System.nanoTime(), cpu0 = CPU.getCurrentThreadCpuTime();
                 int chunk = Integer.getInteger("chunk", rows);
                 for (int r = 0; r < repeats; r++) {
                     if (Boolean.getBoolean("par")) {
                         Llama3.Parallel.forRange(rows, Math.max(4, rows / (Llama3.Parallel.THREADS * Integer.getInteger("split", 16))),
-                                (a, b, wk) -> w.matvec(x, cols, out, 0, a, b, false, new float[cols]));
+                                (a, b, wk) -> {
+                                    if (quantized == null || !w.matvecQuantized(quantized, out, 0, a, b, false)) w.matvec(x, cols, out, 0, a, b, false, new float[cols]);
+                                });
                         continue;
                     }
-                    for (int c = 0; c < rows; c += chunk) w.matvec(x, cols, out, 0, c, Math.min(rows, c + chunk), false, scratch);
+                    for (int c = 0; c < rows; c += chunk) {
+                        if (quantized == null || !w.matvecQuantized(quantized, out, 0, c, Math.min(rows, c + chunk), false)) {
+                            w.matvec(x, cols, out, 0, c, Math.min(rows, c + chunk), false, scratch);
+                        }
+                    }
                 }
                 double s = (System.nanoTime() - t0) / 1e9 / repeats, cpu = (CPU.getCurrentThreadCpuTime() - cpu0) / 1e9 / repeats;
                 System.out.printf("%s %s [%d][%d]: %.3f ms, %.1f GB/s, %.2f G elements/s (this thread's CPU time: %.3f ms, %.2f G elements/s)%n",

@@ -170,6 +170,81 @@ class TensorKernelsTest {
     }
 
     /**
+     * Q8_0's decode from its row-group copy (repackRowGroups) with x quantized to 8 bits (QuantizedInput), on odd
+     * shapes (3 and 5 groups of 16 rows; 96 and 2080 columns: 3 and 65 blocks) and row ranges of whole groups,
+     * writing and accumulating. Two references: the same integer products and scales summed in float64
+     * (dotQuantizedPlain; bound 1e-6 of sum |d_w d_x q_w q_x|: only float rounding differs), and the float64 decoder
+     * with x itself, within what rounding x to 8 bits can move it: half a step d_x of each element's block times |w|,
+     * summed (llama.cpp's Q8_0 matvec rounds its activations the same way). x has a 10x larger value every 7
+     * elements, so that the steps are coarse for the others.
+     */
+    @org.junit.jupiter.api.Test
+    void q8_0MatvecFromTheRowGroupCopyMatchesBothReferences() {
+        assumeTrue(Llama3.Simd.ENABLED && Llama3.Simd.L == 16, "the row-group kernel needs 16 float lanes (AVX-512)");
+        for (int[] shape : new int[][] {{48, 96}, {80, 2080}, {16, 32}}) {
+            int rows = shape[0], cols = shape[1];
+            Random random = new Random(rows * 31L + cols);
+            byte[] bytes = randomBlocks(GGMLType.Q8_0, rows * cols, random);
+            MemorySegment seg = Arena.ofAuto().allocate(bytes.length, 64);
+            seg.copyFrom(MemorySegment.ofArray(bytes));
+            var t = (Llama3.Q8_0Tensor) FloatTensor.of(new TensorInfo("w", GGMLType.Q8_0, new long[] {cols, rows}, 0), seg);
+            assertEquals((long) rows * cols + rows * cols / 16, t.repackRowGroups(cols), "copy bytes: the file's own");
+            double[] w = decode(GGMLType.Q8_0, bytes, rows * cols);
+            float[] x = new float[cols];
+            for (int i = 0; i < cols; i++) x[i] = (float) (random.nextGaussian() * (i % 7 == 0 ? 10 : 1));
+            Llama3.QuantizedInput xq = new Llama3.QuantizedInput();
+            xq.quantize(x, cols);
+            int[][] ranges = {{0, rows}, {16, rows}, {0, 16}, {16, 32}};
+            double worst = 0;
+            for (boolean accumulate : new boolean[] {false, true}) {
+                for (int[] range : ranges) {
+                    if (range[1] > rows) continue;
+                    float[] out = new float[rows + 5];
+                    for (int i = 0; i < out.length; i++) out[i] = accumulate ? i : -1f;
+                    assertTrue(t.matvecQuantized(xq, out, 2, range[0], range[1], accumulate));
+                    for (int r = 0; r < rows; r++) {
+                        double exact = t.dotQuantizedPlain(r, xq), ref = 0, mag = 0, qmag = 0, rounding = 0;
+                        for (int b = 0; b < cols / 32; b++) {
+                            for (int k = 32 * b; k < 32 * b + 32; k++) {
+                                ref += w[r * cols + k] * x[k];
+                                mag += Math.abs(w[r * cols + k] * x[k]);
+                                qmag += Math.abs(w[r * cols + k] * xq.value(k) * xq.scales[b]);
+                                rounding += Math.abs(w[r * cols + k]) * xq.scales[b] / 2;
+                            }
+                        }
+                        int o = 2 + r;
+                        String what = rows + "x" + cols + " rows " + range[0] + ".." + range[1] + (accumulate ? " accumulating" : "") + ", row " + r;
+                        if (r < range[0] || r >= range[1]) {
+                            assertEquals(accumulate ? o : -1f, out[o], 0, what + ": outside the range, untouched");
+                            continue;
+                        }
+                        double got = accumulate ? out[o] - o : out[o];
+                        assertEquals(exact, got, 1e-6 * qmag + (accumulate ? 1e-6 * o : 0), what + " against the same integer sums in float64");
+                        assertEquals(ref, got, rounding * (1 + 1e-6) + 1e-6 * mag, what + " against the float64 decoder with x unquantized");
+                        worst = Math.max(worst, Math.abs(ref - got) / rounding);
+                    }
+                }
+            }
+            System.out.printf(java.util.Locale.ROOT, "Q8_0 row groups %dx%d: error against unquantized x at most %.2f of the 8-bit rounding bound%n", rows, cols, worst);
+            // rows that are not whole groups go to the mapped path's matvec
+            assertTrue(!t.matvecQuantized(xq, new float[rows], 0, 0, rows - 1, false), "a range of part of a group is declined");
+        }
+    }
+
+    /** A file whose Q8_0 scales hold an Inf gets no row-group copy: its exact path shows the Inf in the logits. */
+    @org.junit.jupiter.api.Test
+    void aQ8_0MatrixWithAnInfiniteScaleKeepsTheExactPath() {
+        byte[] bytes = randomBlocks(GGMLType.Q8_0, 16 * 64, new Random(5));
+        bytes[34] = 0;
+        bytes[35] = 0x7C; // block 1's scale: +Inf
+        MemorySegment seg = Arena.ofAuto().allocate(bytes.length, 64);
+        seg.copyFrom(MemorySegment.ofArray(bytes));
+        var t = (Llama3.Q8_0Tensor) FloatTensor.of(new TensorInfo("w", GGMLType.Q8_0, new long[] {64, 16}, 0), seg);
+        assertEquals(0, t.repackRowGroups(64));
+        assertTrue(!t.grouped() && !t.takesQuantizedInput());
+    }
+
+    /**
      * The prefill matmul (rows dequantized four at a time against four tokens at a time, plus the row and token
      * tails) against the float64 decoder: 23 rows and 7 tokens, so both tails run; writing and accumulating.
      */
