@@ -868,6 +868,8 @@ public final class Llama3 {
     static final class QuantizedInput {
         int[] pairs = new int[0];
         float[] scales = new float[0];
+        /** The quantized values' sum over each block (Q4_0's -8 offset). */
+        int[] sums = new int[0];
         int cols;
 
         /** Quantizes x[0..cols); cols is a multiple of 32. */
@@ -876,6 +878,7 @@ public final class Llama3 {
             if (pairs.length < cols / 2) {
                 pairs = new int[cols / 2];
                 scales = new float[cols / 32];
+                sums = new int[cols / 32];
             }
             this.cols = cols;
             for (int b = 0; b < cols / 32; b++) {
@@ -884,10 +887,13 @@ public final class Llama3 {
                 // NaN or Inf in x make the scale NaN or Inf: the logits then show it (Forward.requireFinite)
                 float d = amax / 127f, id = d != 0f ? 1f / d : 0f;
                 scales[b] = d;
+                int sum = 0;
                 for (int j = 0; j < 16; j++) {
                     int lo = Math.round(x[32 * b + 2 * j] * id), hi = Math.round(x[32 * b + 2 * j + 1] * id);
                     pairs[16 * b + j] = hi << 16 | (lo & 0xFFFF);
+                    sum += lo + hi;
                 }
+                sums[b] = sum;
             }
         }
 
@@ -1082,7 +1088,120 @@ public final class Llama3 {
      * No software prefetch: touching a byte ahead of the block (Java has no prefetch instruction) made
      * C2 compile the loop 5x slower; the hardware prefetchers follow these sequential rows well.
      */
-    public static final class Q8_0Tensor extends FloatTensor {
+    /**
+     * A quantized type whose decode can run from a copy on the heap in row groups of 16 (Q8_0, Q4_0), with an int8
+     * kernel against x quantized to 8 bits ({@link QuantizedInput}).
+     *
+     * <p>Why a copy: the same vector loop streams 20-25 GB/s out of DRAM from a heap array and 9-14 GB/s through a
+     * MemorySegment (native memory, the mapped file and a segment over a heap array all read alike: the access path,
+     * not the memory; one thread, a 256 MiB sum), and byte-to-float conversions cap the float loops at 15-18 G
+     * elements/s even in cache. Why row groups: a 32-byte load then holds a column pair of all 16 rows, so that the
+     * products of 16 rows come in 16-bit lanes (one multiply per 32) and each row's sum ends in its own int lane, with
+     * no lane sums: for lanes holding (even, odd) column products, (v << 16 >> 16) + (v >> 16) adds each 32-bit lane's
+     * halves. Group g holds rows 16g..16g+15; each type lays out a group's blocks in its own way (its
+     * {@link #fillGroup}); the f16 scales are [g][block][row]. The copy is made at load while the copies fit a budget
+     * of the heap (Model), and the mapped blocks still serve everything else (token embeddings, prefill).
+     */
+    abstract static sealed class RowGroupTensor extends FloatTensor permits Q8_0Tensor, Q4_0Tensor {
+        RowGroupTensor(String name, MemorySegment data, long size) { super(name, data, size); }
+
+        /** The copy's bytes and f16 scales, null until {@link #repackRowGroups}; columns of a row. */
+        byte[] groupQ;
+        short[] groupD;
+        int groupCols;
+
+        /** Whether {@link #repackRowGroups} made the copy. */
+        boolean grouped() { return groupQ != null; }
+
+        /**
+         * Builds the row-group copy for a [size / cols][cols] matrix whose rows come in whole groups of 16 (Simd with 16
+         * float lanes, fewer than 2^31 elements); else does nothing. A scale that is Inf or NaN (a damaged file) keeps
+         * the exact path, whose logits then show it.
+         * @return the bytes the copy takes on the heap, 0 when none was made
+         */
+        long repackRowGroups(int cols) {
+            if (!Simd.ENABLED || Simd.L != 16 || groupQ != null || cols % 32 != 0 || size % (16L * cols) != 0 || size > Integer.MAX_VALUE - 8) return 0;
+            int blocks = cols / 32, groups = (int) (size / (16L * cols)), blockBytes = type().typeSize;
+            long rowBytes = (long) blocks * blockBytes;
+            for (long at = 0; at < (long) groups * 16 * rowBytes; at += blockBytes) {
+                if ((data.get(SHORT_LE, at) & 0x7C00) == 0x7C00) return 0;
+            }
+            byte[] q;
+            short[] d;
+            try {
+                q = new byte[(int) (size / 32 * (blockBytes - 2))];
+                d = new short[(int) (size / 32)];
+            } catch (OutOfMemoryError e) { // a heap too small for the copy: decode reads the mapped blocks instead
+                return 0;
+            }
+            Parallel.forRange(groups, (from, to, worker) -> {
+                // a group's 16 rows in one bulk copy, then rearranged between heap arrays
+                byte[] rows16 = new byte[(int) (16 * rowBytes)];
+                for (int g = from; g < to; g++) {
+                    MemorySegment.copy(data, ValueLayout.JAVA_BYTE, 16L * g * rowBytes, rows16, 0, rows16.length);
+                    for (int r = 0; r < 16; r++) {
+                        for (int b = 0; b < blocks; b++) d[(g * blocks + b) * 16 + r] = (short) PAIR.get(rows16, (int) (r * rowBytes) + b * blockBytes);
+                    }
+                    fillGroup(rows16, (int) rowBytes, g * blocks, blocks, q);
+                }
+            });
+            groupQ = q;
+            groupD = d;
+            groupCols = cols;
+            return q.length + 2L * d.length;
+        }
+
+        /** One group's blocks (its 16 rows of rowBytes each in rows16) into q, from the group's first block number on. */
+        abstract void fillGroup(byte[] rows16, int rowBytes, int firstBlock, int blocks, byte[] q);
+
+        @Override final boolean takesQuantizedInput() { return groupQ != null; }
+
+        @Override final boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
+            if (groupQ == null || x.cols != groupCols || r0 % 16 != 0 || r1 % 16 != 0) return false;
+            int g0 = r0 / 16, n = (r1 - r0) / 16, half = n / 2;
+            // two groups a half range apart per loop: two memory streams, each x pair loaded once for both
+            for (int g = g0; g < g0 + half; g++) rowGroups2(g, g + half, x, out, outOff, accumulate);
+            if (n % 2 == 1) rowGroups2(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
+            return true;
+        }
+
+        /**
+         * Rows of groups ga and gb (which may be the same group) dotted with x into out[outOff + 16g ..]. Each type writes
+         * its loop out in full: it must exceed C2's FreqInlineSize and stay within its inlining node budget (see RowPairs).
+         */
+        abstract void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate);
+
+        /** The plain reference of {@link #matvecQuantized} for one row: the same integer products and scales, in float64. */
+        abstract double dotQuantizedPlain(int row, QuantizedInput x);
+
+        /** 16 rows' f16 scales of one group and block, widened (see {@link #finiteHalfToFloat}). */
+        final FloatVector groupScales(int group, int block) {
+            return finiteHalfToFloat((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (group * (groupCols / 32) + block) * 16)
+                    .castShape(Simd.I16L, 0));
+        }
+
+        /** out[o..o+16) (+)= acc. */
+        static void storeGroup(FloatVector acc, float[] out, int o, boolean accumulate) {
+            (accumulate ? acc.add(FloatVector.fromArray(Simd.F16L, out, o)) : acc).intoArray(out, o);
+        }
+
+        /**
+         * Finite f16 values, sign-extended to ints, as floats: exponent and mantissa moved up 13 bits (the sign-extended
+         * bits above them masked off, the sign kept in bit 31), times 2^112 to re-bias the exponent, which also makes
+         * subnormals right. Three operations where {@link Simd#halfToFloat} needs ten, which in these loops exceeded C2's
+         * inlining node budget (a vector left in a call is boxed: 5x slower). The copies hold no Inf or NaN scale.
+         */
+        static FloatVector finiteHalfToFloat(IntVector h) {
+            return h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+        }
+
+        static final VectorSpecies<Byte> GROUP_BYTES = ByteVector.SPECIES_256;
+        static final VectorSpecies<Short> GROUP_SHORTS = ShortVector.SPECIES_512, GROUP_SCALES = ShortVector.SPECIES_256;
+        /** Two bytes of a byte[] as one little-endian short. */
+        static final java.lang.invoke.VarHandle PAIR = java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+    }
+
+    public static final class Q8_0Tensor extends RowGroupTensor {
         Q8_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q8_0; }
         @Override public long firstBadValue() { return firstBadScale(0); }
@@ -1221,87 +1340,25 @@ public final class Llama3 {
             return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
         }
 
-        // ---- decode from a copy in row groups: int8 products of 16 rows at once, x quantized to 8 bits ----
+        // ---- decode from the row-group copy (RowGroupTensor) ----
         //
-        // Two measured limits of the float loop above (one thread, AVX-512, MatvecBenchmark and a plain read loop):
-        // a vector load from a MemorySegment streams 9-14 GB/s out of DRAM where the same loop over a heap array
-        // streams 20-25 (the mapped file, native memory and a segment over a heap array all read alike: it is the
-        // access path, not the memory); and byte-to-float conversions cap it at 15-18 G elements/s even in cache.
-        // The copy is on the heap, and its loop multiplies bytes by the 8-bit x (quantized per 32 elements, as
-        // llama.cpp's Q8_0 matvec does) in 16-bit lanes: one widening, one multiply per 32 products.
-        //
-        // Group g holds rows 16g..16g+15. Its block b (columns 32b..32b+31) is 512 bytes at (g * blocks + b) * 512:
-        // byte 32p + 2r + h is q[16g + r][32b + 2p + h], so a 32-byte load widened to 16-bit lanes holds column pair
-        // p of all 16 rows, the even column in the low half of each 32-bit lane. Times x's pair (both halves of one
-        // int, broadcast), two such products added in 16 bits (|q x| <= 128 * 127: two fit) and the halves of each
-        // 32-bit lane added ((v << 16 >> 16) + (v >> 16)) give each row's sum in its own int lane: no horizontal sums.
-        // The scales stay f16, [g][b][r], widened per block.
+        // Block b of group g is 512 bytes at (g * blocks + b) * 512: byte 32p + 2r + h is q[16g + r][32b + 2p + h], so a
+        // 32-byte load widened to 16-bit lanes holds column pair p of the 16 rows, the even column in the low half of
+        // each 32-bit lane. Times x's pair (both halves of one int, broadcast), two such products added in 16 bits
+        // (|q x| <= 128 * 127: two fit) and each 32-bit lane's halves added: each row's sum in its own int lane.
+        // 2 threads, 128 MiB (MatvecBenchmark --random Q8_0 65536 2048 10 -Dpar=true): 17-23 G elements/s from the
+        // mapped blocks, 23-30 with -Dgrouped=true; one thread in cache (256 x 1024): 11.8 -> 19.2.
 
-        /** The copy's bytes and f16 scales, null until {@link #repackRowGroups}; columns of a row. */
-        private byte[] groupQ;
-        private short[] groupD;
-        private int groupCols;
-
-        /** Whether {@link #repackRowGroups} made the copy. */
-        boolean grouped() { return groupQ != null; }
-
-        /**
-         * Builds the row-group copy for a [size / cols][cols] matrix whose rows come in whole groups of 16 (Simd with 16
-         * float lanes, fewer than 2^31 elements); else does nothing.
-         * @return the bytes the copy takes on the heap, 0 when none was made
-         */
-        long repackRowGroups(int cols) {
-            if (!Simd.ENABLED || Simd.L != 16 || groupQ != null || cols % 32 != 0 || size % (16L * cols) != 0 || size > Integer.MAX_VALUE - 8) return 0;
-            int blocks = cols / 32, groups = (int) (size / (16L * cols));
-            byte[] q;
-            short[] d;
-            try {
-                q = new byte[(int) size];
-                d = new short[(int) (size / 32)];
-            } catch (OutOfMemoryError e) { // a heap too small for the copy: decode reads the mapped blocks instead
-                return 0;
-            }
-            long rowBytes = blocks * 34L;
-            // An Inf or NaN scale (a damaged file) stays with the exact path, whose logits then show it.
-            for (long at = 0; at < (long) groups * 16 * rowBytes; at += 34) {
-                if ((data.get(SHORT_LE, at) & 0x7C00) == 0x7C00) return 0;
-            }
-            Parallel.forRange(groups, (from, to, worker) -> {
-                byte[] row = new byte[32];
-                for (int g = from; g < to; g++) {
-                    for (int r = 0; r < 16; r++) {
-                        long src = (16L * g + r) * rowBytes;
-                        for (int b = 0; b < blocks; b++, src += 34) {
-                            int dst = (g * blocks + b) * 512 + 2 * r;
-                            d[(g * blocks + b) * 16 + r] = data.get(SHORT_LE, src);
-                            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, src + 2, row, 0, 32);
-                            for (int p = 0; p < 16; p++) {
-                                q[dst + 32 * p] = row[2 * p];
-                                q[dst + 32 * p + 1] = row[2 * p + 1];
-                            }
-                        }
-                    }
+        @Override void fillGroup(byte[] rows16, int rowBytes, int firstBlock, int blocks, byte[] q) {
+            for (int r = 0; r < 16; r++) {
+                for (int b = 0; b < blocks; b++) {
+                    int src = r * rowBytes + 34 * b + 2, dst = (firstBlock + b) * 512 + 2 * r;
+                    for (int p = 0; p < 16; p++) PAIR.set(q, dst + 32 * p, (short) PAIR.get(rows16, src + 2 * p));
                 }
-            });
-            groupQ = q;
-            groupD = d;
-            groupCols = cols;
-            return q.length + 2L * d.length;
+            }
         }
 
-        @Override boolean takesQuantizedInput() { return groupQ != null; }
-
-        @Override boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
-            if (groupQ == null || x.cols != groupCols || r0 % 16 != 0 || r1 % 16 != 0) return false;
-            int g0 = r0 / 16, n = (r1 - r0) / 16, half = n / 2;
-            // two groups a half range apart per loop: two memory streams, each x pair loaded once for both
-            for (int g = g0; g < g0 + half; g++) rowGroups2(g, g + half, x, out, outOff, accumulate);
-            if (n % 2 == 1) rowGroups2(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
-            return true;
-        }
-
-        /** Rows of groups ga and gb (which may be the same group) dotted with x into out[outOff + 16g ..]. */
-        private void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate) {
+        @Override void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate) {
             var F = Simd.F16L;
             var I = Simd.I16L;
             int blocks = groupCols / 32;
@@ -1324,35 +1381,14 @@ public final class Llama3 {
                             .reinterpretAsInts();
                     sb = sb.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
                 }
-                FloatVector da = finiteHalfToFloat((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (ga * blocks + b) * 16).castShape(I, 0));
-                FloatVector db = finiteHalfToFloat((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (gb * blocks + b) * 16).castShape(I, 0));
-                acca = ((FloatVector) sa.castShape(F, 0)).fma(da.mul(dx[b]), acca);
-                accb = ((FloatVector) sb.castShape(F, 0)).fma(db.mul(dx[b]), accb);
+                acca = ((FloatVector) sa.castShape(F, 0)).fma(groupScales(ga, b).mul(dx[b]), acca);
+                accb = ((FloatVector) sb.castShape(F, 0)).fma(groupScales(gb, b).mul(dx[b]), accb);
             }
-            int oa = outOff + 16 * ga, ob = outOff + 16 * gb;
-            if (accumulate) {
-                acca = acca.add(FloatVector.fromArray(F, out, oa));
-                if (gb != ga) accb = accb.add(FloatVector.fromArray(F, out, ob));
-            }
-            acca.intoArray(out, oa);
-            if (gb != ga) accb.intoArray(out, ob);
+            storeGroup(acca, out, outOff + 16 * ga, accumulate);
+            if (gb != ga) storeGroup(accb, out, outOff + 16 * gb, accumulate);
         }
 
-        /**
-         * Finite f16 values, sign-extended to ints, as floats: exponent and mantissa moved up 13 bits (the sign-extended
-         * bits above them masked off, the sign kept in bit 31), times 2^112 to re-bias the exponent, which also makes
-         * subnormals right. Three operations where {@link Simd#halfToFloat} needs ten, which in this loop exceeded C2's
-         * inlining node budget (a vector left in a call is boxed: 5x slower). The copy holds no Inf or NaN scale.
-         */
-        private static FloatVector finiteHalfToFloat(IntVector h) {
-            return h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
-        }
-
-        private static final VectorSpecies<Byte> GROUP_BYTES = ByteVector.SPECIES_256;
-        private static final VectorSpecies<Short> GROUP_SHORTS = ShortVector.SPECIES_512, GROUP_SCALES = ShortVector.SPECIES_256;
-
-        /** The plain reference of {@link #matvecQuantized} for one row: the same integer sums and scales, in float64. */
-        double dotQuantizedPlain(int row, QuantizedInput x) {
+        @Override double dotQuantizedPlain(int row, QuantizedInput x) {
             long rowBytes = groupCols / 32 * 34L;
             double s = 0;
             for (int b = 0; b < groupCols / 32; b++) {
@@ -1367,7 +1403,7 @@ public final class Llama3 {
 
 
     /** Q4_0, block_q4_0 (18 bytes per 32 elements): f16 d | u8 qs[16]; x[j] = ((qs[j] & 15) - 8) * d, x[j+16] = ((qs[j] >> 4) - 8) * d. */
-    public static final class Q4_0Tensor extends FloatTensor implements RowPairs {
+    public static final class Q4_0Tensor extends RowGroupTensor implements RowPairs {
         Q4_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q4_0; }
         @Override public long firstBadValue() { return firstBadScale(0); }
@@ -1513,6 +1549,70 @@ public final class Llama3 {
                 }
             }
             return s.fma(FloatVector.broadcast(F, f16(data, block)), acc);
+        }
+
+        // ---- decode from the row-group copy (RowGroupTensor) ----
+        //
+        // Block b of group g is 256 bytes at (g * blocks + b) * 256: byte 32p + 2r + h (p < 8) holds column 2p + h of row
+        // 16g + r in its low nibble and column 2p + 16 + h in its high nibble, as the file's 4-bit values (q, 0..15;
+        // the weight is (q - 8) d). One 32-byte load widened (zero-extended) to 16-bit lanes, masked and shifted, gives
+        // column pairs p and p + 8 of the 16 rows, each as Q8_0's kernel has its pairs. The nibbles being unsigned, 16
+        // products stay within 16 bits (16 * 15 * 127 < 32768): one pair-sum per block. The -8 leaves the loop:
+        // sum((q - 8) x) = sum(q x) - 8 sum(x), x's quantized block sums once per matmul (QuantizedInput.sums).
+
+        @Override void fillGroup(byte[] rows16, int rowBytes, int firstBlock, int blocks, byte[] q) {
+            for (int r = 0; r < 16; r++) {
+                for (int b = 0; b < blocks; b++) {
+                    // the file's qs[j] holds column j in its low nibble and column j + 16 in its high one already
+                    int src = r * rowBytes + 18 * b + 2, dst = (firstBlock + b) * 256 + 2 * r;
+                    for (int p = 0; p < 8; p++) PAIR.set(q, dst + 32 * p, (short) PAIR.get(rows16, src + 2 * p));
+                }
+            }
+        }
+
+        @Override void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            int blocks = groupCols / 32;
+            byte[] q = groupQ;
+            int[] xp = x.pairs, xs = x.sums;
+            float[] dx = x.scales;
+            int qa = ga * blocks * 256, qb = gb * blocks * 256;
+            FloatVector acca = FloatVector.zero(F), accb = acca;
+            for (int b = 0; b < blocks; b++, qa += 256, qb += 256) {
+                ShortVector ta = ShortVector.zero(GROUP_SHORTS), tb = ta;
+                for (int p = 0; p < 8; p++) {
+                    ShortVector x0 = IntVector.broadcast(I, xp[16 * b + p]).reinterpretAsShorts();
+                    ShortVector x1 = IntVector.broadcast(I, xp[16 * b + p + 8]).reinterpretAsShorts();
+                    ShortVector v = (ShortVector) ByteVector.fromArray(GROUP_BYTES, q, qa + 32 * p).convertShape(VectorOperators.ZERO_EXTEND_B2S, GROUP_SHORTS, 0);
+                    ta = ta.add(v.and((short) 15).mul(x0)).add(v.lanewise(VectorOperators.LSHR, 4).mul(x1));
+                    v = (ShortVector) ByteVector.fromArray(GROUP_BYTES, q, qb + 32 * p).convertShape(VectorOperators.ZERO_EXTEND_B2S, GROUP_SHORTS, 0);
+                    tb = tb.add(v.and((short) 15).mul(x0)).add(v.lanewise(VectorOperators.LSHR, 4).mul(x1));
+                }
+                IntVector va = ta.reinterpretAsInts(), vb = tb.reinterpretAsInts();
+                int offset = 8 * xs[b];
+                IntVector sa = va.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(va.lanewise(VectorOperators.ASHR, 16)).sub(offset);
+                IntVector sb = vb.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vb.lanewise(VectorOperators.ASHR, 16)).sub(offset);
+                acca = ((FloatVector) sa.castShape(F, 0)).fma(groupScales(ga, b).mul(dx[b]), acca);
+                accb = ((FloatVector) sb.castShape(F, 0)).fma(groupScales(gb, b).mul(dx[b]), accb);
+            }
+            storeGroup(acca, out, outOff + 16 * ga, accumulate);
+            if (gb != ga) storeGroup(accb, out, outOff + 16 * gb, accumulate);
+        }
+
+        @Override double dotQuantizedPlain(int row, QuantizedInput x) {
+            long rowBytes = groupCols / 32 * 18L;
+            double s = 0;
+            for (int b = 0; b < groupCols / 32; b++) {
+                long block = row * rowBytes + 18L * b;
+                long isum = 0;
+                for (int k = 0; k < 16; k++) {
+                    int qs = u8(data, block + 2 + k);
+                    isum += (long) ((qs & 15) - 8) * x.value(32 * b + k) + (long) ((qs >> 4) - 8) * x.value(32 * b + k + 16);
+                }
+                s += (double) f16(data, block) * x.scales[b] * isum;
+            }
+            return s;
         }
     }
 
@@ -2275,7 +2375,7 @@ public final class Llama3 {
         final long weightBytesPerToken;
         /** How each new state's KV cache stores keys and values. */
         final KvType keyType, valueType;
-        /** Heap bytes of weight copies made at load for faster decode (Q6_K matrices as int8, Q8_0 in row groups), 0 if none; the time it took. */
+        /** Heap bytes of weight copies made at load for faster decode (Q6_K matrices as int8, Q8_0 and Q4_0 in row groups), 0 if none; the time it took. */
         final long repackedBytes, repackNanos;
 
         /** One transformer block. */
@@ -2401,12 +2501,12 @@ public final class Llama3 {
                         if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
                     }
                 }
-                // Q8_0 matrices are decoded from a copy in row groups of 16 (Q8_0Tensor.repackRowGroups): the same bytes,
-                // on the heap, which streams about twice as fast as a mapped file, with an int8 kernel. The output matrix
-                // (cols dim) first, then the layers' (cols: dim, qDim for the output projection, hidden for ffn_down).
+                // Q8_0 and Q4_0 matrices are decoded from a copy in row groups of 16 (RowGroupTensor.repackRowGroups): the
+                // same bytes, on the heap, which streams about twice as fast as a mapped file, with int8 kernels. The output
+                // matrix (cols dim) first, then the layers' (cols: dim, qDim for the output projection, hidden for ffn_down).
                 for (int i = 0; i < candidates.size(); i++) {
                     int cols = i == 0 ? dim : switch ((i - 1) % 7) { case 3 -> qDim; case 6 -> hidden; default -> dim; };
-                    if (candidates.get(i) instanceof Q8_0Tensor q8 && repacked + q8.size() * 17 / 16 <= budget) repacked += q8.repackRowGroups(cols);
+                    if (candidates.get(i) instanceof RowGroupTensor t && repacked + t.data.byteSize() <= budget) repacked += t.repackRowGroups(cols);
                 }
             }
             repackedBytes = repacked;

@@ -40,9 +40,9 @@ public final class MatvecBenchmark {
             float[] x = new float[cols], out = new float[rows], scratch = new float[cols];
             java.util.Random rnd = new java.util.Random(1);
             for (int i = 0; i < cols; i++) x[i] = (float) rnd.nextGaussian();
-            // -Dgrouped=true: a Q8_0 tensor's row-group copy and its int8 kernel (what decode runs when the copy fits)
+            // -Dgrouped=true: a Q8_0 or Q4_0 tensor's row-group copy and its int8 kernel (what decode runs when the copy fits)
             Llama3.QuantizedInput xq = null;
-            if (Boolean.getBoolean("grouped") && w instanceof Llama3.Q8_0Tensor q8 && q8.repackRowGroups(cols) > 0) {
+            if (Boolean.getBoolean("grouped") && w instanceof Llama3.RowGroupTensor g && g.repackRowGroups(cols) > 0) {
                 xq = new Llama3.QuantizedInput();
                 xq.quantize(x, cols);
             }

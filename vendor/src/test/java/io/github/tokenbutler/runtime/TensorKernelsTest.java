@@ -169,27 +169,30 @@ class TensorKernelsTest {
         }
     }
 
+    static GGMLType[] rowGroupTypes() { return new GGMLType[] {GGMLType.Q8_0, GGMLType.Q4_0}; }
+
     /**
-     * Q8_0's decode from its row-group copy (repackRowGroups) with x quantized to 8 bits (QuantizedInput), on odd
-     * shapes (3 and 5 groups of 16 rows; 96 and 2080 columns: 3 and 65 blocks) and row ranges of whole groups,
+     * Q8_0's and Q4_0's decode from their row-group copies (repackRowGroups) with x quantized to 8 bits (QuantizedInput),
+     * on odd shapes (3 and 5 groups of 16 rows; 96 and 2080 columns: 3 and 65 blocks) and row ranges of whole groups,
      * writing and accumulating. Two references: the same integer products and scales summed in float64
      * (dotQuantizedPlain; bound 1e-6 of sum |d_w d_x q_w q_x|: only float rounding differs), and the float64 decoder
      * with x itself, within what rounding x to 8 bits can move it: half a step d_x of each element's block times |w|,
      * summed (llama.cpp's Q8_0 matvec rounds its activations the same way). x has a 10x larger value every 7
      * elements, so that the steps are coarse for the others.
      */
-    @org.junit.jupiter.api.Test
-    void q8_0MatvecFromTheRowGroupCopyMatchesBothReferences() {
+    @ParameterizedTest
+    @MethodSource("rowGroupTypes")
+    void matvecFromTheRowGroupCopyMatchesBothReferences(GGMLType type) {
         assumeTrue(Llama3.Simd.ENABLED && Llama3.Simd.L == 16, "the row-group kernel needs 16 float lanes (AVX-512)");
         for (int[] shape : new int[][] {{48, 96}, {80, 2080}, {16, 32}}) {
             int rows = shape[0], cols = shape[1];
-            Random random = new Random(rows * 31L + cols);
-            byte[] bytes = randomBlocks(GGMLType.Q8_0, rows * cols, random);
+            Random random = new Random(rows * 31L + cols + type.id);
+            byte[] bytes = randomBlocks(type, rows * cols, random);
             MemorySegment seg = Arena.ofAuto().allocate(bytes.length, 64);
             seg.copyFrom(MemorySegment.ofArray(bytes));
-            var t = (Llama3.Q8_0Tensor) FloatTensor.of(new TensorInfo("w", GGMLType.Q8_0, new long[] {cols, rows}, 0), seg);
-            assertEquals((long) rows * cols + rows * cols / 16, t.repackRowGroups(cols), "copy bytes: the file's own");
-            double[] w = decode(GGMLType.Q8_0, bytes, rows * cols);
+            var t = (Llama3.RowGroupTensor) FloatTensor.of(new TensorInfo("w", type, new long[] {cols, rows}, 0), seg);
+            assertEquals(type.byteSize(rows * cols), t.repackRowGroups(cols), "copy bytes: the file's own");
+            double[] w = decode(type, bytes, rows * cols);
             float[] x = new float[cols];
             for (int i = 0; i < cols; i++) x[i] = (float) (random.nextGaussian() * (i % 7 == 0 ? 10 : 1));
             Llama3.QuantizedInput xq = new Llama3.QuantizedInput();
@@ -213,7 +216,7 @@ class TensorKernelsTest {
                             }
                         }
                         int o = 2 + r;
-                        String what = rows + "x" + cols + " rows " + range[0] + ".." + range[1] + (accumulate ? " accumulating" : "") + ", row " + r;
+                        String what = type + " " + rows + "x" + cols + " rows " + range[0] + ".." + range[1] + (accumulate ? " accumulating" : "") + ", row " + r;
                         if (r < range[0] || r >= range[1]) {
                             assertEquals(accumulate ? o : -1f, out[o], 0, what + ": outside the range, untouched");
                             continue;
@@ -225,21 +228,22 @@ class TensorKernelsTest {
                     }
                 }
             }
-            System.out.printf(java.util.Locale.ROOT, "Q8_0 row groups %dx%d: error against unquantized x at most %.2f of the 8-bit rounding bound%n", rows, cols, worst);
+            System.out.printf(java.util.Locale.ROOT, "%s row groups %dx%d: error against unquantized x at most %.2f of the 8-bit rounding bound%n", type, rows, cols, worst);
             // rows that are not whole groups go to the mapped path's matvec
             assertTrue(!t.matvecQuantized(xq, new float[rows], 0, 0, rows - 1, false), "a range of part of a group is declined");
         }
     }
 
-    /** A file whose Q8_0 scales hold an Inf gets no row-group copy: its exact path shows the Inf in the logits. */
-    @org.junit.jupiter.api.Test
-    void aQ8_0MatrixWithAnInfiniteScaleKeepsTheExactPath() {
-        byte[] bytes = randomBlocks(GGMLType.Q8_0, 16 * 64, new Random(5));
-        bytes[34] = 0;
-        bytes[35] = 0x7C; // block 1's scale: +Inf
+    /** A file whose scales hold an Inf gets no row-group copy: its exact path shows the Inf in the logits. */
+    @ParameterizedTest
+    @MethodSource("rowGroupTypes")
+    void aMatrixWithAnInfiniteScaleKeepsTheExactPath(GGMLType type) {
+        byte[] bytes = randomBlocks(type, 16 * 64, new Random(5));
+        bytes[type.typeSize] = 0;
+        bytes[type.typeSize + 1] = 0x7C; // block 1's scale: +Inf
         MemorySegment seg = Arena.ofAuto().allocate(bytes.length, 64);
         seg.copyFrom(MemorySegment.ofArray(bytes));
-        var t = (Llama3.Q8_0Tensor) FloatTensor.of(new TensorInfo("w", GGMLType.Q8_0, new long[] {64, 16}, 0), seg);
+        var t = (Llama3.RowGroupTensor) FloatTensor.of(new TensorInfo("w", type, new long[] {64, 16}, 0), seg);
         assertEquals(0, t.repackRowGroups(64));
         assertTrue(!t.grouped() && !t.takesQuantizedInput());
     }
