@@ -1174,26 +1174,15 @@ public final class Llama3 {
         /** The plain reference of {@link #matvecQuantized} for one row: the same integer products and scales, in float64. */
         abstract double dotQuantizedPlain(int row, QuantizedInput x);
 
-        /** 16 rows' f16 scales of one group and block, widened (see {@link #finiteHalfToFloat}). */
-        final FloatVector groupScales(int group, int block) {
-            return finiteHalfToFloat((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (group * (groupCols / 32) + block) * 16)
-                    .castShape(Simd.I16L, 0));
-        }
-
-        /** out[o..o+16) (+)= acc. */
-        static void storeGroup(FloatVector acc, float[] out, int o, boolean accumulate) {
-            (accumulate ? acc.add(FloatVector.fromArray(Simd.F16L, out, o)) : acc).intoArray(out, o);
-        }
-
-        /**
-         * Finite f16 values, sign-extended to ints, as floats: exponent and mantissa moved up 13 bits (the sign-extended
-         * bits above them masked off, the sign kept in bit 31), times 2^112 to re-bias the exponent, which also makes
-         * subnormals right. Three operations where {@link Simd#halfToFloat} needs ten, which in these loops exceeded C2's
-         * inlining node budget (a vector left in a call is boxed: 5x slower). The copies hold no Inf or NaN scale.
-         */
-        static FloatVector finiteHalfToFloat(IntVector h) {
-            return h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
-        }
+        // The kernels widen the f16 scales, sign-extended to ints, as (h << 13) & 0x8FFFE000 read as a float, times
+        // 2^112: exponent and mantissa moved up 13 bits (the sign-extended bits above them masked off, the sign kept in
+        // bit 31), the factor re-biasing the exponent, which also makes subnormals right; exact for finite f16, and the
+        // copies hold no Inf or NaN scale. Three operations where Simd.halfToFloat needs ten, written out in each loop:
+        // the longer form, or a helper method that returns or takes a vector, pushed the loop past C2's inlining node
+        // budget, and a vector that crosses a call that is not inlined is boxed (5x slower; 6 GB of boxed vectors a
+        // few seconds into a 1B decode, seen in a flight recording).
+        static final int SCALE_MASK = 0x8FFFE000;
+        static final float SCALE_BIAS = 0x1p112f;
 
         static final VectorSpecies<Byte> GROUP_BYTES = ByteVector.SPECIES_256;
         static final VectorSpecies<Short> GROUP_SHORTS = ShortVector.SPECIES_512, GROUP_SCALES = ShortVector.SPECIES_256;
@@ -1381,11 +1370,21 @@ public final class Llama3 {
                             .reinterpretAsInts();
                     sb = sb.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
                 }
-                acca = ((FloatVector) sa.castShape(F, 0)).fma(groupScales(ga, b).mul(dx[b]), acca);
-                accb = ((FloatVector) sb.castShape(F, 0)).fma(groupScales(gb, b).mul(dx[b]), accb);
+                float scale = dx[b];
+                FloatVector da = ((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (ga * blocks + b) * 16).castShape(I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(SCALE_MASK).reinterpretAsFloats().mul(SCALE_BIAS);
+                FloatVector db = ((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (gb * blocks + b) * 16).castShape(I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(SCALE_MASK).reinterpretAsFloats().mul(SCALE_BIAS);
+                acca = ((FloatVector) sa.castShape(F, 0)).fma(da.mul(scale), acca);
+                accb = ((FloatVector) sb.castShape(F, 0)).fma(db.mul(scale), accb);
             }
-            storeGroup(acca, out, outOff + 16 * ga, accumulate);
-            if (gb != ga) storeGroup(accb, out, outOff + 16 * gb, accumulate);
+            int oa = outOff + 16 * ga, ob = outOff + 16 * gb;
+            if (accumulate) {
+                acca = acca.add(FloatVector.fromArray(F, out, oa));
+                accb = accb.add(FloatVector.fromArray(F, out, ob));
+            }
+            acca.intoArray(out, oa);
+            if (gb != ga) accb.intoArray(out, ob);
         }
 
         @Override double dotQuantizedPlain(int row, QuantizedInput x) {
@@ -1593,11 +1592,21 @@ public final class Llama3 {
                 int offset = 8 * xs[b];
                 IntVector sa = va.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(va.lanewise(VectorOperators.ASHR, 16)).sub(offset);
                 IntVector sb = vb.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vb.lanewise(VectorOperators.ASHR, 16)).sub(offset);
-                acca = ((FloatVector) sa.castShape(F, 0)).fma(groupScales(ga, b).mul(dx[b]), acca);
-                accb = ((FloatVector) sb.castShape(F, 0)).fma(groupScales(gb, b).mul(dx[b]), accb);
+                float scale = dx[b];
+                FloatVector da = ((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (ga * blocks + b) * 16).castShape(I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(SCALE_MASK).reinterpretAsFloats().mul(SCALE_BIAS);
+                FloatVector db = ((IntVector) ShortVector.fromArray(GROUP_SCALES, groupD, (gb * blocks + b) * 16).castShape(I, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(SCALE_MASK).reinterpretAsFloats().mul(SCALE_BIAS);
+                acca = ((FloatVector) sa.castShape(F, 0)).fma(da.mul(scale), acca);
+                accb = ((FloatVector) sb.castShape(F, 0)).fma(db.mul(scale), accb);
             }
-            storeGroup(acca, out, outOff + 16 * ga, accumulate);
-            if (gb != ga) storeGroup(accb, out, outOff + 16 * gb, accumulate);
+            int oa = outOff + 16 * ga, ob = outOff + 16 * gb;
+            if (accumulate) {
+                acca = acca.add(FloatVector.fromArray(F, out, oa));
+                accb = accb.add(FloatVector.fromArray(F, out, ob));
+            }
+            acca.intoArray(out, oa);
+            if (gb != ga) accb.intoArray(out, ob);
         }
 
         @Override double dotQuantizedPlain(int row, QuantizedInput x) {
