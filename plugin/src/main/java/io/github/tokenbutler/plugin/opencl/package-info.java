@@ -9,12 +9,15 @@
  * <p><b>In:</b> per token, the layer-0 attention input and the rotary angles for the v1 predictor's step, whose
  * K/V cache, importance queries and importance keys stay on the device (quantize_keys.cl stores the keys bit for
  * bit as the CPU's store would); per layer 1..L-1 and call, the queries and the runtime's K/V caches, of which only
- * the rows the device has not seen are sent (the device keeps a mirror). {@link
- * io.github.tokenbutler.plugin.opencl.ClContext#busTraffic} counts the bytes that cross.
+ * the rows the device has not seen are sent (the device keeps a mirror). With a v2 predictor, whose producers and
+ * key projections run on the CPU, per layer and call the layer's new importance-key blocks and the call's importance
+ * queries of that layer go up instead. {@link io.github.tokenbutler.plugin.opencl.ClContext#busTraffic} counts the
+ * bytes that cross.
  *
  * <p><b>Out:</b> the attention output of every query head of the call, in the runtime's layout, for the
  * output projection; the attended-pair count for the statistics; when the device gives up under {@code auto},
- * its predictor state, read back once into the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}.
+ * its v1 predictor state, read back once into the CPU's {@link io.github.tokenbutler.plugin.predictor.ImportanceState}
+ * (a v2 state is the CPU's all along).
  *
  * <p>The small wrapper ({@link io.github.tokenbutler.plugin.opencl.Cl}, {@link
  * io.github.tokenbutler.plugin.opencl.ClContext}, {@link io.github.tokenbutler.plugin.opencl.ClProgram},

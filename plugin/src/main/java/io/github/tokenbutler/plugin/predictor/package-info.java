@@ -22,7 +22,8 @@
  * out for the scoring kernel). v2: {@link io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig},
  * {@link io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights},
  * {@link io.github.tokenbutler.plugin.predictor.RevisedPredictor} and
- * {@link io.github.tokenbutler.plugin.predictor.RevisedImportanceState} (producers, projected keys, scoring). The plain float64 full-sequence forward every fast path is tested
- * against, {@code ReferencePredictor}, is in the test sources.
+ * {@link io.github.tokenbutler.plugin.predictor.RevisedImportanceState} (producers, projected keys, scoring). Either
+ * state goes to a device backend as a {@link io.github.tokenbutler.plugin.predictor.PredictorState}. The plain
+ * float64 full-sequence forward every fast path is tested against, {@code ReferencePredictor}, is in the test sources.
  */
 package io.github.tokenbutler.plugin.predictor;
