@@ -600,6 +600,14 @@ public final class Llama3 {
          * the vector with reinterpretShape is not intrinsified (it goes through memory and cost more than the
          * dot products it finished); rearrange with a constant shuffle is one permute instruction.
          */
+        /** {@link #sum} of 16 lanes stored at a[off..off+16), in the same order, so the same bits. */
+        static float sum16(float[] a, int off) {
+            float s0 = a[off] + a[off + 8], s1 = a[off + 1] + a[off + 9], s2 = a[off + 2] + a[off + 10], s3 = a[off + 3] + a[off + 11];
+            float s4 = a[off + 4] + a[off + 12], s5 = a[off + 5] + a[off + 13], s6 = a[off + 6] + a[off + 14], s7 = a[off + 7] + a[off + 15];
+            float t0 = s0 + s4, t1 = s1 + s5, t2 = s2 + s6, t3 = s3 + s7;
+            return (t0 + t2) + (t1 + t3);
+        }
+
         static float sum(FloatVector v) {
             if (v.species() != F) {
                 float s = 0f;
@@ -2102,20 +2110,33 @@ public final class Llama3 {
         // (d * scale * (q - 32): an f16 times an int8 is exact in float) at 10 bits per weight instead of 6.56,
         // and its loop is Q8_0's: one widening load, one multiply and one fused multiply-add per 16 weights.
 
-        /** Whether {@link #repackForDecode} made the copy. */
-        boolean repacked() { return int8 != null; }
+        /** Whether {@link #repackForDecode} made a copy. */
+        boolean repacked() { return int8 != null || groupQ != null; }
 
         /** [rows][cols] q - 32 in -32..31, and [rows][cols/16] d * scale; null until {@link #repackForDecode}. */
         private byte[] int8;
         private float[] scales16;
+        /**
+         * The same values in row groups of 16 (see RowGroupTensor), when the rows come in whole groups: bytes as Q8_0's
+         * copy lays them out ([group][32-column block][pair][row][2]), scales [group][block][16-column half][row].
+         */
+        private byte[] groupQ;
+        private float[] groupScales;
+        private int groupCols;
+
+        /** {@link #repackForDecode(int)} without the row-group layout (the rows' length unknown). */
+        long repackForDecode() { return repackForDecode(0); }
 
         /**
-         * Builds the int8 copy that {@link #matvec} then reads (for the output matrix of Q4_0/Q4_K files: a quarter of
-         * a 1B model's decode work). Needs Simd with 16 float lanes and fewer than 2^31 elements; else does nothing.
+         * Builds the int8 copy that decode then reads (for the output matrix of Q4_0/Q4_K files: a quarter of a 1B
+         * model's decode work): in row groups of 16 for {@link #matvecQuantized} when cols (the rows' length, 0 if not
+         * known) makes whole groups, else row by row for {@link #matvec}. Needs Simd with 16 float lanes and fewer than
+         * 2^31 elements; else does nothing.
          * @return the bytes the copy takes on the heap, 0 when none was made
          */
-        long repackForDecode() {
-            if (!PERMUTED || size > Integer.MAX_VALUE - 8 || int8 != null) return 0;
+        long repackForDecode(int cols) {
+            if (!PERMUTED || size > Integer.MAX_VALUE - 8 || repacked()) return 0;
+            boolean grouped = cols > 0 && cols % 256 == 0 && size % (16L * cols) == 0;
             byte[] q;
             float[] sc;
             try {
@@ -2125,28 +2146,127 @@ public final class Llama3 {
                 return 0;
             }
             Parallel.forRange((int) (size / 256), (from, to, worker) -> {
+                byte[] bq = new byte[256];
+                float[] bs = new float[16];
                 for (int b = from; b < to; b++) {
-                    long block = (long) b * 210;
-                    float d = f16(data, block + 208);
-                    for (int half = 0; half < 2; half++) {
-                        long ql = block + 64 * half, qh = block + 128 + 32 * half, scOff = block + 192 + 8 * half;
-                        int o = b * 256 + 128 * half;
-                        for (int l = 0; l < 32; l++) {
-                            int a = u8(data, ql + l), c = u8(data, ql + l + 32), h = u8(data, qh + l);
-                            q[o + l] = (byte) (((a & 15) | (h & 3) << 4) - 32);
-                            q[o + l + 32] = (byte) (((c & 15) | ((h >> 2) & 3) << 4) - 32);
-                            q[o + l + 64] = (byte) (((a >> 4) | ((h >> 4) & 3) << 4) - 32);
-                            q[o + l + 96] = (byte) (((c >> 4) | ((h >> 6) & 3) << 4) - 32);
-                        }
-                        for (int is = 0; is < 2; is++) {
-                            for (int k = 0; k < 4; k++) sc[(o + 32 * k + 16 * is) >> 4] = d * i8(data, scOff + is + 2 * k);
-                        }
+                    decodeBlock(b, bq, bs);
+                    if (!grouped) {
+                        System.arraycopy(bq, 0, q, b * 256, 256);
+                        System.arraycopy(bs, 0, sc, b * 16, 16);
+                        continue;
+                    }
+                    int row = (int) ((long) b * 256 / cols), col0 = (int) ((long) b * 256 % cols), blocks = cols / 32;
+                    int g = row / 16, r = row % 16;
+                    for (int i = 0; i < 256; i++) {
+                        int col = col0 + i, blk = col / 32, within = col % 32;
+                        q[(g * blocks + blk) * 512 + 32 * (within / 2) + 2 * r + within % 2] = bq[i];
+                    }
+                    for (int i = 0; i < 16; i++) {
+                        int col = col0 + 16 * i, blk = col / 32;
+                        sc[((g * blocks + blk) * 2 + (col % 32) / 16) * 16 + r] = bs[i];
                     }
                 }
             });
-            int8 = q;
-            scales16 = sc;
+            if (grouped) {
+                groupQ = q;
+                groupScales = sc;
+                groupCols = cols;
+            } else {
+                int8 = q;
+                scales16 = sc;
+            }
             return q.length + 4L * sc.length;
+        }
+
+        /** Superblock b's 256 values q - 32 into q (in element order) and its 16 scales d * scale into sc. */
+        private void decodeBlock(int b, byte[] q, float[] sc) {
+            long block = (long) b * 210;
+            float d = f16(data, block + 208);
+            for (int half = 0; half < 2; half++) {
+                long ql = block + 64 * half, qh = block + 128 + 32 * half, scOff = block + 192 + 8 * half;
+                int o = 128 * half;
+                for (int l = 0; l < 32; l++) {
+                    int a = u8(data, ql + l), c = u8(data, ql + l + 32), h = u8(data, qh + l);
+                    q[o + l] = (byte) (((a & 15) | (h & 3) << 4) - 32);
+                    q[o + l + 32] = (byte) (((c & 15) | ((h >> 2) & 3) << 4) - 32);
+                    q[o + l + 64] = (byte) (((a >> 4) | ((h >> 4) & 3) << 4) - 32);
+                    q[o + l + 96] = (byte) (((c >> 4) | ((h >> 6) & 3) << 4) - 32);
+                }
+                for (int is = 0; is < 2; is++) {
+                    for (int k = 0; k < 4; k++) sc[(o + 32 * k + 16 * is) >> 4] = d * i8(data, scOff + is + 2 * k);
+                }
+            }
+        }
+
+        @Override boolean takesQuantizedInput() { return groupQ != null; }
+
+        @Override boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
+            if (groupQ == null || x.cols != groupCols || r0 % 16 != 0 || r1 % 16 != 0) return false;
+            int g0 = r0 / 16, n = (r1 - r0) / 16, half = n / 2;
+            for (int g = g0; g < g0 + half; g++) rowGroups2(g, g + half, x, out, outOff, accumulate);
+            if (n % 2 == 1) rowGroups2(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
+            return true;
+        }
+
+        /**
+         * Q8_0's row-group loop (RowGroupTensor) with a scale per 16 columns: each 32-column block's pairs in two halves
+         * of 8, each half's int sums scaled on its own. |q - 32| <= 32, so two products fit in 16 bits as for Q8_0.
+         */
+        private void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            var B = RowGroupTensor.GROUP_BYTES;
+            var S = RowGroupTensor.GROUP_SHORTS;
+            int blocks = groupCols / 32;
+            byte[] q = groupQ;
+            float[] gs = groupScales;
+            int[] xp = x.pairs;
+            float[] dx = x.scales;
+            int qa = ga * blocks * 512, qb = gb * blocks * 512;
+            FloatVector acca = FloatVector.zero(F), accb = acca;
+            for (int b = 0; b < blocks; b++, qa += 512, qb += 512) {
+                for (int h = 0; h < 2; h++) {
+                    IntVector sa = IntVector.zero(I), sb = sa;
+                    for (int p = 8 * h; p < 8 * h + 8; p += 2) {
+                        ShortVector x0 = IntVector.broadcast(I, xp[16 * b + p]).reinterpretAsShorts();
+                        ShortVector x1 = IntVector.broadcast(I, xp[16 * b + p + 1]).reinterpretAsShorts();
+                        IntVector v = ((ShortVector) ByteVector.fromArray(B, q, qa + 32 * p).castShape(S, 0)).mul(x0)
+                                .add(((ShortVector) ByteVector.fromArray(B, q, qa + 32 * p + 32).castShape(S, 0)).mul(x1))
+                                .reinterpretAsInts();
+                        sa = sa.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
+                        v = ((ShortVector) ByteVector.fromArray(B, q, qb + 32 * p).castShape(S, 0)).mul(x0)
+                                .add(((ShortVector) ByteVector.fromArray(B, q, qb + 32 * p + 32).castShape(S, 0)).mul(x1))
+                                .reinterpretAsInts();
+                        sb = sb.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
+                    }
+                    float scale = dx[b];
+                    acca = ((FloatVector) sa.castShape(F, 0)).fma(FloatVector.fromArray(F, gs, ((ga * blocks + b) * 2 + h) * 16).mul(scale), acca);
+                    accb = ((FloatVector) sb.castShape(F, 0)).fma(FloatVector.fromArray(F, gs, ((gb * blocks + b) * 2 + h) * 16).mul(scale), accb);
+                }
+            }
+            int oa = outOff + 16 * ga, ob = outOff + 16 * gb;
+            if (accumulate) {
+                acca = acca.add(FloatVector.fromArray(F, out, oa));
+                accb = accb.add(FloatVector.fromArray(F, out, ob));
+            }
+            acca.intoArray(out, oa);
+            if (gb != ga) accb.intoArray(out, ob);
+        }
+
+        /** The plain reference of {@link #matvecQuantized} for one row: the same integer products and scales, in float64. */
+        double dotQuantizedPlain(int row, QuantizedInput x) {
+            byte[] bq = new byte[256];
+            float[] bs = new float[16];
+            double s = 0;
+            for (int b = 0; b < groupCols / 256; b++) {
+                decodeBlock((int) ((long) row * groupCols / 256) + b, bq, bs);
+                for (int i = 0; i < 16; i++) {
+                    long isum = 0;
+                    for (int k = 0; k < 16; k++) isum += (long) bq[16 * i + k] * x.value(256 * b + 16 * i + k);
+                    s += (double) bs[i] * x.scales[(256 * b + 16 * i) / 32] * isum;
+                }
+            }
+            return s;
         }
 
         // ---- the matmul kernel for 16 float lanes: int lanes over whole 4-byte words, x reordered to match ----
@@ -2503,9 +2623,10 @@ public final class Llama3 {
             if (!"false".equalsIgnoreCase(System.getProperty("tokenbutler.repack", "true"))) {
                 List<FloatTensor> candidates = new ArrayList<>(List.of(output));
                 for (Layer layer : layers) candidates.addAll(List.of(layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down));
-                for (FloatTensor t : candidates) {
+                for (int i = 0; i < candidates.size(); i++) {
+                    FloatTensor t = candidates.get(i);
                     if (t instanceof Q6_KTensor q6 && repacked + q6.size() * 5 / 4 <= budget) {
-                        long copy = q6.repackForDecode();
+                        long copy = q6.repackForDecode(colsOfCandidate(i, dim, qDim, hidden));
                         repacked += copy;
                         if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
                     }
@@ -2514,8 +2635,9 @@ public final class Llama3 {
                 // same bytes, on the heap, which streams about twice as fast as a mapped file, with int8 kernels. The output
                 // matrix (cols dim) first, then the layers' (cols: dim, qDim for the output projection, hidden for ffn_down).
                 for (int i = 0; i < candidates.size(); i++) {
-                    int cols = i == 0 ? dim : switch ((i - 1) % 7) { case 3 -> qDim; case 6 -> hidden; default -> dim; };
-                    if (candidates.get(i) instanceof RowGroupTensor t && repacked + t.data.byteSize() <= budget) repacked += t.repackRowGroups(cols);
+                    if (candidates.get(i) instanceof RowGroupTensor t && repacked + t.data.byteSize() <= budget) {
+                        repacked += t.repackRowGroups(colsOfCandidate(i, dim, qDim, hidden));
+                    }
                 }
             }
             repackedBytes = repacked;
@@ -2716,6 +2838,15 @@ public final class Llama3 {
 
         /** Nanoseconds the load spent making those copies. */
         public long repackNanos() { return repackNanos; }
+
+        /** The row length of candidate i of the load's copies: the output matrix, then each layer's wq, wk, wv, wo, gate, up, down. */
+        private static int colsOfCandidate(int i, int dim, int qDim, int hidden) {
+            return i == 0 ? dim : switch ((i - 1) % 7) {
+                case 3 -> qDim;
+                case 6 -> hidden;
+                default -> dim;
+            };
+        }
 
         /** The heap bytes of a Q6_K matrix's int8 copy: a byte per weight and a float per 16. */
         private static long repackedBytesOf(Q6_KTensor t) { return t.size() + 4 * (t.size() / 16); }
@@ -3909,10 +4040,11 @@ public final class Llama3 {
             if (Simd.ENABLED && Simd.L == 16 && cols % 16 == 0) {
                 // Four rows against four tokens at a time: 16 accumulators, each weight and activation vector
                 // loaded once for four products (dot4 below loads a weight vector per four).
+                float[] lanes = new float[256];
                 for (; r + 4 <= r1; r += 4) {
                     mm.w.dequantize((long) r * cols, scratch, 0, 4 * cols);
                     int t = 0;
-                    for (; t + 4 <= n; t += 4) tile4x4(scratch, x, t * cols, cols, mm, r, t);
+                    for (; t + 4 <= n; t += 4) tile4x4(scratch, x, t * cols, cols, mm, r, t, lanes);
                     for (; t < n; t++) {
                         for (int k = 0; k < 4; k++) {
                             float d = VectorMath.dot(scratch, k * cols, x, t * cols, cols);
@@ -3946,7 +4078,7 @@ public final class Llama3 {
          * accumulator over the row, the fixed-order lane sum), so the results are dot4's bit for bit. Written out
          * in one method larger than C2's FreqInlineSize, so that it is compiled on its own (see RowPairs).
          */
-        private static void tile4x4(float[] w, float[] x, int xOff, int cols, Matmul mm, int r, int t) {
+        private static void tile4x4(float[] w, float[] x, int xOff, int cols, Matmul mm, int r, int t, float[] lanes) {
             var F = Simd.F16L;
             FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
             FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
@@ -3963,21 +4095,20 @@ public final class Llama3 {
                 v = FloatVector.fromArray(F, x, x3 + i);
                 a03 = w0.fma(v, a03); a13 = w1.fma(v, a13); a23 = w2.fma(v, a23); a33 = w3.fma(v, a33);
             }
+            // The lane sums go through memory: a helper taking each vector was not inlined at this method's size, and
+            // every vector passed to it was boxed (2.4 GB of boxed vectors in a flight recording of a short bench).
+            a00.intoArray(lanes, 0); a10.intoArray(lanes, 16); a20.intoArray(lanes, 32); a30.intoArray(lanes, 48);
+            a01.intoArray(lanes, 64); a11.intoArray(lanes, 80); a21.intoArray(lanes, 96); a31.intoArray(lanes, 112);
+            a02.intoArray(lanes, 128); a12.intoArray(lanes, 144); a22.intoArray(lanes, 160); a32.intoArray(lanes, 176);
+            a03.intoArray(lanes, 192); a13.intoArray(lanes, 208); a23.intoArray(lanes, 224); a33.intoArray(lanes, 240);
             float[] out = mm.out;
-            int o = mm.outOff + t * mm.rows + r, st = mm.rows;
-            boolean acc = mm.accumulate;
-            store(out, o, acc, a00); store(out, o + 1, acc, a10); store(out, o + 2, acc, a20); store(out, o + 3, acc, a30);
-            o += st;
-            store(out, o, acc, a01); store(out, o + 1, acc, a11); store(out, o + 2, acc, a21); store(out, o + 3, acc, a31);
-            o += st;
-            store(out, o, acc, a02); store(out, o + 1, acc, a12); store(out, o + 2, acc, a22); store(out, o + 3, acc, a32);
-            o += st;
-            store(out, o, acc, a03); store(out, o + 1, acc, a13); store(out, o + 2, acc, a23); store(out, o + 3, acc, a33);
-        }
-
-        private static void store(float[] out, int o, boolean accumulate, FloatVector sum) {
-            float d = Simd.sum(sum);
-            out[o] = accumulate ? out[o] + d : d;
+            for (int tok = 0; tok < 4; tok++) {
+                for (int row = 0; row < 4; row++) {
+                    int o = mm.outOff + (t + tok) * mm.rows + r + row;
+                    float d = Simd.sum16(lanes, (4 * tok + row) * 16);
+                    out[o] = mm.accumulate ? out[o] + d : d;
+                }
+            }
         }
 
         /** Four tokens' dot products with one dequantized row, sharing its loads. */

@@ -42,7 +42,9 @@ public final class MatvecBenchmark {
             for (int i = 0; i < cols; i++) x[i] = (float) rnd.nextGaussian();
             // -Dgrouped=true: a Q8_0 or Q4_0 tensor's row-group copy and its int8 kernel (what decode runs when the copy fits)
             Llama3.QuantizedInput xq = null;
-            if (Boolean.getBoolean("grouped") && w instanceof Llama3.RowGroupTensor g && g.repackRowGroups(cols) > 0) {
+            // -Dint8=true: a Q6_K tensor's int8 copy row by row (float loop); with -Dgrouped=true in row groups (int8 kernel)
+            if (Boolean.getBoolean("int8") && w instanceof Llama3.Q6_KTensor q6) q6.repackForDecode(Boolean.getBoolean("grouped") ? cols : 0);
+            if (Boolean.getBoolean("grouped") && (w instanceof Llama3.RowGroupTensor g && g.repackRowGroups(cols) > 0 || w.takesQuantizedInput())) {
                 xq = new Llama3.QuantizedInput();
                 xq.quantize(x, cols);
             }
