@@ -1165,11 +1165,24 @@ public final class Llama3 {
         @Override final boolean takesQuantizedInput() { return groupQ != null; }
 
         @Override final boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
-            if (groupQ == null || x.cols != groupCols || r0 % 16 != 0 || r1 % 16 != 0) return false;
+            if (groupQ == null || x.cols != groupCols) return false;
+            return inGroupPairs(this::rowGroups2, x, out, outOff, r0, r1, accumulate);
+        }
+
+        /** A kernel over the rows of groups ga and gb (which may be the same group), into out[outOff + 16g ..]. */
+        interface GroupPairKernel {
+            void run(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate);
+        }
+
+        /**
+         * Rows [r0, r1) by a row-group kernel, two groups a half range apart per call (two memory streams, each x pair
+         * loaded once for both); false when the range is not whole groups.
+         */
+        static boolean inGroupPairs(GroupPairKernel kernel, QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
+            if (r0 % 16 != 0 || r1 % 16 != 0) return false;
             int g0 = r0 / 16, n = (r1 - r0) / 16, half = n / 2;
-            // two groups a half range apart per loop: two memory streams, each x pair loaded once for both
-            for (int g = g0; g < g0 + half; g++) rowGroups2(g, g + half, x, out, outOff, accumulate);
-            if (n % 2 == 1) rowGroups2(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
+            for (int g = g0; g < g0 + half; g++) kernel.run(g, g + half, x, out, outOff, accumulate);
+            if (n % 2 == 1) kernel.run(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
             return true;
         }
 
@@ -1922,6 +1935,136 @@ public final class Llama3 {
             }
             return Simd.sum(acc);
         }
+        // ---- decode from a copy in row groups of 16 (as RowGroupTensor's, with a scale and an offset per 32 columns) ----
+        //
+        // Each 32-column sub-block's nibbles in Q4_0's row-group layout (256 bytes a group: byte 32p + 2r + h holds
+        // columns 2p + h and 2p + 16 + h of row r), and per sub-block and row the float scale d * sc and offset
+        // dmin * m (exact: an f16 times a 6-bit integer). w = a q - b, so sum(w x) = a sum(q x) - b sum(x), with x's
+        // quantized block sums. Q4_0's loop then serves: unsigned nibbles, 16 products in 16 bits, one pair-sum per
+        // sub-block. The copy holds 0.75 bytes a weight (the file 0.5625): float scales keep it exact.
+
+        private byte[] groupQ;
+        private float[] groupA, groupB;
+        private int groupCols;
+
+        /**
+         * Builds the row-group copy for a [size / cols][cols] matrix whose rows come in whole groups of 16 (Simd with 16
+         * float lanes, fewer than 2^31 elements); else does nothing.
+         * @return the bytes the copy takes on the heap, 0 when none was made
+         */
+        long repackRowGroups(int cols) {
+            if (!Simd.ENABLED || Simd.L != 16 || groupQ != null || cols % 256 != 0 || size % (16L * cols) != 0 || size > Integer.MAX_VALUE - 8) return 0;
+            int blocks = cols / 32, groups = (int) (size / (16L * cols)), supers = cols / 256;
+            byte[] q;
+            float[] a, b;
+            try {
+                q = new byte[(int) (size / 2)];
+                a = new float[(int) (size / 32)];
+                b = new float[(int) (size / 32)];
+            } catch (OutOfMemoryError e) { // a heap too small for the copy: decode reads the mapped blocks instead
+                return 0;
+            }
+            Parallel.forRange(groups, (from, to, worker) -> {
+                byte[] nibble = new byte[256];
+                for (int g = from; g < to; g++) {
+                    for (int r = 0; r < 16; r++) {
+                        for (int s = 0; s < supers; s++) {
+                            long block = ((16L * g + r) * supers + s) * 144;
+                            float d = f16(data, block), dmin = f16(data, block + 2);
+                            for (int i = 0; i < 128; i++) {
+                                int v = u8(data, block + 16 + i), chunk = i / 32, l = i % 32;
+                                nibble[64 * chunk + l] = (byte) (v & 15);
+                                nibble[64 * chunk + 32 + l] = (byte) (v >> 4);
+                            }
+                            for (int j = 0; j < 8; j++) {
+                                int sub = (g * blocks + 8 * s + j), dst = sub * 256 + 2 * r;
+                                a[sub * 16 + r] = d * kScale(data, block + 4, j);
+                                b[sub * 16 + r] = dmin * kMin(data, block + 4, j);
+                                for (int p = 0; p < 8; p++) {
+                                    for (int h = 0; h < 2; h++) {
+                                        q[dst + 32 * p + h] = (byte) (nibble[32 * j + 2 * p + h] | nibble[32 * j + 2 * p + 16 + h] << 4);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            groupQ = q;
+            groupA = a;
+            groupB = b;
+            groupCols = cols;
+            return q.length + 8L * a.length;
+        }
+
+        @Override boolean takesQuantizedInput() { return groupQ != null; }
+
+        @Override boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
+            if (groupQ == null || x.cols != groupCols) return false;
+            return RowGroupTensor.inGroupPairs(this::rowGroups2, x, out, outOff, r0, r1, accumulate);
+        }
+
+        private void rowGroups2(int ga, int gb, QuantizedInput x, float[] out, int outOff, boolean accumulate) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            var B = RowGroupTensor.GROUP_BYTES;
+            var S = RowGroupTensor.GROUP_SHORTS;
+            int blocks = groupCols / 32;
+            byte[] q = groupQ;
+            float[] scales = groupA, offsets = groupB;
+            int[] xp = x.pairs, xs = x.sums;
+            float[] dx = x.scales;
+            int qa = ga * blocks * 256, qb = gb * blocks * 256;
+            FloatVector acca = FloatVector.zero(F), accb = acca;
+            for (int b = 0; b < blocks; b++, qa += 256, qb += 256) {
+                ShortVector ta = ShortVector.zero(S), tb = ta;
+                for (int p = 0; p < 8; p++) {
+                    ShortVector x0 = IntVector.broadcast(I, xp[16 * b + p]).reinterpretAsShorts();
+                    ShortVector x1 = IntVector.broadcast(I, xp[16 * b + p + 8]).reinterpretAsShorts();
+                    ShortVector v = (ShortVector) ByteVector.fromArray(B, q, qa + 32 * p).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    ta = ta.add(v.and((short) 15).mul(x0)).add(v.lanewise(VectorOperators.LSHR, 4).mul(x1));
+                    v = (ShortVector) ByteVector.fromArray(B, q, qb + 32 * p).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    tb = tb.add(v.and((short) 15).mul(x0)).add(v.lanewise(VectorOperators.LSHR, 4).mul(x1));
+                }
+                IntVector va = ta.reinterpretAsInts(), vb = tb.reinterpretAsInts();
+                IntVector sa = va.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(va.lanewise(VectorOperators.ASHR, 16));
+                IntVector sb = vb.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vb.lanewise(VectorOperators.ASHR, 16));
+                float scale = dx[b], offset = -dx[b] * xs[b];
+                int ia = (ga * blocks + b) * 16, ib = (gb * blocks + b) * 16;
+                acca = ((FloatVector) sa.castShape(F, 0)).fma(FloatVector.fromArray(F, scales, ia).mul(scale), acca);
+                acca = FloatVector.fromArray(F, offsets, ia).fma(FloatVector.broadcast(F, offset), acca);
+                accb = ((FloatVector) sb.castShape(F, 0)).fma(FloatVector.fromArray(F, scales, ib).mul(scale), accb);
+                accb = FloatVector.fromArray(F, offsets, ib).fma(FloatVector.broadcast(F, offset), accb);
+            }
+            int oa = outOff + 16 * ga, ob = outOff + 16 * gb;
+            if (accumulate) {
+                acca = acca.add(FloatVector.fromArray(F, out, oa));
+                accb = accb.add(FloatVector.fromArray(F, out, ob));
+            }
+            acca.intoArray(out, oa);
+            if (gb != ga) accb.intoArray(out, ob);
+        }
+
+        /** The plain reference of {@link #matvecQuantized} for one row: the same integer products and scales, in float64. */
+        double dotQuantizedPlain(int row, QuantizedInput x) {
+            float[] w = new float[256];
+            double s = 0;
+            for (int sb = 0; sb < groupCols / 256; sb++) {
+                long block = ((long) row * (groupCols / 256) + sb) * 144;
+                for (int j = 0; j < 8; j++) {
+                    double a = (double) f16(data, block) * kScale(data, block + 4, j), b = (double) f16(data, block + 2) * kMin(data, block + 4, j);
+                    long isum = 0, xsum = 0;
+                    for (int k = 0; k < 32; k++) {
+                        int v = u8(data, block + 16 + 32 * (j / 2) + k), nib = j % 2 == 0 ? v & 15 : v >> 4;
+                        int xv = x.value(256 * sb + 32 * j + k);
+                        isum += (long) nib * xv;
+                        xsum += xv;
+                    }
+                    s += (a * isum - b * xsum) * x.scales[(256 * sb + 32 * j) / 32];
+                }
+            }
+            return s;
+        }
     }
 
     /**
@@ -2201,11 +2344,8 @@ public final class Llama3 {
         @Override boolean takesQuantizedInput() { return groupQ != null; }
 
         @Override boolean matvecQuantized(QuantizedInput x, float[] out, int outOff, int r0, int r1, boolean accumulate) {
-            if (groupQ == null || x.cols != groupCols || r0 % 16 != 0 || r1 % 16 != 0) return false;
-            int g0 = r0 / 16, n = (r1 - r0) / 16, half = n / 2;
-            for (int g = g0; g < g0 + half; g++) rowGroups2(g, g + half, x, out, outOff, accumulate);
-            if (n % 2 == 1) rowGroups2(g0 + n - 1, g0 + n - 1, x, out, outOff, accumulate);
-            return true;
+            if (groupQ == null || x.cols != groupCols) return false;
+            return RowGroupTensor.inGroupPairs(this::rowGroups2, x, out, outOff, r0, r1, accumulate);
         }
 
         /**
@@ -2504,7 +2644,7 @@ public final class Llama3 {
         final long weightBytesPerToken;
         /** How each new state's KV cache stores keys and values. */
         final KvType keyType, valueType;
-        /** Heap bytes of weight copies made at load for faster decode (Q6_K matrices as int8, Q8_0 and Q4_0 in row groups), 0 if none; the time it took. */
+        /** Heap bytes of weight copies made at load for faster decode (Q8_0, Q4_0, Q4_K and Q6_K matrices), 0 if none; the time it took. */
         final long repackedBytes, repackNanos;
 
         /** One transformer block. */
@@ -2631,12 +2771,18 @@ public final class Llama3 {
                         if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
                     }
                 }
-                // Q8_0 and Q4_0 matrices are decoded from a copy in row groups of 16 (RowGroupTensor.repackRowGroups): the
-                // same bytes, on the heap, which streams about twice as fast as a mapped file, with int8 kernels. The output
-                // matrix (cols dim) first, then the layers' (cols: dim, qDim for the output projection, hidden for ffn_down).
+                // Q8_0, Q4_0 and Q4_K matrices are decoded from a copy in row groups of 16 (RowGroupTensor.repackRowGroups,
+                // Q4_KTensor.repackRowGroups): on the heap, which streams about twice as fast as a mapped file, with int8
+                // kernels. The output matrix first, then the layers'.
                 for (int i = 0; i < candidates.size(); i++) {
-                    if (candidates.get(i) instanceof RowGroupTensor t && repacked + t.data.byteSize() <= budget) {
-                        repacked += t.repackRowGroups(colsOfCandidate(i, dim, qDim, hidden));
+                    FloatTensor t = candidates.get(i);
+                    int cols = colsOfCandidate(i, dim, qDim, hidden);
+                    if (t instanceof RowGroupTensor g && repacked + t.data.byteSize() <= budget) repacked += g.repackRowGroups(cols);
+                    // Q4_K's copy keeps float scales and offsets: 0.75 bytes a weight against the file's 0.5625
+                    if (t instanceof Q4_KTensor q4k && repacked + t.size() * 3 / 4 <= budget) {
+                        long copy = q4k.repackRowGroups(cols);
+                        repacked += copy;
+                        if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
                     }
                 }
             }

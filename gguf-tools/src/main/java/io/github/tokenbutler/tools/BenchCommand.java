@@ -122,7 +122,7 @@ public final class BenchCommand implements Command {
             System.out.printf(Locale.ROOT, "model %s: dim %d, %d layers, %d/%d heads, vocab %d; %s of weights read per decoded token%s; %d threads%n",
                     modelPath.getFileName(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(),
                     mib(model.weightBytesPerToken()), model.repackedBytes() == 0 ? "" : " (plus " + mib(model.repackedBytes())
-                            + String.format(Locale.ROOT, " of heap copies made at load in %.1f s, decode reads them instead: Q8_0 and Q4_0 matrices in row groups of 16, Q6_K ones as int8)",
+                            + String.format(Locale.ROOT, " of heap copies made at load in %.1f s, decode reads them instead: Q8_0, Q4_0, Q4_K and Q6_K matrices in row groups of 16 for int8 kernels)",
                             model.repackNanos() / 1e9), Parallel.THREADS);
             int[] tokens = syntheticTokens(c.vocabSize(), promptTokens + genTokens, seed);
             State state = model.newState(null);

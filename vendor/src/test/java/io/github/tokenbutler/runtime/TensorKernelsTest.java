@@ -169,12 +169,12 @@ class TensorKernelsTest {
         }
     }
 
-    static GGMLType[] rowGroupTypes() { return new GGMLType[] {GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q6_K}; }
+    static GGMLType[] rowGroupTypes() { return new GGMLType[] {GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q6_K, GGMLType.Q4_K}; }
 
     /**
-     * Q8_0's, Q4_0's and Q6_K's decode from their row-group copies (repackRowGroups; Q6_K's int8 copy,
+     * Q8_0's, Q4_0's, Q4_K's and Q6_K's decode from their row-group copies (repackRowGroups; Q6_K's int8 copy,
      * repackForDecode(cols)) with x quantized to 8 bits (QuantizedInput), on odd shapes (3 and 5 groups of 16 rows;
-     * 96 and 2080 columns: 3 and 65 blocks; Q6_K 256 and 2304: 1 and 9 superblocks) and row ranges of whole groups,
+     * 96 and 2080 columns: 3 and 65 blocks; the K-quants 256 and 2304: 1 and 9 superblocks) and row ranges of whole groups,
      * writing and accumulating. Two references: the same integer products and scales summed in float64
      * (dotQuantizedPlain; bound 1e-6 of sum |d_w d_x q_w q_x|: only float rounding differs), and the float64 decoder
      * with x itself, within what rounding x to 8 bits can move it: half a step d_x of each element's block times |w|,
@@ -185,8 +185,8 @@ class TensorKernelsTest {
     @MethodSource("rowGroupTypes")
     void matvecFromTheRowGroupCopyMatchesBothReferences(GGMLType type) {
         assumeTrue(Llama3.Simd.ENABLED && Llama3.Simd.L == 16, "the row-group kernel needs 16 float lanes (AVX-512)");
-        boolean q6 = type == GGMLType.Q6_K;
-        int[][] shapes = q6 ? new int[][] {{48, 256}, {80, 2304}, {16, 256}} : new int[][] {{48, 96}, {80, 2080}, {16, 32}};
+        boolean q6 = type == GGMLType.Q6_K, q4k = type == GGMLType.Q4_K;
+        int[][] shapes = q6 || q4k ? new int[][] {{48, 256}, {80, 2304}, {16, 256}} : new int[][] {{48, 96}, {80, 2080}, {16, 32}};
         for (int[] shape : shapes) {
             int rows = shape[0], cols = shape[1];
             Random random = new Random(rows * 31L + cols + type.id);
@@ -196,6 +196,8 @@ class TensorKernelsTest {
             FloatTensor t = FloatTensor.of(new TensorInfo("w", type, new long[] {cols, rows}, 0), seg);
             if (q6) {
                 assertEquals((long) rows * cols + 4L * rows * cols / 16, ((Llama3.Q6_KTensor) t).repackForDecode(cols), "copy bytes");
+            } else if (q4k) {
+                assertEquals((long) rows * cols / 2 + 8L * rows * cols / 32, ((Llama3.Q4_KTensor) t).repackRowGroups(cols), "copy bytes");
             } else {
                 assertEquals(type.byteSize(rows * cols), ((Llama3.RowGroupTensor) t).repackRowGroups(cols), "copy bytes: the file's own");
             }
@@ -213,7 +215,8 @@ class TensorKernelsTest {
                     for (int i = 0; i < out.length; i++) out[i] = accumulate ? i : -1f;
                     assertTrue(t.matvecQuantized(xq, out, 2, range[0], range[1], accumulate));
                     for (int r = 0; r < rows; r++) {
-                        double exact = q6 ? ((Llama3.Q6_KTensor) t).dotQuantizedPlain(r, xq) : ((Llama3.RowGroupTensor) t).dotQuantizedPlain(r, xq);
+                        double exact = q6 ? ((Llama3.Q6_KTensor) t).dotQuantizedPlain(r, xq)
+                                : q4k ? ((Llama3.Q4_KTensor) t).dotQuantizedPlain(r, xq) : ((Llama3.RowGroupTensor) t).dotQuantizedPlain(r, xq);
                         double ref = 0, mag = 0, qmag = 0, rounding = 0;
                         for (int b = 0; b < cols / 32; b++) {
                             for (int k = 32 * b; k < 32 * b + 32; k++) {
