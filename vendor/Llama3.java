@@ -869,8 +869,8 @@ public final class Llama3 {
 
     /**
      * A decode matvec's input quantized to 8 bits per 32 elements, once per matmul, for the int8 kernels
-     * ({@link FloatTensor#matvecQuantized}): q = round(x / d) with d = max |x| / 127 over each block, as llama.cpp
-     * quantizes the activations of its Q8_0 matvec. pairs[j] holds q[2j] in its low 16 bits and q[2j+1] in its high
+     * ({@link FloatTensor#matvecQuantized}): q = floor(x * (1/d) + 1/2) (in float) with d = max |x| / 127
+     * over each block, as llama.cpp quantizes the activations of its Q8_0 matvec. pairs[j] holds q[2j] in its low 16 bits and q[2j+1] in its high
      * 16 bits, the form the kernels broadcast.
      */
     static final class QuantizedInput {
@@ -879,6 +879,8 @@ public final class Llama3 {
         /** The quantized values' sum over each block (Q4_0's -8 offset). */
         int[] sums = new int[0];
         int cols;
+
+        private final short[] block = new short[32];
 
         /** Quantizes x[0..cols); cols is a multiple of 32. */
         void quantize(float[] x, int cols) {
@@ -889,6 +891,10 @@ public final class Llama3 {
                 sums = new int[cols / 32];
             }
             this.cols = cols;
+            if (Simd.ENABLED && Simd.L == 16) {
+                quantize16(x, cols);
+                return;
+            }
             for (int b = 0; b < cols / 32; b++) {
                 float amax = 0f;
                 for (int k = 0; k < 32; k++) amax = Math.max(amax, Math.abs(x[32 * b + k]));
@@ -897,11 +903,39 @@ public final class Llama3 {
                 scales[b] = d;
                 int sum = 0;
                 for (int j = 0; j < 16; j++) {
-                    int lo = Math.round(x[32 * b + 2 * j] * id), hi = Math.round(x[32 * b + 2 * j + 1] * id);
+                    int lo = (int) Math.floor(x[32 * b + 2 * j] * id + 0.5f), hi = (int) Math.floor(x[32 * b + 2 * j + 1] * id + 0.5f);
                     pairs[16 * b + j] = hi << 16 | (lo & 0xFFFF);
                     sum += lo + hi;
                 }
                 sums[b] = sum;
+            }
+        }
+
+        /**
+         * {@link #quantize} with 16 float lanes (3.2 ns an element in the scalar loop, about 1.5% of a 1B decode step):
+         * the same values, scales, sums and packing.
+         */
+        private void quantize16(float[] x, int cols) {
+            var F = Simd.F16L;
+            var I = Simd.I16L;
+            short[] q = block;
+            for (int b = 0; b < cols / 32; b++) {
+                FloatVector v0 = FloatVector.fromArray(F, x, 32 * b), v1 = FloatVector.fromArray(F, x, 32 * b + 16);
+                // NaN or Inf in x make the scale NaN or Inf: the logits then show it (Forward.requireFinite)
+                float amax = v0.abs().max(v1.abs()).reduceLanes(VectorOperators.MAX); // a NaN lane makes it NaN (Math.max)
+                float d = amax / 127f, id = d != 0f ? 1f / d : 0f;
+                scales[b] = d;
+                FloatVector z0 = v0.mul(id).add(0.5f), z1 = v1.mul(id).add(0.5f);
+                IntVector t0 = (IntVector) z0.convert(VectorOperators.F2I, 0), t1 = (IntVector) z1.convert(VectorOperators.F2I, 0);
+                // truncation toward zero, then one less where that rose above z: the floor
+                t0 = t0.sub(1, ((FloatVector) t0.convert(VectorOperators.I2F, 0)).compare(VectorOperators.GT, z0).cast(I));
+                t1 = t1.sub(1, ((FloatVector) t1.convert(VectorOperators.I2F, 0)).compare(VectorOperators.GT, z1).cast(I));
+                sums[b] = t0.add(t1).reduceLanes(VectorOperators.ADD);
+                // the 32 values as shorts in element order, read back as 16 ints: x86's lanes are little-endian, so
+                // int j holds element 2j in its low half and 2j + 1 in its high half, the packing of pairs
+                ((ShortVector) t0.convertShape(VectorOperators.I2S, ShortVector.SPECIES_256, 0)).intoArray(q, 0);
+                ((ShortVector) t1.convertShape(VectorOperators.I2S, ShortVector.SPECIES_256, 0)).intoArray(q, 16);
+                ShortVector.fromArray(ShortVector.SPECIES_512, q, 0).reinterpretAsInts().intoArray(pairs, 16 * b);
             }
         }
 

@@ -245,6 +245,35 @@ class TensorKernelsTest {
         }
     }
 
+    /**
+     * The int8 kernels' input: d = max |x| / 127 per 32 elements, q = floor(x / d + 1/2)
+     * (x times 1/d, in float, as both the vector and the scalar quantize compute), |q| <= 127, the block sums, the pair packing; an all-zero
+     * block gets d = 0 and q = 0.
+     */
+    @org.junit.jupiter.api.Test
+    void quantizedInputRoundsEachBlockAsStated() {
+        Random random = new Random(11);
+        int cols = 32 * 37;
+        float[] x = new float[cols];
+        for (int i = 0; i < cols; i++) x[i] = i / 32 == 5 ? 0f : (float) (random.nextGaussian() * Math.pow(10, random.nextInt(7) - 3));
+        Llama3.QuantizedInput q = new Llama3.QuantizedInput();
+        q.quantize(x, cols);
+        for (int b = 0; b < cols / 32; b++) {
+            float amax = 0f;
+            for (int k = 0; k < 32; k++) amax = Math.max(amax, Math.abs(x[32 * b + k]));
+            float d = amax / 127f, id = d != 0f ? 1f / d : 0f;
+            assertEquals(d, q.scales[b], 0f, "block " + b + " scale");
+            int sum = 0;
+            for (int k = 0; k < 32; k++) {
+                int expected = (int) Math.floor(x[32 * b + k] * id + 0.5f), got = q.value(32 * b + k);
+                assertEquals(expected, got, "element " + (32 * b + k));
+                assertTrue(Math.abs(got) <= 127);
+                sum += got;
+            }
+            assertEquals(sum, q.sums[b], "block " + b + " sum");
+        }
+    }
+
     static GGMLType[] f16ScaleRowGroupTypes() { return new GGMLType[] {GGMLType.Q8_0, GGMLType.Q4_0}; }
 
     /**
