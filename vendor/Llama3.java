@@ -600,14 +600,6 @@ public final class Llama3 {
          * the vector with reinterpretShape is not intrinsified (it goes through memory and cost more than the
          * dot products it finished); rearrange with a constant shuffle is one permute instruction.
          */
-        /** {@link #sum} of 16 lanes stored at a[off..off+16), in the same order, so the same bits. */
-        static float sum16(float[] a, int off) {
-            float s0 = a[off] + a[off + 8], s1 = a[off + 1] + a[off + 9], s2 = a[off + 2] + a[off + 10], s3 = a[off + 3] + a[off + 11];
-            float s4 = a[off + 4] + a[off + 12], s5 = a[off + 5] + a[off + 13], s6 = a[off + 6] + a[off + 14], s7 = a[off + 7] + a[off + 15];
-            float t0 = s0 + s4, t1 = s1 + s5, t2 = s2 + s6, t3 = s3 + s7;
-            return (t0 + t2) + (t1 + t3);
-        }
-
         static float sum(FloatVector v) {
             if (v.species() != F) {
                 float s = 0f;
@@ -619,6 +611,14 @@ public final class Llama3 {
             v = v.add(v.rearrange(XOR2));
             v = v.add(v.rearrange(XOR1));
             return v.lane(0);
+        }
+
+        /** {@link #sum} of 16 lanes stored at a[off..off+16), in the same order, so the same bits. */
+        static float sum16(float[] a, int off) {
+            float s0 = a[off] + a[off + 8], s1 = a[off + 1] + a[off + 9], s2 = a[off + 2] + a[off + 10], s3 = a[off + 3] + a[off + 11];
+            float s4 = a[off + 4] + a[off + 12], s5 = a[off + 5] + a[off + 13], s6 = a[off + 6] + a[off + 14], s7 = a[off + 7] + a[off + 15];
+            float t0 = s0 + s4, t1 = s1 + s5, t2 = s2 + s6, t3 = s3 + s7;
+            return (t0 + t2) + (t1 + t3);
         }
 
         private static final VectorShuffle<Float> XOR8 = xor(8), XOR4 = xor(4), XOR2 = xor(2), XOR1 = xor(1);
@@ -814,6 +814,9 @@ public final class Llama3 {
                 out[outOff + r] = accumulate ? out[outOff + r] + d : d;
             }
         }
+
+        /** Bytes a decode matvec over the whole tensor reads: its data, or the copy made at load that decode reads instead. */
+        long decodeBytes() { return data.byteSize(); }
 
         /** Whether {@link #matvecQuantized} runs this tensor's decode matvec: its input then comes quantized, once per matmul. */
         boolean takesQuantizedInput() { return false; }
@@ -1126,11 +1129,6 @@ public final class Llama3 {
     }
 
     /**
-     * Q8_0, block_q8_0 (34 bytes per 32 elements): f16 d | int8 qs[32]; x[j] = qs[j] * d.
-     * No software prefetch: touching a byte ahead of the block (Java has no prefetch instruction) made
-     * C2 compile the loop 5x slower; the hardware prefetchers follow these sequential rows well.
-     */
-    /**
      * A quantized type whose decode can run from a copy on the heap in row groups of 16 (Q8_0, Q4_0), with an int8
      * kernel against x quantized to 8 bits ({@link QuantizedInput}).
      *
@@ -1152,9 +1150,6 @@ public final class Llama3 {
         short[] groupD;
         int groupCols;
 
-        /** Whether {@link #repackRowGroups} made the copy. */
-        boolean grouped() { return groupQ != null; }
-
         /**
          * Builds the row-group copy for a [size / cols][cols] matrix whose rows come in whole groups of 16 (Simd with 16
          * float lanes, fewer than 2^31 elements); else does nothing. A scale that is Inf or NaN (a damaged file) keeps
@@ -1165,9 +1160,7 @@ public final class Llama3 {
             if (!Simd.ENABLED || Simd.L != 16 || groupQ != null || cols % 32 != 0 || size % (16L * cols) != 0 || size > Integer.MAX_VALUE - 8) return 0;
             int blocks = cols / 32, groups = (int) (size / (16L * cols)), blockBytes = type().typeSize;
             long rowBytes = (long) blocks * blockBytes;
-            for (long at = 0; at < (long) groups * 16 * rowBytes; at += blockBytes) {
-                if ((data.get(SHORT_LE, at) & 0x7C00) == 0x7C00) return 0;
-            }
+            if (firstBadValue() >= 0) return 0;
             byte[] q;
             short[] d;
             try {
@@ -1245,6 +1238,11 @@ public final class Llama3 {
         static final java.lang.invoke.VarHandle PAIR = java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
     }
 
+    /**
+     * Q8_0, block_q8_0 (34 bytes per 32 elements): f16 d | int8 qs[32]; x[j] = qs[j] * d.
+     * No software prefetch: touching a byte ahead of the block (Java has no prefetch instruction) made
+     * C2 compile the loop 5x slower; the hardware prefetchers follow these sequential rows well.
+     */
     public static final class Q8_0Tensor extends RowGroupTensor {
         Q8_0Tensor(String name, MemorySegment data, long size) { super(name, data, size); }
         @Override public GGMLType type() { return GGMLType.Q8_0; }
@@ -1969,6 +1967,7 @@ public final class Llama3 {
             }
             return Simd.sum(acc);
         }
+
         // ---- decode from a copy in row groups of 16 (as RowGroupTensor's, with a scale and an offset per 32 columns) ----
         //
         // Each 32-column sub-block's nibbles in Q4_0's row-group layout (256 bytes a group: byte 32p + 2r + h holds
@@ -2030,6 +2029,9 @@ public final class Llama3 {
             groupCols = cols;
             return q.length + 8L * a.length;
         }
+
+        /** The copy, when there is one. */
+        @Override long decodeBytes() { return groupQ != null ? groupQ.length + 8L * groupA.length : data.byteSize(); }
 
         @Override boolean takesQuantizedInput() { return groupQ != null; }
 
@@ -2289,6 +2291,9 @@ public final class Llama3 {
 
         /** Whether {@link #repackForDecode} made a copy. */
         boolean repacked() { return int8 != null || groupQ != null; }
+
+        /** The copy, when there is one: a byte per weight and a float per 16. */
+        @Override long decodeBytes() { return repacked() ? size + 4 * (size / 16) : data.byteSize(); }
 
         /** [rows][cols] q - 32 in -32..31, and [rows][cols/16] d * scale; null until {@link #repackForDecode}. */
         private byte[] int8;
@@ -2769,7 +2774,6 @@ public final class Llama3 {
 
             tokenEmbedding = shapes.matrix("token_embd.weight", vocab, dim, "vocab", "embedding_length");
             layers = new Layer[nLayers];
-            long bytes = 0;
             for (int l = 0; l < nLayers; l++) {
                 String p = "blk." + l + ".";
                 Layer layer = new Layer();
@@ -2782,48 +2786,40 @@ public final class Llama3 {
                 layer.gate = shapes.matrix(p + "ffn_gate.weight", hidden, dim, "feed_forward_length", "embedding_length");
                 layer.up = shapes.matrix(p + "ffn_up.weight", hidden, dim, "feed_forward_length", "embedding_length");
                 layer.down = shapes.matrix(p + "ffn_down.weight", dim, hidden, "embedding_length", "feed_forward_length");
-                for (FloatTensor t : List.of(layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down)) bytes += t.data.byteSize();
                 layers[l] = layer;
             }
             outputNorm = shapes.vector("output_norm.weight", dim);
             output = gguf.tensors().containsKey("output.weight")
                     ? shapes.matrix("output.weight", vocab, dim, "vocab", "embedding_length")
                     : tokenEmbedding;
-            // Q6_K matrices (the output matrix of Q4_0/Q4_K files; attn_v and ffn_down of some layers in Q4_K_M/Q5_K_M
-            // files) are decoded from an int8 copy (Q6_KTensor.repackForDecode): bound by arithmetic, not memory, they
-            // run at half the speed of the types around them. The output matrix first, then the layers' ones, as long as
-            // the copies stay within a quarter of the heap, which the KV cache grows into.
+            // Decode reads copies of some matrices, made here while they stay within a quarter of the heap (which the KV
+            // cache grows into): the matrices with their row lengths, the output matrix first, then each layer's.
+            record Matrix(FloatTensor w, int cols) {}
+            List<Matrix> matrices = new ArrayList<>(List.of(new Matrix(output, dim)));
+            for (Layer layer : layers) {
+                matrices.addAll(List.of(new Matrix(layer.wq, dim), new Matrix(layer.wk, dim), new Matrix(layer.wv, dim), new Matrix(layer.wo, qDim),
+                        new Matrix(layer.gate, dim), new Matrix(layer.up, dim), new Matrix(layer.down, hidden)));
+            }
             long repacked = 0, budget = Runtime.getRuntime().maxMemory() / 4, repackStart = System.nanoTime();
             if (!"false".equalsIgnoreCase(System.getProperty("tokenbutler.repack", "true"))) {
-                List<FloatTensor> candidates = new ArrayList<>(List.of(output));
-                for (Layer layer : layers) candidates.addAll(List.of(layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down));
-                for (int i = 0; i < candidates.size(); i++) {
-                    FloatTensor t = candidates.get(i);
-                    if (t instanceof Q6_KTensor q6 && repacked + q6.size() * 5 / 4 <= budget) {
-                        long copy = q6.repackForDecode(colsOfCandidate(i, dim, qDim, hidden));
-                        repacked += copy;
-                        if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
-                    }
+                // Q6_K first (the output matrix of Q4_0/Q4_K files; attn_v and ffn_down of some layers in Q4_K_M/Q5_K_M
+                // files): bound by arithmetic, not memory, its own kernel runs at half the speed of the types around it
+                // (Q6_KTensor.repackForDecode). Then Q8_0 and Q4_0 (row groups of the file's bytes,
+                // RowGroupTensor.repackRowGroups) and Q4_K (float scales and offsets: 0.75 bytes a weight against the
+                // file's 0.5625): on the heap, which streams about twice as fast as a mapped file, with int8 kernels.
+                for (Matrix m : matrices) {
+                    if (m.w() instanceof Q6_KTensor q6 && repacked + q6.size() * 5 / 4 <= budget) repacked += q6.repackForDecode(m.cols());
                 }
-                // Q8_0, Q4_0 and Q4_K matrices are decoded from a copy in row groups of 16 (RowGroupTensor.repackRowGroups,
-                // Q4_KTensor.repackRowGroups): on the heap, which streams about twice as fast as a mapped file, with int8
-                // kernels. The output matrix first, then the layers'.
-                for (int i = 0; i < candidates.size(); i++) {
-                    FloatTensor t = candidates.get(i);
-                    int cols = colsOfCandidate(i, dim, qDim, hidden);
-                    if (t instanceof RowGroupTensor g && repacked + t.data.byteSize() <= budget) repacked += g.repackRowGroups(cols);
-                    // Q4_K's copy keeps float scales and offsets: 0.75 bytes a weight against the file's 0.5625
-                    if (t instanceof Q4_KTensor q4k && repacked + t.size() * 3 / 4 <= budget) {
-                        long copy = q4k.repackRowGroups(cols);
-                        repacked += copy;
-                        if (copy > 0 && t != output) bytes += copy - t.data.byteSize(); // decode reads the copy instead
-                    }
+                for (Matrix m : matrices) {
+                    if (m.w() instanceof RowGroupTensor g && repacked + g.data.byteSize() <= budget) repacked += g.repackRowGroups(m.cols());
+                    if (m.w() instanceof Q4_KTensor q4k && repacked + q4k.size() * 3 / 4 <= budget) repacked += q4k.repackRowGroups(m.cols());
                 }
             }
             repackedBytes = repacked;
             repackNanos = System.nanoTime() - repackStart;
-            long outputBytes = output instanceof Q6_KTensor q6 && q6.repacked() ? repackedBytesOf(q6) : output.data.byteSize();
-            weightBytesPerToken = bytes + outputBytes + tokenEmbedding.data.byteSize() / vocab;
+            long bytes = tokenEmbedding.data.byteSize() / vocab;
+            for (Matrix m : matrices) bytes += m.w().decodeBytes();
+            weightBytesPerToken = bytes;
 
             ropeFreqs = ropeFrequencies(gguf, shapes, ropeDim, theta);
             tokenizer = loadTokenizer(gguf, vocab);
@@ -3019,17 +3015,6 @@ public final class Llama3 {
         /** Nanoseconds the load spent making those copies. */
         public long repackNanos() { return repackNanos; }
 
-        /** The row length of candidate i of the load's copies: the output matrix, then each layer's wq, wk, wv, wo, gate, up, down. */
-        private static int colsOfCandidate(int i, int dim, int qDim, int hidden) {
-            return i == 0 ? dim : switch ((i - 1) % 7) {
-                case 3 -> qDim;
-                case 6 -> hidden;
-                default -> dim;
-            };
-        }
-
-        /** The heap bytes of a Q6_K matrix's int8 copy: a byte per weight and a float per 16. */
-        private static long repackedBytesOf(Q6_KTensor t) { return t.size() + 4 * (t.size() / 16); }
         /** How each new state's KV cache stores keys. */
         public KvType keyType() { return keyType; }
         /** How each new state's KV cache stores values. */
