@@ -40,7 +40,7 @@ public abstract class SparseAttentionHook implements AttentionHook {
             int context = model.config().contextLength();
             switch (Predictor.load(parsed.predictor(), model)) {
                 case RevisedPredictor p -> {
-                    RevisedImportanceState revised = p.newState(context, parsed.keyPrecision());
+                    RevisedImportanceState revised = p.newState(context, parsed.keyPrecision(), parsed.perKvHead());
                     predicted = PredictedScores.of(revised);
                     state = revised;
                 }

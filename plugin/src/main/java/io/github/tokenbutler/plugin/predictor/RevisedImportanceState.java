@@ -41,9 +41,20 @@ public final class RevisedImportanceState implements PredictorState {
     /** Rotary: cos/sin of the current step's positions, [n][d'/2], computed once a step for every layer and head. */
     private float[] stepCos = new float[0], stepSin = new float[0];
 
+    /** A state with per-head queries (and their group means). */
     RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
+        this(config, weights, maxPositions, precision, null, null);
+    }
+
+    /** With groupQueriesOnly: per producer the group-averaged down projection [G*H_kv*d'][I] and its bias, else null. */
+    private final float[][] groupDown, groupDownBias;
+
+    RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision,
+                           float[][] groupDown, float[][] groupDownBias) {
         this.c = config;
         this.w = weights;
+        this.groupDown = groupDown;
+        this.groupDownBias = groupDownBias;
         this.maxPositions = maxPositions;
         this.keys = BlockedVectorStore.create(precision, config.modelLayers() * config.modelKvHeads(), config.dPrime(), maxPositions);
         this.scoreScale = (float) (1.0 / Math.sqrt(config.dPrime()));
@@ -57,6 +68,9 @@ public final class RevisedImportanceState implements PredictorState {
     public RevisedPredictorConfig config() { return c; }
 
     public KeyPrecision precision() { return keys.precision(); }
+
+    /** Whether only the KV groups' mean queries are computed (a state for gqa=kv): {@link #scores} and {@link #queries} are then refused. */
+    public boolean groupQueriesOnly() { return groupDown != null; }
 
     /** Drops everything: a new sequence starts at position 0. */
     public void reset() {
@@ -79,7 +93,8 @@ public final class RevisedImportanceState implements PredictorState {
                     + " but layer 0's was for " + queryStart + ".." + (queryStart + queryCount - 1));
         }
         if (layer % c.producerSpacing() != 0 || n == 0) return;
-        int p = c.producerOf(layer), hiddenLength = c.importanceHidden(), out = c.producerOutput();
+        int p = c.producerOf(layer), hiddenLength = c.importanceHidden();
+        int out = groupDown != null ? c.producerSpacing() * c.modelKvHeads() * c.dPrime() : c.producerOutput();
         if (normed.length < n * e) normed = new float[n * e];
         if (hidden.length < n * hiddenLength) hidden = new float[n * hiddenLength];
         if (produced.length < n * out) produced = new float[n * out];
@@ -87,17 +102,16 @@ public final class RevisedImportanceState implements PredictorState {
         for (int t = 0; t < n; t++) PredictorMath.layerNorm(normed, t * e, e, w.normWeight[p], w.normBias[p], c.layerNormEps());
         PredictorMath.matmul(normed, n, e, w.up[p], w.upBias[p], hiddenLength, hidden);
         for (int i = 0; i < n * hiddenLength; i++) hidden[i] = PredictorMath.silu(hidden[i]);
+        if (groupDown != null) {
+            PredictorMath.matmul(hidden, n, hiddenLength, groupDown[p], groupDownBias[p], out, produced);
+            storeQueries(produced, out, p, n, c.modelKvHeads(), groupQueries);
+            return;
+        }
         PredictorMath.matmul(hidden, n, hiddenLength, w.down[p], w.downBias[p], out, produced);
+        storeQueries(produced, out, p, n, c.modelHeads(), queries);
         int heads = c.modelHeads(), kvHeads = c.modelKvHeads(), group = c.modelKvGroup(), dp = c.dPrime();
-        // The layers this producer serves: its own and the next G-1, or with the authors' offset the G after it.
-        int firstLayer = c.firstServedLayer(p);
-        int perLayer = heads * dp, layers = Math.max(0, Math.min(c.producerSpacing(), c.modelLayers() - firstLayer));
+        int firstLayer = c.firstServedLayer(p), perLayer = heads * dp, layers = servedLayers(p);
         for (int t = 0; t < n; t++) {
-            int first = (t * c.modelLayers() + firstLayer) * perLayer;
-            System.arraycopy(produced, t * out, queries, first, layers * perLayer);
-            if (c.rotary()) {
-                for (int v = 0; v < layers * heads; v++) PredictorMath.applyRope(queries, first + v * dp, dp, stepCos, stepSin, t * (dp / 2));
-            }
             for (int g = 0; g < layers; g++) {
                 int q0 = (t * c.modelLayers() + firstLayer + g) * perLayer, m0 = (t * c.modelLayers() + firstLayer + g) * kvHeads * dp;
                 for (int kv = 0; kv < kvHeads; kv++) {
@@ -107,6 +121,24 @@ public final class RevisedImportanceState implements PredictorState {
                         groupQueries[m0 + kv * dp + j] = s / group;
                     }
                 }
+            }
+        }
+    }
+
+    /** The layers producer p serves: its own and the next G-1, or with the authors' offset the G after it (fewer at the top). */
+    private int servedLayers(int p) { return Math.max(0, Math.min(c.producerSpacing(), c.modelLayers() - c.firstServedLayer(p))); }
+
+    /**
+     * Producer p's outputs [n][out] ([G][vectors][d'] per token) into the step's query rows [n][L][vectors][d'] of
+     * the layers it serves, rotated at each token's position when rotary.
+     */
+    private void storeQueries(float[] produced, int out, int p, int n, int vectors, float[] into) {
+        int dp = c.dPrime(), perLayer = vectors * dp, layers = servedLayers(p), firstLayer = c.firstServedLayer(p);
+        for (int t = 0; t < n; t++) {
+            int first = (t * c.modelLayers() + firstLayer) * perLayer;
+            System.arraycopy(produced, t * out, into, first, layers * perLayer);
+            if (c.rotary()) {
+                for (int v = 0; v < layers * vectors; v++) PredictorMath.applyRope(into, first + v * dp, dp, stepCos, stepSin, t * (dp / 2));
             }
         }
     }
@@ -124,7 +156,7 @@ public final class RevisedImportanceState implements PredictorState {
         }
         for (int l = 0; l < c.modelLayers(); l++) keyLength[l] = Math.min(keyLength[l], startPos);
         if (n > 0) keys.ensureCapacity(startPos + n);
-        int q = n * c.queryLength(), g = n * c.keyLength();
+        int q = groupDown != null ? 0 : n * c.queryLength(), g = n * c.keyLength();
         if (queries.length < q) queries = new float[q];
         if (groupQueries.length < g) groupQueries = new float[g];
         queryStart = startPos;
@@ -196,6 +228,7 @@ public final class RevisedImportanceState implements PredictorState {
 
     /** Predicted logits of query token i of the current step, layer `layer`, query head `head`, over key positions 0..count-1. */
     public void scores(int i, int layer, int head, int count, float[] out) {
+        requirePerHead();
         check(i, layer, count);
         int kv = head / c.modelKvGroup();
         keys.dotScores(layer * c.modelKvHeads() + kv, queries, ((i * c.modelLayers() + layer) * c.modelHeads() + head) * c.dPrime(),
@@ -215,6 +248,7 @@ public final class RevisedImportanceState implements PredictorState {
 
     /** The plain float64 reference of {@link #scores}, over the stored (quantized) keys. */
     public void scoresPlain(int i, int layer, int head, int count, float[] out) {
+        requirePerHead();
         check(i, layer, count);
         int kv = head / c.modelKvGroup();
         keys.dotScoresPlain(layer * c.modelKvHeads() + kv, 1, queries, ((i * c.modelLayers() + layer) * c.modelHeads() + head) * c.dPrime(),
@@ -227,6 +261,10 @@ public final class RevisedImportanceState implements PredictorState {
         int kvHeads = c.modelKvHeads();
         keys.dotScoresPlain(layer * kvHeads + kvHead, 1, groupQueries, ((i * c.modelLayers() + layer) * kvHeads + kvHead) * c.dPrime(),
                 count, scoreScale, out);
+    }
+
+    private void requirePerHead() {
+        if (groupDown != null) throw new IllegalStateException("this state computes only the KV groups' mean queries (gqa=kv): no per-head scores");
     }
 
     private void check(int i, int layer, int count) {
@@ -246,7 +284,10 @@ public final class RevisedImportanceState implements PredictorState {
     }
 
     /** The current tokens' queries, [n][L][H][d'] (valid until the next step). */
-    public float[] queries() { return queries; }
+    public float[] queries() {
+        requirePerHead();
+        return queries;
+    }
 
     /** The current tokens' mean queries per KV group, [n][L][H_kv][d'] (valid until the next step). */
     public float[] groupQueries() { return groupQueries; }

@@ -14,11 +14,38 @@ public final class RevisedPredictor implements Predictor {
     private final RevisedPredictorConfig config;
     private final RevisedPredictorWeights weights;
     private final ModelFingerprint trainedFor;
+    /**
+     * Per producer, the down projection averaged over each KV group's query heads, [G*H_kv*d'][I], and its bias:
+     * with one selection per KV group (gqa=kv) only the group's mean query is scored, and the mean of the heads'
+     * outputs is the output of the mean rows (RoPE, the same rotation for every head, commutes with the mean), so
+     * a state for gqa=kv computes a quarter of the down projection's rows on a Llama 3 shape.
+     */
+    private final float[][] groupMeanDown, groupMeanDownBias;
 
     private RevisedPredictor(RevisedPredictorConfig config, RevisedPredictorWeights weights, ModelFingerprint trainedFor) {
         this.config = config;
         this.weights = weights;
         this.trainedFor = trainedFor;
+        int producers = config.producers(), hidden = config.importanceHidden(), dp = config.dPrime();
+        int heads = config.modelHeads(), kvHeads = config.modelKvHeads(), group = config.modelKvGroup(), slots = config.producerSpacing();
+        groupMeanDown = new float[producers][slots * kvHeads * dp * hidden];
+        groupMeanDownBias = new float[producers][slots * kvHeads * dp];
+        for (int p = 0; p < producers; p++) {
+            for (int g = 0; g < slots; g++) {
+                for (int kv = 0; kv < kvHeads; kv++) {
+                    for (int j = 0; j < dp; j++) {
+                        int to = (g * kvHeads + kv) * dp + j;
+                        for (int h = 0; h < group; h++) {
+                            int from = (g * heads + kv * group + h) * dp + j;
+                            for (int i = 0; i < hidden; i++) groupMeanDown[p][to * hidden + i] += weights.down[p][from * hidden + i];
+                            groupMeanDownBias[p][to] += weights.downBias[p][from];
+                        }
+                        for (int i = 0; i < hidden; i++) groupMeanDown[p][to * hidden + i] /= group;
+                        groupMeanDownBias[p][to] /= group;
+                    }
+                }
+            }
+        }
     }
 
     /** Loads a v2 predictor; a corrupt file or one trained for another model is a Llama3.UserError naming both. */
@@ -50,8 +77,18 @@ public final class RevisedPredictor implements Predictor {
 
     /** Per-sequence state for contextLength tokens, keys in {@link TokenButlerPredictor#DEFAULT_KEY_PRECISION} unless given. */
     public RevisedImportanceState newState(int contextLength, KeyPrecision precision) {
+        return newState(contextLength, precision, false);
+    }
+
+    /**
+     * As {@link #newState(int, KeyPrecision)}; with groupQueriesOnly (one selection per KV group, gqa=kv) the state
+     * computes only the mean queries of the KV groups, from the group-averaged down projection, and has no
+     * per-head queries.
+     */
+    public RevisedImportanceState newState(int contextLength, KeyPrecision precision, boolean groupQueriesOnly) {
         if (contextLength <= 0) throw new IllegalArgumentException("context length must be positive, got " + contextLength);
         return new RevisedImportanceState(config, weights, contextLength,
-                precision == null ? TokenButlerPredictor.DEFAULT_KEY_PRECISION : precision);
+                precision == null ? TokenButlerPredictor.DEFAULT_KEY_PRECISION : precision,
+                groupQueriesOnly ? groupMeanDown : null, groupMeanDownBias);
     }
 }

@@ -128,7 +128,7 @@ class AttentionBackendContractTest {
         } else {
             RevisedPredictorConfig rc = RevisedPredictorConfig.forModel(CONFIG, "test", 8, 32, 2, false);
             RevisedImportanceState v2 = RevisedPredictor.of(rc, RevisedPredictorWeights.random(rc, 3), FINGERPRINT)
-                    .newState(CONFIG.contextLength(), precision);
+                    .newState(CONFIG.contextLength(), precision, perKvHead);
             logits = perKvHead ? v2::groupScoresPlain : v2::scoresPlain;
             revised = v2;
         }

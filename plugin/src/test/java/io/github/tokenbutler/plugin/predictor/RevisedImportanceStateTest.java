@@ -145,6 +145,37 @@ class RevisedImportanceStateTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aGroupOnlyStateScoresTheMeanQueryFromTheAveragedDownProjection(boolean rotary) {
+        RevisedPredictorConfig config = rotary ? ROTARY : CONFIG;
+        ModelFingerprint fp = new ModelFingerprint("test", DIM, LAYERS, HEADS, KV_HEADS, HEAD_SIZE, VOCAB, "test",
+                new float[ModelFingerprint.ROWS * ModelFingerprint.DIRECTIONS]);
+        RevisedPredictor predictor = RevisedPredictor.of(config, WEIGHTS, fp);
+        RevisedImportanceState perHead = predictor.newState(64, KeyPrecision.F32), groupOnly = predictor.newState(64, KeyPrecision.F32, true);
+        step(perHead, 0, N);
+        step(groupOnly, 0, N);
+        float[] a = new float[N], b = new float[N];
+        double maxErr = 0, maxRef = 0;
+        for (int i = 0; i < N; i += 6) {
+            for (int l = 1; l < LAYERS; l++) {
+                for (int kv = 0; kv < KV_HEADS; kv++) {
+                    perHead.groupScores(i, l, kv, i + 1, a);
+                    groupOnly.groupScores(i, l, kv, i + 1, b);
+                    for (int t = 0; t <= i; t++) {
+                        maxErr = Math.max(maxErr, Math.abs(a[t] - b[t]));
+                        maxRef = Math.max(maxRef, Math.abs(a[t]));
+                    }
+                }
+            }
+        }
+        // the same sums in another order (mean of the rows before the products): float32 rounding only
+        assertTrue(maxErr / maxRef < 1e-5, "normalized difference " + maxErr / maxRef);
+        assertTrue(groupOnly.groupQueriesOnly());
+        var e = assertThrows(IllegalStateException.class, () -> groupOnly.scores(0, 1, 0, 1, a));
+        assertTrue(e.getMessage().contains("only the KV groups' mean queries"), e.getMessage());
+    }
+
     @Test
     void decodingTokenByTokenGivesTheScoresOfOnePrefillExactly() {
         RevisedImportanceState whole = state(KeyPrecision.Q8), stepped = state(KeyPrecision.Q8);
