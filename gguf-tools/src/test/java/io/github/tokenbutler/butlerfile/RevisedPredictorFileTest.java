@@ -36,9 +36,12 @@ class RevisedPredictorFileTest {
     }
 
     /** Every layer's scores of the last of 20 positions of random inputs and keys. */
-    static float[] run(RevisedPredictor p) {
+    static float[] run(RevisedPredictor p) { return run(p, false); }
+
+    /** As {@link #run(RevisedPredictor)}; with groupsOnly, a gqa=kv state's rows per KV head. */
+    static float[] run(RevisedPredictor p, boolean groupsOnly) {
         RevisedPredictorConfig c = p.config();
-        RevisedImportanceState s = p.newState(32, KeyPrecision.Q8);
+        RevisedImportanceState s = p.newState(32, KeyPrecision.Q8, groupsOnly);
         Random r = new Random(9);
         int n = 20, w = c.modelKvHeads() * c.modelHeadSize();
         for (int l = 0; l < c.modelLayers(); l++) {
@@ -51,11 +54,13 @@ class RevisedPredictorFileTest {
                 s.keysWritten(l, 0, n, KvRows.wrap(k, w));
             }
         }
-        float[] all = new float[(c.modelLayers() - 1) * c.modelHeads() * n], row = new float[n];
+        int units = groupsOnly ? c.modelKvHeads() : c.modelHeads();
+        float[] all = new float[(c.modelLayers() - 1) * units * n], row = new float[n];
         for (int l = 1; l < c.modelLayers(); l++) {
-            for (int h = 0; h < c.modelHeads(); h++) {
-                s.scores(n - 1, l, h, n, row);
-                System.arraycopy(row, 0, all, ((l - 1) * c.modelHeads() + h) * n, n);
+            for (int h = 0; h < units; h++) {
+                if (groupsOnly) s.groupScores(n - 1, l, h, n, row);
+                else s.scores(n - 1, l, h, n, row);
+                System.arraycopy(row, 0, all, ((l - 1) * units + h) * n, n);
             }
         }
         return all;
@@ -74,6 +79,22 @@ class RevisedPredictorFileTest {
                 assertArrayEquals(e.getValue(), loaded.weights().byName().get(e.getKey()), e.getKey());
             }
             assertArrayEquals(run(RevisedPredictor.of(m.config(), m.weights(), m.fingerprint())), run(loaded));
+        }
+    }
+
+    @Test void anF16FileKeepsItsProjectionsInHalfPrecisionWithTheSameOutputs() {
+        try (GGUF stories = GGUF.read(StoriesModel.path())) {
+            Made m = make(stories);
+            Path file = dir.resolve("v2-f16.gguf");
+            PredictorFileWriter.build(m.config(), m.weights(), m.fingerprint(), "test", GGMLType.F16).write(file);
+            RevisedPredictor loaded = RevisedPredictor.load(file, StoriesModel.info(stories));
+            assertTrue(loaded.inF16());
+            // the same predictor over the file's values widened to floats: the half-precision matmul widens each
+            // row and then runs the float one, so every score is the same bit for bit
+            RevisedPredictor widened = RevisedPredictor.of(loaded.config(), loaded.weights(), loaded.trainedFor());
+            assertFalse(widened.inF16());
+            assertArrayEquals(run(widened), run(loaded));
+            assertArrayEquals(run(widened, true), run(loaded, true));
         }
     }
 

@@ -3,6 +3,7 @@ package io.github.tokenbutler.plugin.predictor;
 import io.github.tokenbutler.runtime.Llama3.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
@@ -122,6 +123,59 @@ public final class PredictorMath {
             float b = bias == null ? 0f : bias[r];
             for (int t = 0; t < n; t++) out[t * outDim + r] = dot(x, t * inDim, w, r * inDim, inDim) + b;
         }
+    }
+
+    /**
+     * {@link #matmul} with w held as half-precision bits ([outDim][inDim]): bit for bit matmul over the widened
+     * weights, reading half the weight bytes. With 16 float lanes the bits are widened as they are loaded; other
+     * vector widths widen each row into a float row first (the plain loop compiles to the CPU's conversion).
+     */
+    static void matmul(float[] x, int n, int inDim, short[] w, float[] bias, int outDim, float[] out) {
+        int rowsPerShare = (int) Math.max(1, PARALLEL_GRAIN / ((long) n * inDim));
+        Parallel.forRange(outDim, rowsPerShare, (from, to, worker) -> {
+            float[] row = F.length() == HALF_LANES ? null : new float[inDim];
+            for (int r = from; r < to; r++) {
+                float b = bias == null ? 0f : bias[r];
+                if (row == null) {
+                    for (int t = 0; t < n; t++) out[t * outDim + r] = dotHalf(x, t * inDim, w, r * inDim, inDim) + b;
+                } else {
+                    for (int i = 0; i < inDim; i++) row[i] = Float.float16ToFloat(w[r * inDim + i]);
+                    for (int t = 0; t < n; t++) out[t * outDim + r] = dot(x, t * inDim, row, 0, inDim) + b;
+                }
+            }
+        });
+    }
+
+    private static final int HALF_LANES = 16;
+    private static final VectorSpecies<Short> HALVES = ShortVector.SPECIES_256;
+    private static final VectorSpecies<Integer> HALF_WIDE = IntVector.SPECIES_512;
+
+    /**
+     * {@link #dot} of a with half-precision bits h, widened on the fly, in dot's order of operations (F has 16
+     * lanes). The Vector API has no half-float conversion, so it is done on the bits as BlockedVectorStore.F16
+     * does (sign-extended, shifted by 13, exponent re-biased by 2^112): exact for finite halves.
+     */
+    private static float dotHalf(float[] a, int aOff, short[] h, int hOff, int n) {
+        // widened inline: a helper returning the vector, when C2 does not inline it, boxes every vector
+        int step = HALF_LANES;
+        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 2 * step <= n; i += 2 * step) {
+            IntVector b0 = (IntVector) ShortVector.fromArray(HALVES, h, hOff + i).convertShape(VectorOperators.S2I, HALF_WIDE, 0);
+            IntVector b1 = (IntVector) ShortVector.fromArray(HALVES, h, hOff + i + step).convertShape(VectorOperators.S2I, HALF_WIDE, 0);
+            FloatVector w0 = b0.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+            FloatVector w1 = b1.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(w0, acc0);
+            acc1 = FloatVector.fromArray(F, a, aOff + i + step).fma(w1, acc1);
+        }
+        for (; i + step <= n; i += step) {
+            IntVector b0 = (IntVector) ShortVector.fromArray(HALVES, h, hOff + i).convertShape(VectorOperators.S2I, HALF_WIDE, 0);
+            FloatVector w0 = b0.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(w0, acc0);
+        }
+        float s = sumLanes(acc0.add(acc1));
+        for (; i < n; i++) s += a[aOff + i] * Float.float16ToFloat(h[hOff + i]);
+        return s;
     }
 
     static void matmulPlain(float[] x, int n, int inDim, float[] w, float[] bias, int outDim, float[] out) {

@@ -43,18 +43,22 @@ public final class RevisedImportanceState implements PredictorState {
 
     /** A state with per-head queries (and their group means). */
     RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
-        this(config, weights, maxPositions, precision, null, null);
+        this(config, weights, maxPositions, precision, null, null, null, null);
     }
 
     /** With groupQueriesOnly: per producer the group-averaged down projection [G*H_kv*d'][I] and its bias, else null. */
     private final float[][] groupDown, groupDownBias;
+    /** Per producer the up and down projections as half-precision bits when the file holds them in F16, else null (w's floats are used). */
+    private final short[][] upHalf, downHalf;
 
     RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision,
-                           float[][] groupDown, float[][] groupDownBias) {
+                           float[][] groupDown, float[][] groupDownBias, short[][] upHalf, short[][] downHalf) {
         this.c = config;
         this.w = weights;
         this.groupDown = groupDown;
         this.groupDownBias = groupDownBias;
+        this.upHalf = upHalf;
+        this.downHalf = downHalf;
         this.maxPositions = maxPositions;
         this.keys = BlockedVectorStore.create(precision, config.modelLayers() * config.modelKvHeads(), config.dPrime(), maxPositions);
         this.scoreScale = (float) (1.0 / Math.sqrt(config.dPrime()));
@@ -100,14 +104,16 @@ public final class RevisedImportanceState implements PredictorState {
         if (produced.length < n * out) produced = new float[n * out];
         System.arraycopy(x, 0, normed, 0, n * e);
         for (int t = 0; t < n; t++) PredictorMath.layerNorm(normed, t * e, e, w.normWeight[p], w.normBias[p], c.layerNormEps());
-        PredictorMath.matmul(normed, n, e, w.up[p], w.upBias[p], hiddenLength, hidden);
+        if (upHalf != null) PredictorMath.matmul(normed, n, e, upHalf[p], w.upBias[p], hiddenLength, hidden);
+        else PredictorMath.matmul(normed, n, e, w.up[p], w.upBias[p], hiddenLength, hidden);
         for (int i = 0; i < n * hiddenLength; i++) hidden[i] = PredictorMath.silu(hidden[i]);
         if (groupDown != null) {
             PredictorMath.matmul(hidden, n, hiddenLength, groupDown[p], groupDownBias[p], out, produced);
             storeQueries(produced, out, p, n, c.modelKvHeads(), groupQueries);
             return;
         }
-        PredictorMath.matmul(hidden, n, hiddenLength, w.down[p], w.downBias[p], out, produced);
+        if (downHalf != null) PredictorMath.matmul(hidden, n, hiddenLength, downHalf[p], w.downBias[p], out, produced);
+        else PredictorMath.matmul(hidden, n, hiddenLength, w.down[p], w.downBias[p], out, produced);
         storeQueries(produced, out, p, n, c.modelHeads(), queries);
         int heads = c.modelHeads(), kvHeads = c.modelKvHeads(), group = c.modelKvGroup(), dp = c.dPrime();
         int firstLayer = c.firstServedLayer(p), perLayer = heads * dp, layers = servedLayers(p);

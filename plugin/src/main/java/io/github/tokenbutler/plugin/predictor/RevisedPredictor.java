@@ -21,11 +21,19 @@ public final class RevisedPredictor implements Predictor {
      * a state for gqa=kv computes a quarter of the down projection's rows on a Llama 3 shape.
      */
     private final float[][] groupMeanDown, groupMeanDownBias;
+    /**
+     * Per producer, the up and down projections as half-precision bits when the file stores them in F16 (else
+     * null): the same values in half the bytes, and the producers' decode step is bound by reading them. (The
+     * group-averaged down projection stays in floats: its means are not halves.)
+     */
+    private final short[][] upHalf, downHalf;
 
-    private RevisedPredictor(RevisedPredictorConfig config, RevisedPredictorWeights weights, ModelFingerprint trainedFor) {
+    private RevisedPredictor(RevisedPredictorConfig config, RevisedPredictorWeights weights, ModelFingerprint trainedFor, boolean inF16) {
         this.config = config;
         this.weights = weights;
         this.trainedFor = trainedFor;
+        this.upHalf = inF16 ? halves(weights.up) : null;
+        this.downHalf = inF16 ? halves(weights.down) : null;
         int producers = config.producers(), hidden = config.importanceHidden(), dp = config.dPrime();
         int heads = config.modelHeads(), kvHeads = config.modelKvHeads(), group = config.modelKvGroup(), slots = config.producerSpacing();
         groupMeanDown = new float[producers][slots * kvHeads * dp * hidden];
@@ -48,6 +56,16 @@ public final class RevisedPredictor implements Predictor {
         }
     }
 
+    /** The matrices' values (halves widened to floats) as half-precision bits again: exact. */
+    private static short[][] halves(float[][] matrices) {
+        short[][] h = new short[matrices.length][];
+        for (int m = 0; m < matrices.length; m++) {
+            h[m] = new short[matrices[m].length];
+            for (int i = 0; i < h[m].length; i++) h[m][i] = Float.floatToFloat16(matrices[m][i]);
+        }
+        return h;
+    }
+
     /** Loads a v2 predictor; a corrupt file or one trained for another model is a Llama3.UserError naming both. */
     public static RevisedPredictor load(Path path, Llama3.ModelInfo model) {
         Llama3.requireReadableFile(path, "predictor file");
@@ -60,18 +78,28 @@ public final class RevisedPredictor implements Predictor {
     static RevisedPredictor read(GGUF gguf, Path path, Llama3.ModelInfo model) {
         PredictorFormat.RevisedHeader header = PredictorFormat.readRevisedHeader(gguf);
         header.fingerprint().requireSameModel(ModelFingerprint.of(model.config(), model.gguf()), "predictor " + path, PredictorFormat.imported(gguf));
-        return new RevisedPredictor(header.config(), RevisedPredictorWeights.read(gguf, header.config()), header.fingerprint());
+        RevisedPredictorConfig c = header.config();
+        RevisedPredictorWeights weights = RevisedPredictorWeights.read(gguf, c);
+        boolean inF16 = true;
+        for (int p = 0; p < c.producers(); p++) {
+            inF16 &= gguf.tensors().get(PredictorFormat.producerUp(p)).type() == Llama3.GGMLType.F16
+                    && gguf.tensors().get(PredictorFormat.producerDown(p)).type() == Llama3.GGMLType.F16;
+        }
+        return new RevisedPredictor(c, weights, header.fingerprint(), inF16);
     }
 
     /** A predictor from weights in memory (tests, and tools that make predictors). */
     public static RevisedPredictor of(RevisedPredictorConfig config, RevisedPredictorWeights weights, ModelFingerprint trainedFor) {
         config.validate("v2 predictor for " + trainedFor.modelName());
-        return new RevisedPredictor(config, weights, trainedFor);
+        return new RevisedPredictor(config, weights, trainedFor, false);
     }
 
     public RevisedPredictorConfig config() { return config; }
 
     public RevisedPredictorWeights weights() { return weights; }
+
+    /** Whether the producers' projections are used in half precision (the file stores them in F16). */
+    public boolean inF16() { return upHalf != null; }
 
     @Override public ModelFingerprint trainedFor() { return trainedFor; }
 
@@ -89,6 +117,6 @@ public final class RevisedPredictor implements Predictor {
         if (contextLength <= 0) throw new IllegalArgumentException("context length must be positive, got " + contextLength);
         return new RevisedImportanceState(config, weights, contextLength,
                 precision == null ? TokenButlerPredictor.DEFAULT_KEY_PRECISION : precision,
-                groupQueriesOnly ? groupMeanDown : null, groupMeanDownBias);
+                groupQueriesOnly ? groupMeanDown : null, groupMeanDownBias, upHalf, downHalf);
     }
 }

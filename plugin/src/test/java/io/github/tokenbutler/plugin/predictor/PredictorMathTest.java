@@ -34,6 +34,25 @@ class PredictorMathTest {
     }
 
     @ParameterizedTest(name = "input length {0}")
+    @ValueSource(ints = {1, 7, 16, 17, 31, 32, 33, 100, 1000, 4099})
+    void halfPrecisionWeightsGiveTheFloatMatmulOfTheirValuesExactly(int inDim) {
+        Random r = new Random(inDim);
+        int n = 3, outDim = 37;
+        float[] x = gaussian(r, n * inDim), w = gaussian(r, outDim * inDim), bias = gaussian(r, outDim);
+        short[] h = new short[w.length];
+        for (int i = 0; i < w.length; i++) {
+            h[i] = Float.floatToFloat16(w[i]);
+            w[i] = Float.float16ToFloat(h[i]);
+        }
+        h[0] = Float.floatToFloat16(3e-6f); // a subnormal half
+        w[0] = Float.float16ToFloat(h[0]);
+        float[] fromHalf = new float[n * outDim], fromFloat = new float[n * outDim];
+        PredictorMath.matmul(x, n, inDim, h, bias, outDim, fromHalf);
+        PredictorMath.matmul(x, n, inDim, w, bias, outDim, fromFloat);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fromFloat, fromHalf);
+    }
+
+    @ParameterizedTest(name = "input length {0}")
     @ValueSource(ints = {1, 7, 16, 17, 100, 1000, 4099})
     void matmulMatchesThePlainLoops(int inDim) {
         Random r = new Random(inDim);
