@@ -8,6 +8,7 @@ import io.github.tokenbutler.plugin.predictor.PredictorWeights;
 import io.github.tokenbutler.plugin.predictor.RevisedPredictorConfig;
 import io.github.tokenbutler.plugin.predictor.RevisedPredictorWeights;
 import io.github.tokenbutler.runtime.Llama3.GGMLType;
+import io.github.tokenbutler.runtime.Llama3.UserError;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -24,6 +25,12 @@ public final class PredictorFileWriter {
 
     /** Tensor types a predictor file may use (the reader dequantizes F16 itself). */
     public static final List<GGMLType> TENSOR_TYPES = List.of(GGMLType.F32, GGMLType.F16);
+
+    /** The tensor type an option names (any case); another name is a UserError naming the command, the choices and the value. */
+    public static GGMLType tensorType(String command, String value) {
+        return TENSOR_TYPES.stream().filter(t -> t.name().equalsIgnoreCase(value)).findFirst()
+                .orElseThrow(() -> new UserError(command + ": option --type must be one of " + TENSOR_TYPES + ", got '" + value + "'"));
+    }
 
     /**
      * The complete file as a writer, not yet written (tests change it to make corrupt files).

@@ -60,9 +60,7 @@ public final class SynthPredictorCommand implements Command {
             throw new UserError("synth-predictor: options --reduction and --heads are for --arch v1 only (v2 has no attention block)");
         }
         if (dPrime % 2 != 0) throw new UserError("synth-predictor: option --d-prime must be even (RoPE rotates pairs), got " + dPrime);
-        GGMLType type = PredictorFileWriter.TENSOR_TYPES.stream().filter(t -> t.name().equalsIgnoreCase(typeName)).findFirst()
-                .orElseThrow(() -> new UserError("synth-predictor: option --type must be one of " + PredictorFileWriter.TENSOR_TYPES
-                        + ", got '" + typeName + "'"));
+        GGMLType type = PredictorFileWriter.tensorType("synth-predictor", typeName);
         try (Model model = Model.load(modelPath, LoadOptions.defaults())) {
             long modelParams = 0;
             for (TensorInfo t : model.gguf().tensors().values()) modelParams += t.elements();

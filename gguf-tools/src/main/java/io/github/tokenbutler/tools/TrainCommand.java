@@ -69,6 +69,8 @@ public final class TrainCommand implements Command {
                   --text FILE             training text (UTF-8; stories separated by <|endoftext|> lines)
                   --valid FILE            validation text: loss and hit-rate every --valid-every steps and at the end
                   --out P.gguf            the predictor file (written atomically at the end)
+                  --type T                its tensor type, F32 (default) or F16 (half the bytes; a v2 predictor's
+                                          decode step then reads its projections as halves)
                   --seq-len N             tokens per sequence, BOS included (default: min(512, context))
                   --context N             context to load the model with (default: the context the file declares;
                                           stories260K declares 128 but was trained at 512)
@@ -135,6 +137,7 @@ public final class TrainCommand implements Command {
         int validEvery = a.integer("valid-every", Math.max(1, steps / 10), 1, Integer.MAX_VALUE);
         int validSequences = a.integer("valid-sequences", DEFAULT_VALID_SEQUENCES, 1, Integer.MAX_VALUE);
         int maxSequences = a.integer("max-sequences", 0, 1, Integer.MAX_VALUE);
+        GGMLType tensorType = PredictorFileWriter.tensorType("train", a.string("type", "F32"));
         a.finish(0);
         if (!arch.equals("v1") && !arch.equals("v2")) throw new UserError("train: --arch must be v1 or v2, got '" + arch + "'");
         if (arch.equals("v1") && dPrime % 2 != 0) throw new UserError("train: --d-prime must be even (RoPE rotates pairs), got " + dPrime);
@@ -261,8 +264,8 @@ public final class TrainCommand implements Command {
                     String origin = String.format(Locale.ROOT, "trained with ./tokenbutler train on %s: %d steps x %d sequences of %d tokens, lr %s, seed %d",
                             text.getFileName(), options.steps(), options.batch(), seqLen, options.lr(), options.seed());
                     GgufWriter w = config != null
-                            ? PredictorFileWriter.build(config, layout.toWeights(state.params), fingerprint, origin, GGMLType.F32)
-                            : PredictorFileWriter.build(revised, new RevisedPredictorWeights(revised, layout.toArrays(state.params)), fingerprint, origin, GGMLType.F32);
+                            ? PredictorFileWriter.build(config, layout.toWeights(state.params), fingerprint, origin, tensorType)
+                            : PredictorFileWriter.build(revised, new RevisedPredictorWeights(revised, layout.toArrays(state.params)), fingerprint, origin, tensorType);
                     w.putU64("tokenbutler.training.parameter_count", predictorParams);
                     w.putU64("tokenbutler.training.model_parameter_count", modelParams);
                     w.putF32("tokenbutler.training.parameter_ratio", (float) ratio);

@@ -147,6 +147,18 @@ class TrainCommandTest {
         assertArrayEquals(a.params(), c.params());
         assertArrayEquals(Files.readAllBytes(out), Files.readAllBytes(dir.resolve("v2c.gguf")));
         assertMessage("--reduction is for --arch v1 only", concat(common, "--out", out.toString(), "--reduction", "2"));
+        // --type F16: the same training written in half precision, loaded with its projections kept as halves
+        Path half = dir.resolve("v2h.gguf");
+        assertEquals(0, train(concat(common, "--out", half.toString(), "--type", "f16")).exitCode());
+        try (Model m = Model.load(model, LoadOptions.defaults())) {
+            var inHalves = io.github.tokenbutler.plugin.predictor.RevisedPredictor.load(half, m.info());
+            var inFloats = io.github.tokenbutler.plugin.predictor.RevisedPredictor.load(out, m.info());
+            assertTrue(inHalves.inF16());
+            for (var e : inFloats.weights().byName().entrySet()) {
+                float[] f = e.getValue(), h = inHalves.weights().byName().get(e.getKey());
+                for (int i = 0; i < f.length; i++) assertEquals(Float.float16ToFloat(Float.floatToFloat16(f[i])), h[i], e.getKey() + "[" + i + "]");
+            }
+        }
     }
 
     /** A checkpoint from before --loss existed ("TBTRAIN1", no loss field) continues as what it was: mse. */
@@ -191,6 +203,7 @@ class TrainCommandTest {
         assertMessage("larger than the model's context", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "512");
         assertMessage("does not exist", "--model", model.toString(), "--text", tinyText().toString(), "--out", dir.resolve("no/such/p.gguf").toString());
         assertMessage("--loss must be one of [mse, kl], got 'l1'", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--loss", "l1");
+        assertMessage("train: option --type must be one of [F32, F16], got 'Q8_0'", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--type", "Q8_0");
         assertMessage("--steps expects an integer from 1 to", "--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--steps", "0");
         Path ckpt = dir.resolve("x.ckpt");
         assertEquals(0, train("--model", model.toString(), "--text", tinyText().toString(), "--out", out, "--seq-len", "16", "--steps", "1",
