@@ -6,7 +6,8 @@ import java.util.Arrays;
 
 /**
  * Per-sequence state of a revised (v2) predictor: the importance keys of every past position per (layer, KV
- * head), and the importance queries of the current tokens per (layer, query head).
+ * head), and the importance queries of the current tokens per (layer, query head), or, for one selection per KV
+ * group, only their means per (layer, KV head).
  *
  * <pre>
  *   producer p, at layer l0 = p*G, attention input x (E, post-RMSNorm):
@@ -35,21 +36,21 @@ public final class RevisedImportanceState implements PredictorState {
     /** The current tokens' queries, [n][L][H][d'], and their means per KV group, [n][L][H_kv][d']. */
     private float[] queries = new float[0], groupQueries = new float[0];
     private int queryStart = -1, queryCount;
-    // producer scratch: [n][E] normalized inputs, [n][I] hidden, [n][G*H*d'] outputs; one key row and its projection
+    // producer scratch: [n][E] normalized inputs, [n][I] hidden, [n][G*H*d'] outputs ([n][G*H_kv*d'] group-only); one key row and its projection
     private float[] normed = new float[0], hidden = new float[0], produced = new float[0];
     private final float[] keyRow, projected, angleCos, angleSin;
     /** Rotary: cos/sin of the current step's positions, [n][d'/2], computed once a step for every layer and head. */
     private float[] stepCos = new float[0], stepSin = new float[0];
 
-    /** A state with per-head queries (and their group means). */
-    RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
-        this(config, weights, maxPositions, precision, null, null, null, null);
-    }
-
     /** With groupQueriesOnly: per producer the group-averaged down projection [G*H_kv*d'][I] and its bias, else null. */
     private final float[][] groupDown, groupDownBias;
     /** Per producer the up and down projections as half-precision bits when the file holds them in F16, else null (w's floats are used). */
     private final short[][] upHalf, downHalf;
+
+    /** A state with per-head queries (and their group means). */
+    RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision) {
+        this(config, weights, maxPositions, precision, null, null, null, null);
+    }
 
     RevisedImportanceState(RevisedPredictorConfig config, RevisedPredictorWeights weights, int maxPositions, KeyPrecision precision,
                            float[][] groupDown, float[][] groupDownBias, short[][] upHalf, short[][] downHalf) {
