@@ -34,26 +34,30 @@ public final class RevisedPredictor implements Predictor {
         this.trainedFor = trainedFor;
         this.upHalf = inF16 ? halves(weights.up) : null;
         this.downHalf = inF16 ? halves(weights.down) : null;
-        int producers = config.producers(), hidden = config.importanceHidden(), dp = config.dPrime();
-        int heads = config.modelHeads(), kvHeads = config.modelKvHeads(), group = config.modelKvGroup(), slots = config.producerSpacing();
-        groupMeanDown = new float[producers][slots * kvHeads * dp * hidden];
-        groupMeanDownBias = new float[producers][slots * kvHeads * dp];
-        for (int p = 0; p < producers; p++) {
-            for (int g = 0; g < slots; g++) {
-                for (int kv = 0; kv < kvHeads; kv++) {
-                    for (int j = 0; j < dp; j++) {
-                        int to = (g * kvHeads + kv) * dp + j;
-                        for (int h = 0; h < group; h++) {
-                            int from = (g * heads + kv * group + h) * dp + j;
-                            for (int i = 0; i < hidden; i++) groupMeanDown[p][to * hidden + i] += weights.down[p][from * hidden + i];
-                            groupMeanDownBias[p][to] += weights.downBias[p][from];
-                        }
-                        for (int i = 0; i < hidden; i++) groupMeanDown[p][to * hidden + i] /= group;
-                        groupMeanDownBias[p][to] /= group;
-                    }
-                }
-            }
+        this.groupMeanDown = new float[config.producers()][];
+        this.groupMeanDownBias = new float[config.producers()][];
+        for (int p = 0; p < config.producers(); p++) {
+            groupMeanDown[p] = groupMeans(config, weights.down[p], config.importanceHidden());
+            groupMeanDownBias[p] = groupMeans(config, weights.downBias[p], 1);
         }
+    }
+
+    /**
+     * Rows [G][H][d'] of `width` values each (a down projection, width I, or its bias, width 1) averaged over each
+     * KV group's query heads: rows [G][H_kv][d'].
+     */
+    private static float[] groupMeans(RevisedPredictorConfig c, float[] rows, int width) {
+        int heads = c.modelHeads(), kvHeads = c.modelKvHeads(), group = c.modelKvGroup(), dp = c.dPrime();
+        float[] means = new float[c.producerSpacing() * kvHeads * dp * width];
+        for (int to = 0; to < means.length / width; to++) {
+            int j = to % dp, kv = (to / dp) % kvHeads, g = to / (dp * kvHeads);
+            for (int h = 0; h < group; h++) {
+                int from = (g * heads + kv * group + h) * dp + j;
+                for (int i = 0; i < width; i++) means[to * width + i] += rows[from * width + i];
+            }
+            for (int i = 0; i < width; i++) means[to * width + i] /= group;
+        }
+        return means;
     }
 
     /** The matrices' values (halves widened to floats) as half-precision bits again: exact. */
