@@ -110,6 +110,27 @@ class KvRowsTest {
         }
     }
 
+    /**
+     * The f16 gather widens with vector bit operations of its own: every one of the 65,536 half-precision bit
+     * patterns (zeros, subnormals, infinities, NaN) comes out as Float.float16ToFloat gives it (NaN as a NaN), in
+     * rows of 64 (the vector loop) and of 40 (its scalar tail).
+     */
+    @org.junit.jupiter.api.Test
+    void f16GatherWidensEveryHalfExactly() {
+        for (int head : new int[] {64, 40}) {
+            int n = 65536 / head + 1;
+            KvRows rows = KvRows.of(KvType.F16, new float[n * head], head, head);
+            for (int i = 0; i < 65536; i++) rows.f16()[i] = (short) i;
+            float[] got = new float[n * head];
+            rows.gather(null, 0, n, 0, head, got);
+            for (int i = 0; i < 65536; i++) {
+                float want = Float.float16ToFloat((short) i);
+                if (Float.isNaN(want)) assertTrue(Float.isNaN(got[i]), "half 0x" + Integer.toHexString(i) + " is a NaN");
+                else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[i]), "half 0x" + Integer.toHexString(i) + ", rows of " + head);
+            }
+        }
+    }
+
     private static int raw(KvRows rows, int at) {
         return switch (rows.type) {
             case F32 -> Float.floatToRawIntBits(rows.f32()[at]);
