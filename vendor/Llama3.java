@@ -3255,23 +3255,17 @@ public final class Llama3 {
         }
 
         /**
-         * f16 elements [at, at+n) as floats into dst[o..], exactly (the values Float.float16ToFloat gives). Widened
-         * with the Vector API: a plain Float.float16ToFloat loop over a 64-element row ran scalar (C2's unrolled
-         * vector loop is longer than the row), 10-15 ns a row against 7 here. The shorts are sign-extended, so
-         * shifting them 13 bits up puts the sign in bit 31 and exponent and mantissa where a float's go; masked and
-         * multiplied by 2^112 (15 -> 127 exponent bias) that is the float, f16 subnormals and zeros included;
-         * infinities and NaN get their exponent set to all ones instead.
+         * f16 elements [at, at+n) as floats into dst[o..], exactly (the values Float.float16ToFloat gives), widened
+         * with {@link Simd#halfToFloat}: a plain Float.float16ToFloat loop over a 64-element row ran scalar (C2's
+         * unrolled vector loop is longer than the row); see AttentionBenchmark's figures in vendor/README.md.
          */
         private void halfRow(int at, int n, float[] dst, int o) {
             short[] h = f16;
             int i = 0;
             if (Simd.ENABLED) {
                 for (; i + Simd.L <= n; i += Simd.L) {
-                    IntVector bits = (IntVector) ShortVector.fromArray(Simd.S, h, at + i).convertShape(VectorOperators.S2I, Simd.I, 0);
-                    IntVector up = bits.lanewise(VectorOperators.LSHL, 13);
-                    FloatVector finite = up.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
-                    VectorMask<Integer> special = bits.and(0x7C00).compare(VectorOperators.EQ, 0x7C00);
-                    finite.reinterpretAsInts().blend(up.or(0x7F800000), special).reinterpretAsFloats().intoArray(dst, o + i);
+                    Simd.halfToFloat((IntVector) ShortVector.fromArray(Simd.S, h, at + i).convertShape(VectorOperators.S2I, Simd.I, 0))
+                            .intoArray(dst, o + i);
                 }
             }
             for (; i < n; i++) dst[o + i] = Float.float16ToFloat(h[at + i]);

@@ -2,6 +2,7 @@ package io.github.tokenbutler.runtime;
 
 import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.KvType;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -111,11 +112,11 @@ class KvRowsTest {
     }
 
     /**
-     * The f16 gather widens with vector bit operations of its own: every one of the 65,536 half-precision bit
+     * The f16 gather widens with the Vector API (Simd.halfToFloat on sign-extended shorts): every one of the 65,536 half-precision bit
      * patterns (zeros, subnormals, infinities, NaN) comes out as Float.float16ToFloat gives it (NaN as a NaN), in
      * rows of 64 (the vector loop) and of 40 (its scalar tail).
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void f16GatherWidensEveryHalfExactly() {
         for (int head : new int[] {64, 40}) {
             int n = 65536 / head + 1;
