@@ -586,6 +586,8 @@ public final class Llama3 {
         /** L shorts and L ints: f16/bf16 loads and their widening. */
         static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, L * 16)));
         static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+        /** Full-width short vectors (32 lanes with AVX-512): copies of f16 rows. */
+        static final VectorSpecies<Short> SW = ShortVector.SPECIES_PREFERRED;
         /** The 16-lane kernels' species as JDK constants: C2 intrinsifies casts to a species from VectorSpecies.of less reliably. */
         static final VectorSpecies<Float> F16L = FloatVector.SPECIES_512;
         static final VectorSpecies<Integer> I16L = IntVector.SPECIES_512;
@@ -3239,36 +3241,61 @@ public final class Llama3 {
          * f16 and q8_0 caches. The same values as {@link #read}, vectorized.
          */
         public void gather(int[] idx, int from, int to, int off, int n, float[] dst) {
+            gather(idx, from, to, off, n, dst, null);
+        }
+
+        /**
+         * {@link #gather} with room for the rows' halves (at least (to-from)*n shorts; null: none) for an f16 cache:
+         * scattered rows are first copied into it and then widened in one loop, which C2 compiles to the hardware's
+         * half-to-float conversion (16 lanes an instruction). A plain loop over one 64-element row ran scalar
+         * (C2's unrolled vector loop is longer than the row), and widening a row with vector bit operations took
+         * ten instructions per vector; see AttentionBenchmark's figures in vendor/README.md.
+         */
+        public void gather(int[] idx, int from, int to, int off, int n, float[] dst, short[] halves) {
             if (off % unit + n > unit || (type == KvType.Q8_0 && ((off | n) & 31) != 0)) { // across runs, or not on whole blocks
                 for (int j = from, o = 0; j < to; j++, o += n) read(idx == null ? j : idx[j], off, n, dst, o);
                 return;
             }
-            int o = 0, base = index(0, off); // position p of this run at base + p * unit
+            int base = index(0, off); // position p of this run at base + p * unit
+            if (type == KvType.F16 && (idx == null ? n == unit : halves != null)) {
+                if (idx == null) { // whole rows of one run follow one another
+                    widenHalves(f16, base + from * unit, dst, 0, (to - from) * n);
+                } else {
+                    copyHalfRows(idx, from, to, base, n, halves);
+                    widenHalves(halves, 0, dst, 0, (to - from) * n);
+                }
+                return;
+            }
+            int o = 0;
             for (int j = from; j < to; j++, o += n) {
                 int at = base + (idx == null ? j : idx[j]) * unit;
                 switch (type) {
                     case F32 -> System.arraycopy(f32, at, dst, o, n);
-                    case F16 -> halfRow(at, n, dst, o);
+                    case F16 -> widenHalves(f16, at, dst, o, n);
                     case Q8_0 -> q8Row(at, n, dst, o);
                 }
             }
         }
 
-        /**
-         * f16 elements [at, at+n) as floats into dst[o..], exactly (the values Float.float16ToFloat gives), widened
-         * with {@link Simd#halfToFloat}: a plain Float.float16ToFloat loop over a 64-element row ran scalar (C2's
-         * unrolled vector loop is longer than the row); see AttentionBenchmark's figures in vendor/README.md.
-         */
-        private void halfRow(int at, int n, float[] dst, int o) {
+        /** The f16 elements [base + idx[j]*unit, +n) of the rows j in [from, to) packed into halves[0..]. */
+        private void copyHalfRows(int[] idx, int from, int to, int base, int n, short[] halves) {
             short[] h = f16;
-            int i = 0;
-            if (Simd.ENABLED) {
-                for (; i + Simd.L <= n; i += Simd.L) {
-                    Simd.halfToFloat((IntVector) ShortVector.fromArray(Simd.S, h, at + i).convertShape(VectorOperators.S2I, Simd.I, 0))
-                            .intoArray(dst, o + i);
+            int o = 0;
+            if (Simd.ENABLED && n == 2 * Simd.SW.length()) { // heads of 64 with AVX-512 (32 with AVX2): two loads a row
+                int half = Simd.SW.length();
+                for (int j = from; j < to; j++, o += n) {
+                    int at = base + idx[j] * unit;
+                    ShortVector.fromArray(Simd.SW, h, at).intoArray(halves, o);
+                    ShortVector.fromArray(Simd.SW, h, at + half).intoArray(halves, o + half);
                 }
+                return;
             }
-            for (; i < n; i++) dst[o + i] = Float.float16ToFloat(h[at + i]);
+            for (int j = from; j < to; j++, o += n) System.arraycopy(h, base + idx[j] * unit, halves, o, n);
+        }
+
+        /** dst[o + i] = the float of half src[at + i], i < n: a loop C2 vectorizes with the hardware's conversion. */
+        private static void widenHalves(short[] src, int at, float[] dst, int o, int n) {
+            for (int i = 0; i < n; i++) dst[o + i] = Float.float16ToFloat(src[at + i]);
         }
 
         /**
@@ -3466,7 +3493,7 @@ public final class Llama3 {
                     int t1 = Math.min(count, t0 + TILE);
                     tile.touched += t1 < count ? keys.prefetch(indices, t1, Math.min(count, t1 + TILE), kvOff, headSize)
                             : values.prefetch(indices, 0, Math.min(count, TILE), kvOff, headSize);
-                    keys.gather(indices, t0, t1, kvOff, headSize, tile.f32());
+                    keys.gather(indices, t0, t1, kvOff, headSize, tile.f32(), tile.f16());
                     logits(q, qOff, heads, tile, 0, headSize, null, t0, t1 - t0, scale, weights, weightStride);
                 }
             }
@@ -3479,17 +3506,20 @@ public final class Llama3 {
                     for (int t0 = 0; t0 < count; t0 += TILE) {
                         int t1 = Math.min(count, t0 + TILE);
                         if (t1 < count) tile.touched += values.prefetch(indices, t1, Math.min(count, t1 + TILE), kvOff, headSize);
-                        values.gather(indices, t0, t1, kvOff, headSize, tile.f32());
+                        values.gather(indices, t0, t1, kvOff, headSize, tile.f32(), tile.f16());
                         weightedSum(weights, weightStride, t0, h0, hn, tile, 0, headSize, null, t1 - t0, t0 > 0, out, outOff);
                     }
                 }
             }
         }
 
-        /** This thread's tile: TILE rows of headSize floats, as an f32 view. */
+        /** This thread's tile: TILE rows of headSize floats, as an f32 view, with TILE rows of halves beside them. */
         private static KvRows tile(int headSize) {
             KvRows t = TILES.get();
-            if (t == null || t.width != headSize) TILES.set(t = KvRows.wrap(new float[TILE * headSize], headSize));
+            if (t == null || t.width != headSize) {
+                TILES.set(t = KvRows.wrap(new float[TILE * headSize], headSize));
+                t.f16 = new short[TILE * headSize]; // room for an f16 gather's halves
+            }
             return t;
         }
 
@@ -3520,6 +3550,10 @@ public final class Llama3 {
          */
         private static void logitsFourSlices(float[] q, int qOff, int heads, float[] keyCache, int kvDim, int kvOff,
                                              int[] indices, int w0, int count, float scale, float[] weights, int weightStride) {
+            if (heads == 4 && Simd.L == 16) {
+                logitsFourByFour(q, qOff, keyCache, kvDim, kvOff, indices, w0, count, scale, weights, weightStride);
+                return;
+            }
             var F = Simd.F;
             int L = Simd.L, hs = 4 * L;
             for (int j = 0; j < count; j++) {
@@ -3536,6 +3570,56 @@ public final class Llama3 {
                 }
             }
         }
+
+        /**
+         * {@link #logitsFourSlices} for four heads of 16-lane vectors (Llama 3's groups of 4 with AVX-512): the
+         * four heads' lane sums go through one butterfly. Each step adds the same two lanes as {@link Simd#sum}
+         * (i and i^8, i^4, i^2, i^1), so each head's sum has the same bits; blends keep the heads apart, with head
+         * 0's sum ending in lane 0, head 2's in lane 4, head 1's in lane 8 and head 3's in lane 12: 16 vector
+         * operations for the four sums instead of 32.
+         */
+        private static void logitsFourByFour(float[] q, int qOff, float[] keyCache, int kvDim, int kvOff,
+                                             int[] indices, int w0, int count, float scale, float[] weights, int weightStride) {
+            var F = Simd.F;
+            int L = Simd.L, hs = 4 * L, q1 = qOff + hs, q2 = q1 + hs, q3 = q2 + hs;
+            int wa = w0, wb = wa + weightStride, wc = wb + weightStride, wd = wc + weightStride;
+            for (int j = 0; j < count; j++) {
+                int kOff = (indices == null ? j : indices[j]) * kvDim + kvOff;
+                FloatVector k0 = FloatVector.fromArray(F, keyCache, kOff), k1 = FloatVector.fromArray(F, keyCache, kOff + L);
+                FloatVector k2 = FloatVector.fromArray(F, keyCache, kOff + 2 * L), k3 = FloatVector.fromArray(F, keyCache, kOff + 3 * L);
+                FloatVector a = FloatVector.fromArray(F, q, qOff).mul(k0);
+                a = FloatVector.fromArray(F, q, qOff + L).fma(k1, a);
+                a = FloatVector.fromArray(F, q, qOff + 2 * L).fma(k2, a);
+                a = FloatVector.fromArray(F, q, qOff + 3 * L).fma(k3, a);
+                FloatVector b = FloatVector.fromArray(F, q, q1).mul(k0);
+                b = FloatVector.fromArray(F, q, q1 + L).fma(k1, b);
+                b = FloatVector.fromArray(F, q, q1 + 2 * L).fma(k2, b);
+                b = FloatVector.fromArray(F, q, q1 + 3 * L).fma(k3, b);
+                FloatVector c = FloatVector.fromArray(F, q, q2).mul(k0);
+                c = FloatVector.fromArray(F, q, q2 + L).fma(k1, c);
+                c = FloatVector.fromArray(F, q, q2 + 2 * L).fma(k2, c);
+                c = FloatVector.fromArray(F, q, q2 + 3 * L).fma(k3, c);
+                FloatVector d = FloatVector.fromArray(F, q, q3).mul(k0);
+                d = FloatVector.fromArray(F, q, q3 + L).fma(k1, d);
+                d = FloatVector.fromArray(F, q, q3 + 2 * L).fma(k2, d);
+                d = FloatVector.fromArray(F, q, q3 + 3 * L).fma(k3, d);
+                // i + i^8: a's in lanes 0-7 and b's in 8-15 of ab (c and d likewise)
+                FloatVector ab = a.blend(b, UPPER_EIGHT).add(b.blend(a, UPPER_EIGHT).rearrange(Simd.XOR8));
+                FloatVector cd = c.blend(d, UPPER_EIGHT).add(d.blend(c, UPPER_EIGHT).rearrange(Simd.XOR8));
+                // i + i^4: a in lanes 0-3, c in 4-7, b in 8-11, d in 12-15
+                FloatVector s = ab.blend(cd, UPPER_FOURS).add(cd.blend(ab, UPPER_FOURS).rearrange(Simd.XOR4));
+                s = s.add(s.rearrange(Simd.XOR2));
+                s = s.add(s.rearrange(Simd.XOR1)).mul(scale);
+                weights[wa + j] = s.lane(0);
+                weights[wb + j] = s.lane(8);
+                weights[wc + j] = s.lane(4);
+                weights[wd + j] = s.lane(12);
+            }
+        }
+
+        /** Lanes 8-15, and lanes 4-7 and 12-15, of a 16-lane vector: the blends of {@link #logitsFourByFour}. */
+        private static final VectorMask<Float> UPPER_EIGHT = Simd.L == 16 ? VectorMask.fromLong(Simd.F, 0xFF00L) : null;
+        private static final VectorMask<Float> UPPER_FOURS = Simd.L == 16 ? VectorMask.fromLong(Simd.F, 0xF0F0L) : null;
 
         /**
          * out_h (+)= sum over j in index order of weight_h[wBase + j] * v_j, for up to four heads h0..h0+hn-1: element by

@@ -112,9 +112,10 @@ class KvRowsTest {
     }
 
     /**
-     * The f16 gather widens with the Vector API (Simd.halfToFloat on sign-extended shorts): every one of the 65,536 half-precision bit
-     * patterns (zeros, subnormals, infinities, NaN) comes out as Float.float16ToFloat gives it (NaN as a NaN), in
-     * rows of 64 (the vector loop) and of 40 (its scalar tail).
+     * The f16 gather widens halves in one loop that C2 compiles to the hardware conversion: every one of the 65,536
+     * half-precision bit patterns (zeros, subnormals, infinities, NaN) comes out as Float.float16ToFloat gives it
+     * (NaN as a NaN), in rows of 64 (two vector copies a row) and of 40 (arraycopy), for rows in order (widened in
+     * place), for scattered rows copied through the caller's halves first, and without them (row by row).
      */
     @Test
     void f16GatherWidensEveryHalfExactly() {
@@ -122,12 +123,21 @@ class KvRowsTest {
             int n = 65536 / head + 1;
             KvRows rows = KvRows.of(KvType.F16, new float[n * head], head, head);
             for (int i = 0; i < 65536; i++) rows.f16()[i] = (short) i;
-            float[] got = new float[n * head];
-            rows.gather(null, 0, n, 0, head, got);
+            int[] reversed = new int[n];
+            for (int j = 0; j < n; j++) reversed[j] = n - 1 - j;
+            float[] inOrder = new float[n * head], viaHalves = new float[n * head], rowByRow = new float[n * head];
+            rows.gather(null, 0, n, 0, head, inOrder);
+            rows.gather(reversed, 0, n, 0, head, viaHalves, new short[n * head]);
+            rows.gather(reversed, 0, n, 0, head, rowByRow);
             for (int i = 0; i < 65536; i++) {
                 float want = Float.float16ToFloat((short) i);
-                if (Float.isNaN(want)) assertTrue(Float.isNaN(got[i]), "half 0x" + Integer.toHexString(i) + " is a NaN");
-                else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[i]), "half 0x" + Integer.toHexString(i) + ", rows of " + head);
+                int at = (n - 1 - i / head) * head + i % head; // where position i / head went in the reversed gathers
+                for (float[] got : new float[][] {inOrder, viaHalves, rowByRow}) {
+                    float g = got == inOrder ? got[i] : got[at];
+                    String what = "half 0x" + Integer.toHexString(i) + ", rows of " + head + (got == inOrder ? ", in order" : got == viaHalves ? ", via halves" : ", row by row");
+                    if (Float.isNaN(want)) assertTrue(Float.isNaN(g), what + " is a NaN");
+                    else assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(g), what);
+                }
             }
         }
     }

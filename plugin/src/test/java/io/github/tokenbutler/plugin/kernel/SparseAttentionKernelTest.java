@@ -2,6 +2,7 @@ package io.github.tokenbutler.plugin.kernel;
 
 import io.github.tokenbutler.runtime.Llama3.DenseAttention;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
+import io.github.tokenbutler.runtime.Llama3.KvType;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -109,6 +110,43 @@ class SparseAttentionKernelTest {
                 }
             }
         }
+    }
+
+    /**
+     * An f16 cache is widened in tiles of 64 rows (through the thread's halves for scattered rows) and then runs
+     * the f32 kernels, so it must give, bit for bit, what an f32 cache holding its widened values gives: groups of
+     * 4 heads of 64 (the four-head lane sums with AVX-512) and of 1, every position and a quarter of them, across
+     * several tiles and a partial last one.
+     */
+    @Test
+    void anF16CacheGivesWhatAnF32CacheOfItsWidenedValuesGives() {
+        Random rnd = new Random(21);
+        for (int heads : new int[]{1, 4}) {
+            for (int positions : new int[]{7, 200, 1000}) {
+                int headSize = 64;
+                Inputs in = inputs(positions, heads, headSize, positions * 7L + heads);
+                KvRows k16 = KvRows.of(KvType.F16, in.keys, in.kvDim, headSize), v16 = KvRows.of(KvType.F16, in.values, in.kvDim, headSize);
+                float[] kWide = widened(in.keys), vWide = widened(in.values);
+                int[] quarter = IntStream.range(0, positions).filter(t -> rnd.nextInt(4) == 0 || t == positions - 1).toArray();
+                for (int[] idx : new int[][]{null, quarter}) {
+                    int count = idx == null ? positions : idx.length;
+                    float[] want = new float[heads * headSize], got = new float[heads * headSize];
+                    DenseAttention.attendGroup(in.q, 0, heads, KvRows.wrap(kWide, in.kvDim), KvRows.wrap(vWide, in.kvDim), in.kvOff, headSize,
+                            idx, count, new float[heads * count], count, want, 0);
+                    DenseAttention.attendGroup(in.q, 0, heads, k16, v16, in.kvOff, headSize, idx, count, new float[heads * count], count, got, 0);
+                    for (int i = 0; i < got.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]),
+                                heads + " heads, " + positions + " positions, " + (idx == null ? "all" : "a quarter") + ", element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] widened(float[] x) {
+        float[] w = new float[x.length];
+        for (int i = 0; i < x.length; i++) w[i] = Float.float16ToFloat(Float.floatToFloat16(x[i]));
+        return w;
     }
 
     @Test
