@@ -31,6 +31,7 @@ import java.util.stream.Stream;
 
 import static io.github.tokenbutler.tools.CliErrorsTest.assertUserError;
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /**
  * The cases a mutation campaign on stories260K and its predictor found (2026-12-01), each with the message
@@ -330,6 +331,7 @@ class ReliabilityTest {
     @ParameterizedTest
     @ValueSource(strings = {"TERM", "INT"})
     void aSignalledWriterLeavesNoFileBehind(String signal) throws Exception {
+        if (signal.equals("INT")) assumeSigintReachesChildren();
         Path out = dir.resolve("big.gguf");
         String javaBin = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
@@ -361,6 +363,7 @@ class ReliabilityTest {
      */
     @Test
     void ctrlCInTrainWritesTheCheckpoint() throws Exception {
+        assumeSigintReachesChildren();
         Path ckpt = dir.resolve("c.ckpt");
         String javaBin = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
@@ -395,6 +398,23 @@ class ReliabilityTest {
         assertTrue(Files.isRegularFile(ckpt), "checkpoint written: " + log);
         assertFalse(log.toString().contains("internal error"), log.toString());
         assertFalse(hasTemporary(dir), "no temporary file left");
+    }
+
+    /**
+     * A shell without job control starts background commands (`cmd &`, `nohup ... &`) with SIGINT ignored, children
+     * inherit that, and a JVM keeps an ignored SIGINT ignored: no Ctrl-C can reach the commands under test then, so the
+     * SIGINT cases are skipped with the reason instead of failing on the environment.
+     */
+    private static void assumeSigintReachesChildren() throws IOException {
+        Path status = Path.of("/proc/self/status");
+        if (!Files.isReadable(status)) return;
+        for (String line : Files.readAllLines(status)) {
+            if (!line.startsWith("SigIgn:")) continue;
+            long ignored = Long.parseUnsignedLong(line.substring("SigIgn:".length()).trim(), 16);
+            assumeFalse((ignored & (1L << (2 - 1))) != 0,
+                    "SIGINT is ignored by this test JVM (started in the background by a shell without job control, e.g."
+                            + " 'nohup ... &'), so its children cannot receive Ctrl-C; run the tests in the foreground to check it");
+        }
     }
 
     private static boolean hasTemporary(Path dir) throws IOException {
