@@ -411,7 +411,7 @@ class ReliabilityTest {
         for (String line : Files.readAllLines(status)) {
             if (!line.startsWith("SigIgn:")) continue;
             long ignored = Long.parseUnsignedLong(line.substring("SigIgn:".length()).trim(), 16);
-            assumeFalse((ignored & (1L << (2 - 1))) != 0,
+            assumeFalse((ignored & (1L << (2 - 1))) != 0, // bit s-1 of the mask is signal s; SIGINT is 2
                     "SIGINT is ignored by this test JVM (started in the background by a shell without job control, e.g."
                             + " 'nohup ... &'), so its children cannot receive Ctrl-C; run the tests in the foreground to check it");
         }

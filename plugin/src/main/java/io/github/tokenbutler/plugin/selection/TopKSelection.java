@@ -175,7 +175,8 @@ public final class TopKSelection {
             int b = (int) packed, below = n - b - (int) (packed >>> 32);   // a band holds no NaN
             if (b >= n) break;   // no progress (runs of equal values): quickselect what is left
             if (below > r || below + b <= r) {
-                // missed: the same values again with a wider bracket; past the sample's ends the band is the whole range
+                // missed: the same values again with a wider bracket; after three widenings (the bracket is then most of
+                // the sample) quickselect takes what is left
                 narrowMisses++;
                 if (spread > 4 * NARROW_SPREAD) break;
                 spread *= 2;
