@@ -16,9 +16,11 @@ import java.util.Map;
  * by {@link OpenClPredictor}). {@link OpenClSparseAttention} chains them on device-resident buffers.
  */
 public class OpenClKernels implements AutoCloseable {
-    /** Positions per work-item row of the scoring NDRange are rounded up to this. */
+    /** Rows of scores, selected positions and attention weights on the device are padded to a multiple of this. */
     static final int SCORE_GROUP = 64;
     private static final int TOP_K_GROUP = 256, ATTENTION_GROUP = 128;
+    /** BINS in top_k_serial.cl: the local histogram's length. */
+    private static final int TOP_K_SERIAL_BINS = 2048;
 
     private final ClContext ctx;
     private final boolean ownsContext;
@@ -27,8 +29,10 @@ public class OpenClKernels implements AutoCloseable {
     private final Map<KeyPrecision, ClKernel> quantizing = new EnumMap<>(KeyPrecision.class);
     /** Build options that make quantize_keys.cl divide as Java does (correctly rounded). */
     private final String exactDivision;
-    private final ClKernel topK;
-    /** sparse_attention.cl built per K/V mirror precision (F32, F16), channel run length VEC (1, 2, 4, 8, 16) and HEADS. */
+    private final ClKernel topK, topKSerial;
+    /** Which form of the top-k and attention kernels this device runs in production. */
+    private final Form form;
+    /** The attention kernels (sparse_attention.cl, sparse_attention_serial.cl) by file and build options (VEC, KV_FORMAT, HEADS, RUN). */
     private final Map<String, ClKernel> attention = new java.util.HashMap<>();
     /** The predictor's kernels (predictor_*.cl), by file and build options; built when a session first needs them. */
     private final Map<String, ClKernel> predictor = new java.util.HashMap<>();
@@ -50,9 +54,11 @@ public class OpenClKernels implements AutoCloseable {
                 quantizingKernel(p);
             }
             this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
+            this.topKSerial = ctx.program("top_k_serial.cl", "").kernel("top_k_serial");
+            this.form = Form.forDevice(ctx.device());
             // The attention variants for an F16 mirror or several heads per work-group are built when a session asks
             // for them (OpenClSparseAttention's constructor), where a build failure is reported the same way.
-            for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(vec, KeyPrecision.F32, 1);
+            for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(form, vec, KeyPrecision.F32, 1);
             this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
         } catch (RuntimeException e) {
             if (ownsContext) ctx.close();
@@ -90,17 +96,33 @@ public class OpenClKernels implements AutoCloseable {
     }
 
     /**
-     * sparse_attention.cl for channel runs of {@code vec} over a K/V mirror stored as {@code kv} (F32 or F16), with
-     * {@code heads} query heads (sharing a selection and a K/V head) per work-group.
+     * The attention kernel of {@code form} for a head size of {@code headSize} over a K/V mirror stored as {@code kv}
+     * (F32 or F16), with {@code heads} query heads (sharing a selection and a K/V head) per work-group (parallel)
+     * or work-item (serial).
      */
-    ClKernel attentionKernel(int vec, KeyPrecision kv, int heads) {
+    ClKernel attentionKernel(Form form, int headSize, KeyPrecision kv, int heads) {
         int format = switch (kv) {
             case F32 -> 0;
             case F16 -> 1;
             case Q8, Q4 -> throw new IllegalArgumentException("the K/V mirror is F32 or F16, not " + kv);
         };
-        return attention.computeIfAbsent(kv.optionName + "/" + vec + "/" + heads, key -> ctx.program("sparse_attention.cl",
-                "-DVEC=" + vec + " -DKV_FORMAT=" + format + " -DHEADS=" + heads).kernel("sparse_attention"));
+        int vec = channelRun(headSize);
+        String options = "-DVEC=" + vec + " -DKV_FORMAT=" + format + " -DHEADS=" + heads;
+        String file = switch (form) {
+            case PARALLEL -> "sparse_attention";
+            case SERIAL -> {
+                options += " -DRUN=" + vectorsPerRun(headSize / vec);
+                yield "sparse_attention_serial";
+            }
+        };
+        return attention.computeIfAbsent(file + " " + options, key -> ctx.program(file + ".cl", key.substring(file.length() + 1)).kernel(file));
+    }
+
+    /** RUN of sparse_attention_serial.cl: the largest of 4, 2, 1 dividing the vectors of a head. */
+    static int vectorsPerRun(int vectorsPerHead) {
+        int run = 4;
+        while (vectorsPerHead % run != 0) run /= 2;
+        return run;
     }
 
     /**
@@ -123,7 +145,7 @@ public class OpenClKernels implements AutoCloseable {
     /** Slices of the selected positions per attention work-group: about ATTENTION_GROUP work-items in all. */
     int attentionSlices(int headSize, KeyPrecision kv, int heads) {
         int vec = channelRun(headSize), channelGroups = headSize / vec;
-        long max = attentionKernel(vec, kv, heads).maxWorkGroupSize();
+        long max = attentionKernel(Form.PARALLEL, headSize, kv, heads).maxWorkGroupSize();
         if (channelGroups > max) {
             throw new ClException("sparse_attention: head size " + headSize + " needs work-groups of " + channelGroups
                     + " work-items, above the device's largest for this kernel (" + max + ")", -54);
@@ -216,7 +238,7 @@ public class OpenClKernels implements AutoCloseable {
                 .arg(5, queries).arg(6, queryStride).arg(7, firstQueryRow).arg(8, groups.firstQueryGroup())
                 .arg(9, groups.firstKeyGroup()).arg(10, groups.keyShare()).arg(11, headsPerUnit)
                 .arg(12, scale).arg(13, firstPos).arg(14, units).arg(15, scoreStride).arg(16, scores)
-                .run(new long[]{roundUp((long) firstPos + tokens, SCORE_GROUP), units, tokens}, null);
+                .run(new long[]{roundUp((long) firstPos + tokens, BlockedVectorStore.BLOCK) / BlockedVectorStore.BLOCK, units, tokens}, null);
     }
 
     /**
@@ -250,10 +272,48 @@ public class OpenClKernels implements AutoCloseable {
         }
     }
 
+    /**
+     * The two forms of the top-k and the attention kernels. They compute the same (top-k: the same selections,
+     * attention: within float rounding); each is fast on one kind of device.
+     */
+    enum Form {
+        /**
+         * A work-group of many work-items per row (a selection's scores, a head group's selected positions), which
+         * split it and meet in local memory: top_k_select.cl (radix select), sparse_attention.cl. For a GPU.
+         */
+        PARALLEL,
+        /**
+         * One work-item per row with plain loops: top_k_serial.cl, sparse_attention_serial.cl. For a CPU driver (PoCL),
+         * which runs a work-group's work-items one after another: there the parallel form's barriers, local atomics
+         * and short loops took 2-5x as long (8K, the 1B shape).
+         */
+        SERIAL;
+
+        static Form forDevice(ClDevice device) { return device.type().equals("CPU") ? SERIAL : PARALLEL; }
+    }
+
+    /** The form of the top-k and attention kernels that {@link #runTopK} and {@link #runAttention} launch here. */
+    Form form() { return form; }
+
+    /**
+     * Top-k of each (unit, token) row of {@code scores} under the budgets (sinkEnd, recentStart, slots, p per token):
+     * the kept positions ascending into indices rows, their number into counts.
+     */
     void runTopK(ClBuffer scores, int scoreStride, int units, ClBuffer budgets, ClBuffer indices, int indexStride, ClBuffer counts, int tokens) {
-        topK.arg(0, scores).arg(1, scoreStride).arg(2, units).arg(3, budgets).arg(4, indices).arg(5, indexStride).arg(6, counts)
-                .local(7, 256L * 4).local(8, (long) topKGroup * 4).local(9, (long) topKGroup * 4)
-                .run(new long[]{(long) units * topKGroup, tokens}, new long[]{topKGroup, 1});
+        runTopK(form, scores, scoreStride, units, budgets, indices, indexStride, counts, tokens);
+    }
+
+    /** {@link #runTopK} in the given form (tests run both on every device). */
+    void runTopK(Form form, ClBuffer scores, int scoreStride, int units, ClBuffer budgets, ClBuffer indices, int indexStride, ClBuffer counts,
+                 int tokens) {
+        switch (form) {
+            case PARALLEL -> topK.arg(0, scores).arg(1, scoreStride).arg(2, units).arg(3, budgets).arg(4, indices).arg(5, indexStride).arg(6, counts)
+                    .local(7, 256L * 4).local(8, (long) topKGroup * 4).local(9, (long) topKGroup * 4)
+                    .run(new long[]{(long) units * topKGroup, tokens}, new long[]{topKGroup, 1});
+            case SERIAL -> topKSerial.arg(0, scores).arg(1, scoreStride).arg(2, units).arg(3, budgets).arg(4, indices).arg(5, indexStride)
+                    .arg(6, counts).local(7, (long) TOP_K_SERIAL_BINS * 4)
+                    .run(new long[]{units, tokens}, new long[]{1, 1});
+        }
     }
 
     /** Values per piece when a mirror is converted to half on the host (the scratch array's length). */
@@ -298,13 +358,31 @@ public class OpenClKernels implements AutoCloseable {
         }
     }
 
+    /**
+     * Attention of every query head of {@code tokens} query tokens over its unit's selected positions (indices and
+     * counts rows as runTopK leaves them), into out ([token][qDim]); weights is scratch of one row per (token, head).
+     */
     void runAttention(ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, KeyPrecision kv, int kvDim, int headSize, int kvGroup,
                       int headsPerUnit, int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride,
                       float scale, ClBuffer out, int heads, int tokens) {
-        int vec = channelRun(headSize), group = headsPerWorkGroup(headsPerUnit, kvGroup), slices = attentionSlices(headSize, kv, group);
-        attentionKernel(vec, kv, group).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim).arg(5, headSize).arg(6, kvGroup)
-                .arg(7, headsPerUnit).arg(8, units).arg(9, indices).arg(10, indexStride).arg(11, counts).arg(12, weights)
-                .arg(13, weightStride).arg(14, scale).arg(15, out).local(16, (long) slices * headSize * 4).arg(17, heads)
+        runAttention(form, q, qDim, keys, values, kv, kvDim, headSize, kvGroup, headsPerUnit, units, indices, indexStride, counts, weights,
+                weightStride, scale, out, heads, tokens);
+    }
+
+    /** {@link #runAttention} in the given form (tests run both on every device). */
+    void runAttention(Form form, ClBuffer q, int qDim, ClBuffer keys, ClBuffer values, KeyPrecision kv, int kvDim, int headSize, int kvGroup,
+                      int headsPerUnit, int units, ClBuffer indices, int indexStride, ClBuffer counts, ClBuffer weights, int weightStride,
+                      float scale, ClBuffer out, int heads, int tokens) {
+        int group = headsPerWorkGroup(headsPerUnit, kvGroup);
+        ClKernel kernel = attentionKernel(form, headSize, kv, group).arg(0, q).arg(1, qDim).arg(2, keys).arg(3, values).arg(4, kvDim)
+                .arg(5, headSize).arg(6, kvGroup).arg(7, headsPerUnit).arg(8, units).arg(9, indices).arg(10, indexStride).arg(11, counts)
+                .arg(12, weights).arg(13, weightStride).arg(14, scale).arg(15, out);
+        if (form == Form.SERIAL) {
+            kernel.arg(16, heads).run(new long[]{(long) heads / group * tokens}, new long[]{1});
+            return;
+        }
+        int vec = channelRun(headSize), slices = attentionSlices(headSize, kv, group);
+        kernel.local(16, (long) slices * headSize * 4).arg(17, heads)
                 .run(new long[]{headSize / vec, slices, (long) heads / group * tokens}, new long[]{headSize / vec, slices, 1});
     }
 

@@ -11,6 +11,7 @@ import io.github.tokenbutler.plugin.selection.BudgetRule;
 import io.github.tokenbutler.plugin.selection.SelectionUnits;
 import io.github.tokenbutler.runtime.Llama3.KvRows;
 import io.github.tokenbutler.runtime.Llama3.ModelConfig;
+import io.github.tokenbutler.runtime.Llama3.Parallel;
 import io.github.tokenbutler.runtime.Llama3.UserError;
 
 /**
@@ -52,6 +53,8 @@ final class OpenClSparseAttention implements BackendAttention {
     private final ClContext ctx;
     private final boolean explicit;
     private final String deviceName;
+    /** The device is the host's own cores (PoCL): the runtime's idle workers are asked to park before it runs. */
+    private final boolean sharesHostCores;
     /** The predictor's state: v1 (the device runs its step) or v2 (the CPU runs it); the other is null. */
     private final ImportanceState state;
     private final RevisedImportanceState revised;
@@ -100,6 +103,7 @@ final class OpenClSparseAttention implements BackendAttention {
         this.ctx = kernels.context();
         this.explicit = explicit;
         this.deviceName = ctx.device().name();
+        this.sharesHostCores = ctx.device().type().equals("CPU");
         this.state = predictorState instanceof ImportanceState v1 ? v1 : null;
         this.revised = predictorState instanceof RevisedImportanceState v2 ? v2 : null;
         this.perKvHead = perKvHead;
@@ -142,7 +146,7 @@ final class OpenClSparseAttention implements BackendAttention {
         synchronized (kernels) {
             try {
                 // Built now, so that a failure shows at open.
-                kernels.attentionKernel(OpenClKernels.channelRun(headSize), mirror, OpenClKernels.headsPerWorkGroup(headsPerUnit, kvGroup));
+                kernels.attentionKernel(kernels.form(), headSize, mirror, OpenClKernels.headsPerWorkGroup(headsPerUnit, kvGroup));
                 long bytes = OpenClKernels.keyBytes(mirror);
                 for (int l = 1; l < layers; l++) {
                     keyMirror[l] = ctx.buffer((long) context * kvDim * bytes, "K cache mirror of layer " + l);
@@ -168,6 +172,7 @@ final class OpenClSparseAttention implements BackendAttention {
             throw new IllegalArgumentException("startPos " + startPos + " must be in 0.." + deviceLength + " (the positions stored so far)");
         }
         synchronized (kernels) {
+            if (sharesHostCores) Parallel.releaseCores();
             try {
                 ensureQueryRows(n);
                 int d = importanceDim, groups = state.config().modelLayers() * keyGroupsPerLayer;
@@ -230,6 +235,7 @@ final class OpenClSparseAttention implements BackendAttention {
     public long attend(int layer, int startPos, int nTokens, int predictedRow, float[] q, KvRows keyCache, KvRows valueCache, float[] out) {
         if (failed) return -1;
         synchronized (kernels) {
+            if (sharesHostCores) Parallel.releaseCores();
             try {
                 return attendOnDevice(layer, startPos, nTokens, predictedRow, q, keyCache, valueCache, out);
             } catch (ClException e) {

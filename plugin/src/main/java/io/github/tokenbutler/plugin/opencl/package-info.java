@@ -1,7 +1,9 @@
 /**
  * The OpenCL backend (LWJGL 3 over the system's ICD loader, libOpenCL.so.1) of the tokenbutler policy's
  * per-token work: the predictor's incremental step, importance scoring, top-k selection and sparse attention,
- * one kernel per {@code .cl} resource next to these classes. Chosen with
+ * one kernel per {@code .cl} resource next to these classes. Top-k and attention come in two forms with the same
+ * results, a work-group per row for GPUs and a work-item per row for CPU drivers such as PoCL
+ * ({@code OpenClKernels.Form}, chosen by the device's type). Chosen with
  * {@code --attention-opt backend=opencl|auto} ({@link io.github.tokenbutler.plugin.hook.AttentionBackends}); found
  * by ServiceLoader through {@link
  * io.github.tokenbutler.plugin.opencl.OpenClBackendProvider}.

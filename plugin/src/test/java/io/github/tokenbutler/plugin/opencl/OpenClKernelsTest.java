@@ -91,11 +91,18 @@ class OpenClKernelsTest {
     void topKMatchesTheFullSortReference(OpenClKernels k) {
         Random r = new Random(5);
         for (int n : new int[]{2, 17, 100, 257, 1000, 1025, 5000, 20000}) {
-            for (int trial = 0; trial < 3; trial++) {
+            for (int trial = 0; trial < 5; trial++) {
                 float[] scores = new float[n + 7];
                 for (int i = 0; i < scores.length; i++) {
                     // Coarse values give many ties; a few NaNs, infinities and signed zeros test the order's edges.
-                    scores[i] = trial == 0 ? (float) r.nextGaussian() : Math.round(r.nextGaussian() * 4) / 4f;
+                    // Trials 3 and 4 are for top_k_serial.cl's buckets: a range whose width overflows float (every
+                    // finite score in one bucket), and a few outliers far outside the rest (which its sample misses).
+                    scores[i] = switch (trial) {
+                        case 0 -> (float) r.nextGaussian();
+                        case 3 -> (float) (r.nextGaussian() * 1.5e38);
+                        case 4 -> r.nextInt(100) == 0 ? (float) (r.nextGaussian() * 1e30) : (float) r.nextGaussian();
+                        default -> Math.round(r.nextGaussian() * 4) / 4f;
+                    };
                     int special = r.nextInt(200);
                     if (special == 0) scores[i] = Float.NaN;
                     else if (special == 1) scores[i] = -0.0f;
@@ -105,11 +112,15 @@ class OpenClKernelsTest {
                 int from = 7, to = n + 7;
                 for (int kk : new int[]{1, n / 3 + 1, n / 2, n - 1, n}) {
                     if (kk <= 0) continue;
-                    int[] expected = new int[kk], actual = new int[kk];
+                    int[] expected = new int[kk];
                     int ne = TopKSelection.selectReference(scores, from, to, kk, expected, 0);
-                    int na = SingleKernelRuns.topK(k, scores, from, to, kk, actual, 0);
-                    assertEquals(ne, na, k.name() + " n " + n + " k " + kk);
-                    assertArrayEquals(expected, actual, k.name() + " n " + n + " k " + kk + " trial " + trial);
+                    for (OpenClKernels.Form kernel : OpenClKernels.Form.values()) {
+                        int[] actual = new int[kk];
+                        int na = SingleKernelRuns.topK(k, kernel, scores, from, to, kk, actual, 0);
+                        String what = k.name() + " " + kernel + " n " + n + " k " + kk + " trial " + trial;
+                        assertEquals(ne, na, what);
+                        assertArrayEquals(expected, actual, what);
+                    }
                 }
             }
         }
@@ -139,7 +150,8 @@ class OpenClKernelsTest {
     @MethodSource("devices")
     void sparseAttentionMatchesThePlainReference(OpenClKernels k) {
         Random r = new Random(3);
-        for (int headSize : new int[]{8, 64, 100}) {
+        // 32 and 128 for the serial form: two vectors per accumulator run, and two runs of four
+        for (int headSize : new int[]{8, 32, 64, 100, 128}) {
             for (int positions : new int[]{1, 33, 127, 300, 2049}) {
                 int kvHeads = 2, kvDim = kvHeads * headSize, heads = 3;
                 float[] keys = random(r, positions * kvDim), values = random(r, positions * kvDim);
@@ -149,13 +161,16 @@ class OpenClKernelsTest {
                 int count = 0;
                 for (int t = 0; t < positions; t++) if (t == positions - 1 || r.nextInt(3) > 0) idx[count++] = t;
                 int kvOff = headSize, qOff = headSize;
-                float[] out = new float[(heads + 1) * headSize];
-                SingleKernelRuns.sparseAttention(k, q, qOff, heads, keys, values, kvDim, kvOff, headSize, idx, count, out, headSize, KeyPrecision.F32);
-                for (int h = 0; h < heads; h++) {
-                    double[] ref = referenceAttention(q, qOff + h * headSize, keys, values, kvDim, kvOff, headSize, idx, count);
-                    double err = normalizedError(Arrays.copyOfRange(out, headSize + h * headSize, headSize + (h + 1) * headSize), ref, headSize);
-                    assertTrue(err <= TOLERANCE, k.name() + " head size " + headSize + " positions " + positions + " count " + count
-                            + " head " + h + ": normalized error " + err);
+                for (OpenClKernels.Form form : OpenClKernels.Form.values()) {
+                    float[] out = new float[(heads + 1) * headSize];
+                    SingleKernelRuns.sparseAttention(k, form, q, qOff, heads, keys, values, kvDim, kvOff, headSize, idx, count, out, headSize,
+                            KeyPrecision.F32);
+                    for (int h = 0; h < heads; h++) {
+                        double[] ref = referenceAttention(q, qOff + h * headSize, keys, values, kvDim, kvOff, headSize, idx, count);
+                        double err = normalizedError(Arrays.copyOfRange(out, headSize + h * headSize, headSize + (h + 1) * headSize), ref, headSize);
+                        assertTrue(err <= TOLERANCE, k.name() + " " + form + " head size " + headSize + " positions " + positions + " count " + count
+                                + " head " + h + ": normalized error " + err);
+                    }
                 }
             }
         }
@@ -170,13 +185,16 @@ class OpenClKernelsTest {
             float[] keys = random(r, positions * kvDim), values = random(r, positions * kvDim), q = random(r, headSize);
             int[] all = new int[positions];
             Arrays.setAll(all, t -> t);
-            float[] sparse = new float[headSize], dense = new float[headSize];
-            SingleKernelRuns.sparseAttention(k, q, 0, 1, keys, values, kvDim, 0, headSize, all, positions, sparse, 0, KeyPrecision.F32);
+            float[] dense = new float[headSize];
             DenseAttention.attendHead(q, 0, KvRows.wrap(keys, kvDim), KvRows.wrap(values, kvDim), 0, headSize, null, positions, new float[positions], dense, 0);
             double[] d = new double[headSize];
             for (int c = 0; c < headSize; c++) d[c] = dense[c];
-            double err = normalizedError(sparse, d, headSize);
-            assertTrue(err <= TOLERANCE, k.name() + " positions " + positions + ": normalized error vs dense " + err);
+            for (OpenClKernels.Form form : OpenClKernels.Form.values()) {
+                float[] sparse = new float[headSize];
+                SingleKernelRuns.sparseAttention(k, form, q, 0, 1, keys, values, kvDim, 0, headSize, all, positions, sparse, 0, KeyPrecision.F32);
+                double err = normalizedError(sparse, d, headSize);
+                assertTrue(err <= TOLERANCE, k.name() + " " + form + " positions " + positions + ": normalized error vs dense " + err);
+            }
         }
     }
 
@@ -201,13 +219,15 @@ class OpenClKernelsTest {
                     int[] idx = new int[positions];
                     int count = 0;
                     for (int t = 0; t < positions; t++) if (t == positions - 1 || r.nextInt(2) > 0) idx[count++] = t;
-                    float[] out = new float[heads * headSize];
-                    SingleKernelRuns.sparseAttention(k, q, 0, heads, keys, values, kvDim, kvOff, headSize, idx, count, out, 0, KeyPrecision.F16);
-                    for (int h = 0; h < heads; h++) {
-                        double[] ref = referenceAttention(q, h * headSize, halfKeys, halfValues, kvDim, kvOff, headSize, idx, count);
-                        double err = normalizedError(Arrays.copyOfRange(out, h * headSize, (h + 1) * headSize), ref, headSize);
-                        assertTrue(err <= TOLERANCE, k.name() + " f16 mirror, head size " + headSize + " positions " + positions
-                                + " head " + h + ": normalized error " + err);
+                    for (OpenClKernels.Form form : OpenClKernels.Form.values()) {
+                        float[] out = new float[heads * headSize];
+                        SingleKernelRuns.sparseAttention(k, form, q, 0, heads, keys, values, kvDim, kvOff, headSize, idx, count, out, 0, KeyPrecision.F16);
+                        for (int h = 0; h < heads; h++) {
+                            double[] ref = referenceAttention(q, h * headSize, halfKeys, halfValues, kvDim, kvOff, headSize, idx, count);
+                            double err = normalizedError(Arrays.copyOfRange(out, h * headSize, (h + 1) * headSize), ref, headSize);
+                            assertTrue(err <= TOLERANCE, k.name() + " " + form + " f16 mirror, head size " + headSize + " positions " + positions
+                                    + " head " + h + ": normalized error " + err);
+                        }
                     }
                 }
             }

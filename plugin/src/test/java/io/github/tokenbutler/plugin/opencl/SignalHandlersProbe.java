@@ -28,7 +28,7 @@ public final class SignalHandlersProbe {
         try (OpenClKernels kernels = new OpenClKernels(devices.getFirst())) {
             // A lazily built variant (F16 mirror, 2 heads per work-group) and a launch, which PoCL compiles then.
             float[] cache = new float[4 * 16], out = new float[2 * 16];
-            SingleKernelRuns.sparseAttention(kernels, new float[2 * 16], 0, 2, cache, cache, 16, 0, 16, new int[]{0, 1, 2, 3}, 4, out, 0,
+            SingleKernelRuns.sparseAttention(kernels, kernels.form(), new float[2 * 16], 0, 2, cache, cache, 16, 0, 16, new int[]{0, 1, 2, 3}, 4, out, 0,
                     io.github.tokenbutler.plugin.predictor.KeyPrecision.F16);
             System.out.println("opened " + kernels.name());
         }

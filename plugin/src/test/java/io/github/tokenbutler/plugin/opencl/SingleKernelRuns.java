@@ -32,8 +32,8 @@ final class SingleKernelRuns {
         }
     }
 
-    /** The min(k, to−from) best positions of scores[from..to), ascending (as TopKSelection.select). */
-    static int topK(OpenClKernels k, float[] scores, int from, int to, int keep, int[] out, int outOff) {
+    /** The min(k, to−from) best positions of scores[from..to), ascending (as TopKSelection.select), by the given kernel. */
+    static int topK(OpenClKernels k, OpenClKernels.Form kernel, float[] scores, int from, int to, int keep, int[] out, int outOff) {
         int n = to - from;
         if (keep <= 0 || n <= 0) return 0;
         if (keep >= n) {
@@ -48,7 +48,7 @@ final class SingleKernelRuns {
             scoreBuf.write(scores, 0, to, 0);
             // Candidates from..to-1, no recent positions: recentStart = to = p + 1.
             budgetBuf.write(new int[]{from, to, keep, to - 1}, 0, 4, 0);
-            k.runTopK(scoreBuf, to, 1, budgetBuf, indexBuf, to, countBuf, 1);
+            k.runTopK(kernel, scoreBuf, to, 1, budgetBuf, indexBuf, to, countBuf, 1);
             indexBuf.read(from, out, outOff, keep);
             return keep;
         }
@@ -56,9 +56,9 @@ final class SingleKernelRuns {
 
     /**
      * Attention of heads 0..heads−1 over the positions indices[0..count) (as SparseAttentionKernel.attend), the caches
-     * stored on the device as {@code kv} (F16: each value rounded to half).
+     * stored on the device as {@code kv} (F16: each value rounded to half), by the kernel of the given form.
      */
-    static void sparseAttention(OpenClKernels k, float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
+    static void sparseAttention(OpenClKernels k, OpenClKernels.Form form, float[] q, int qOff, int heads, float[] keyCache, float[] valueCache, int kvDim, int kvOff,
                                 int headSize, int[] indices, int count, float[] out, int outOff, KeyPrecision kv) {
         int rows = 0;
         for (int j = 0; j < count; j++) rows = Math.max(rows, indices[j] + 1);
@@ -79,7 +79,7 @@ final class SingleKernelRuns {
             OpenClKernels.writeMirror(vBuf, kv, valueCache, kvOff, kvElements, 0, scratch);
             indexBuf.write(indices, 0, count, 0);
             countBuf.write(new int[]{count}, 0, 1, 0);
-            k.runAttention(qBuf, qDim, kBuf, vBuf, kv, kvDim, headSize, heads, heads, 1, indexBuf, count, countBuf, weightBuf, count,
+            k.runAttention(form, qBuf, qDim, kBuf, vBuf, kv, kvDim, headSize, heads, heads, 1, indexBuf, count, countBuf, weightBuf, count,
                     (float) (1.0 / Math.sqrt(headSize)), outBuf, heads, 1);
             outBuf.read(0, out, outOff, qDim);
         }

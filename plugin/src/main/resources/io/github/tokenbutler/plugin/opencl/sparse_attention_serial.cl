@@ -1,0 +1,175 @@
+// Sparse attention for CPU devices: the same result as sparse_attention.cl, computed by one work-item per (group of
+// HEADS query heads, query token) with plain loops, as the CPU's SparseAttentionKernel does: the logits of every
+// selected row, a softmax, then the weighted sum of the selected V rows, each gathered row serving the HEADS heads.
+// The selection of head h is the one of its unit (h / headsPerUnit); its K/V head is h / kvGroup.
+// K/V caches are the runtime's layout, [position][kvDim].
+//
+// Why a second kernel: a CPU driver (PoCL) runs a work-group's work-items one after another, and sparse_attention.cl's
+// split of each row list over 128 work-items, with tree reductions between barriers, made it walk the gathered rows
+// in many short loops. A core walks them faster in one loop, and the K/V heads of a layer already give the driver
+// enough work-items to fill its cores.
+// Rows are gathered in batches of AHEAD: at the start of each batch the next batch's cache lines are touched in one
+// tight loop, so that they arrive together while this batch is computed (a scattered row is otherwise a cache miss
+// the core waits for). On the 1B shape at 8K, 75% sparse, gqa=kv, one layer's K/V out of cache: 2.4-2.8 ms with
+// sparse_attention.cl, 2.3 ms here without the touches, 0.9 ms with them (PoCL 3.1, 2 cores).
+//
+// VEC (build option, the largest of 16, 8, 4, 2, 1 dividing headSize): channels per vector load.
+// RUN (build option): vectors per head kept in the weighted sum's accumulators, a divisor of headSize / VEC; the
+// weighted sum walks the selected V rows once per run of RUN * VEC channels (once for a head size of 64).
+// HEADS (build option): as in sparse_attention.cl.
+// KV_FORMAT (build option): 0 = the K/V mirror holds floats, 1 = halves, read with vload_halfVEC.
+// The weights pass through `weights` (global; one row per (token, head)), which is scratch here: it is left holding
+// the exponentials.
+// NDRange (heads / HEADS * tokens), work-groups of one work-item.
+
+#ifndef KV_FORMAT
+#define KV_FORMAT 0
+#endif
+#ifndef HEADS
+#define HEADS 1
+#endif
+// Rows per gather batch (16 and 32 measured the same).
+#define AHEAD 16
+#ifndef RUN
+#define RUN 1
+#endif
+
+#if VEC == 16
+typedef float16 vec_t;
+#define VLOAD(p) vload16(0, (p))
+#define VSTORE(v, p) vstore16((v), 0, (p))
+#define VLOAD_HALF(p) vload_half16(0, (p))
+#define HSUM(v) (hsum8((v).lo) + hsum8((v).hi))
+#elif VEC == 8
+typedef float8 vec_t;
+#define VLOAD(p) vload8(0, (p))
+#define VSTORE(v, p) vstore8((v), 0, (p))
+#define VLOAD_HALF(p) vload_half8(0, (p))
+#define HSUM(v) hsum8(v)
+#elif VEC == 4
+typedef float4 vec_t;
+#define VLOAD(p) vload4(0, (p))
+#define VSTORE(v, p) vstore4((v), 0, (p))
+#define VLOAD_HALF(p) vload_half4(0, (p))
+#define HSUM(v) hsum4(v)
+#elif VEC == 2
+typedef float2 vec_t;
+#define VLOAD(p) vload2(0, (p))
+#define VSTORE(v, p) vstore2((v), 0, (p))
+#define VLOAD_HALF(p) vload_half2(0, (p))
+#define HSUM(v) ((v).x + (v).y)
+#elif VEC == 1
+typedef float vec_t;
+#define VLOAD(p) (*(p))
+#define VSTORE(v, p) (*(p) = (v))
+#define VLOAD_HALF(p) vload_half(0, (p))
+#define HSUM(v) (v)
+#else
+#error "VEC must be 1, 2, 4, 8 or 16"
+#endif
+
+#if KV_FORMAT == 0
+typedef float kv_t;
+#define VLOAD_KV(p) VLOAD(p)
+#elif KV_FORMAT == 1
+typedef half kv_t;
+#define VLOAD_KV(p) VLOAD_HALF(p)
+#else
+#error "KV_FORMAT must be 0 (float) or 1 (half)"
+#endif
+
+inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+inline float hsum8(float8 v) { return hsum4(v.lo) + hsum4(v.hi); }
+
+// A load of each cache line of bytes [p, p + bytes), combined into bits nobody needs: the line is then on its way
+// while the rows before it are computed.
+inline uint touch(__global const kv_t* p, int bytes) {
+    __global const uchar* b = (__global const uchar*) p;
+    uint bits = 0u;
+    for (int at = 0; at < bytes; at += 64) bits |= b[at];
+    return bits;
+}
+
+__kernel void sparse_attention_serial(__global const float* q, int qDim, __global const kv_t* keyCache,
+                                      __global const kv_t* valueCache, int kvDim, int headSize, int kvGroup,
+                                      int headsPerUnit, int units, __global const int* indices, int indexStride,
+                                      __global const int* counts, __global float* weights, int weightStride, float scale,
+                                      __global float* out, int nHeads) {
+    int groups = nHeads / HEADS;
+    int head0 = (get_global_id(0) % groups) * HEADS, token = get_global_id(0) / groups;
+    long row = (long) token * units + head0 / headsPerUnit;
+    __global const int* idx = indices + row * indexStride;
+    int count = counts[row];
+    int kvOff = (head0 / kvGroup) * headSize;
+    // Head head0 + h: its query at qh + h * headSize, its weight row at w + h * weightStride.
+    __global const float* qh = q + (long) token * qDim + head0 * headSize;
+    __global float* w = weights + ((long) token * nHeads + head0) * weightStride;
+
+    int rowBytes = headSize * (int) sizeof(kv_t), runBytes = RUN * VEC * (int) sizeof(kv_t);
+    uint touched = 0u;
+    float max[HEADS];
+    for (int h = 0; h < HEADS; h++) max[h] = -INFINITY;
+    for (int j = 0; j < count; j++) {
+        __global const kv_t* k = keyCache + (long) idx[j] * kvDim + kvOff;
+        if (j % AHEAD == 0) {
+            for (int a = j + AHEAD; a < min(count, j + 2 * AHEAD); a++) touched |= touch(keyCache + (long) idx[a] * kvDim + kvOff, rowBytes);
+        }
+        vec_t acc[HEADS];
+        for (int h = 0; h < HEADS; h++) acc[h] = (vec_t) (0.0f);
+        for (int c = 0; c < headSize; c += VEC) {
+            vec_t key = VLOAD_KV(k + c); // one gather of the row for all HEADS heads
+            for (int h = 0; h < HEADS; h++) acc[h] = fma(VLOAD(qh + h * headSize + c), key, acc[h]);
+        }
+        for (int h = 0; h < HEADS; h++) {
+            float dot = HSUM(acc[h]) * scale;
+            w[h * weightStride + j] = dot;
+            max[h] = fmax(max[h], dot);
+        }
+    }
+
+    float sum[HEADS];
+    for (int h = 0; h < HEADS; h++) {
+        __global float* wh = w + h * weightStride;
+        vec_t partial = (vec_t) (0.0f);
+        int j = 0;
+        // VEC weights at a time: a vector exp
+        for (; j + VEC <= count; j += VEC) {
+            vec_t e = exp(VLOAD(wh + j) - (vec_t) (max[h]));
+            VSTORE(e, wh + j);
+            partial += e;
+        }
+        float total = HSUM(partial);
+        for (; j < count; j++) {
+            float e = exp(wh[j] - max[h]);
+            wh[j] = e;
+            total += e;
+        }
+        sum[h] = total;
+    }
+
+    for (int c0 = 0; c0 < headSize; c0 += RUN * VEC) {
+        vec_t acc[HEADS][RUN];
+        for (int h = 0; h < HEADS; h++) for (int r = 0; r < RUN; r++) acc[h][r] = (vec_t) (0.0f);
+        __global const kv_t* v0 = valueCache + kvOff + c0;
+        for (int j = 0; j < count; j++) {
+            __global const kv_t* v = v0 + (long) idx[j] * kvDim; // one gather of the row for all HEADS heads
+            if (j % AHEAD == 0) {
+                for (int a = j + AHEAD; a < min(count, j + 2 * AHEAD); a++) touched |= touch(v0 + (long) idx[a] * kvDim, runBytes);
+            }
+            for (int r = 0; r < RUN; r++) {
+                vec_t value = VLOAD_KV(v + r * VEC);
+                for (int h = 0; h < HEADS; h++) acc[h][r] = fma((vec_t) (w[h * weightStride + j]), value, acc[h][r]);
+            }
+        }
+        for (int h = 0; h < HEADS; h++) {
+            __global float* o = out + (long) token * qDim + (head0 + h) * headSize + c0;
+            for (int r = 0; r < RUN; r++) {
+                float part[VEC];
+                VSTORE(acc[h][r], part);
+                for (int c = 0; c < VEC; c++) o[r * VEC + c] = part[c] / sum[h];
+            }
+        }
+    }
+    // A use of the touched bits that never happens (count is not negative), so that the compiler keeps the loads.
+    if (touched == 0u && count < 0) w[0] = 0.0f;
+}
