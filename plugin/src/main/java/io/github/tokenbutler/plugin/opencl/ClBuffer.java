@@ -101,6 +101,7 @@ public final class ClBuffer implements AutoCloseable {
     private MemorySegment readStaged(long offset, long n) {
         checkRange(offset, n);
         MemorySegment s = ctx.staging(n);
+        ctx.letRun();
         Cl.check(CL10.nclEnqueueReadBuffer(ctx.queue(), mem, 1, offset, n, s.address(), 0, 0L, 0L), "clEnqueueReadBuffer(" + what + ")");
         ctx.drained();
         ctx.received(n);

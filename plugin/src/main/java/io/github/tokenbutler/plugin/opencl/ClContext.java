@@ -1,6 +1,9 @@
 package io.github.tokenbutler.plugin.opencl;
 
+import org.lwjgl.PointerBuffer;
 import org.lwjgl.opencl.CL10;
+import org.lwjgl.opencl.CL11;
+import org.lwjgl.opencl.CL12;
 import org.lwjgl.system.MemoryStack;
 
 import java.io.IOException;
@@ -29,6 +32,8 @@ public final class ClContext implements AutoCloseable {
     private MemorySegment writeStaging = MemorySegment.NULL;
     private long writeStagingUsed;
     private boolean closed;
+    /** The user event that {@link #hold} made the queue wait for, or 0 when the queue runs freely. */
+    private long gate;
     /** Bytes every transfer of this context's buffers moved, each way, since it was made. */
     private long bytesToDevice, bytesFromDevice;
 
@@ -149,8 +154,42 @@ public final class ClContext implements AutoCloseable {
         return staging;
     }
 
+    /**
+     * Holds the queue: what is enqueued from now on waits until the next blocking call (a read, {@link #finish})
+     * lets it run, all of it at once. For a device on the host's own cores (PoCL): otherwise its threads start on
+     * the first command while the host thread is still enqueueing the rest, and three threads take turns on the
+     * cores. A no-op while the queue is held already.
+     */
+    public void hold() {
+        if (gate != 0) return;
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            long event = CL11.clCreateUserEvent(context(), err);
+            Cl.check(err.get(0), "clCreateUserEvent");
+            int status = CL12.clEnqueueBarrierWithWaitList(queue(), stack.pointers(event), (PointerBuffer) null);
+            if (status != CL10.CL_SUCCESS) {
+                CL11.clSetUserEventStatus(event, CL10.CL_COMPLETE);
+                CL10.clReleaseEvent(event);
+                Cl.check(status, "clEnqueueBarrierWithWaitList");
+            }
+            gate = event;
+        }
+    }
+
+    /** Lets a held queue run (before any call that waits for it). */
+    void letRun() {
+        if (gate == 0) return;
+        long event = gate;
+        gate = 0;
+        int status = CL11.clSetUserEventStatus(event, CL10.CL_COMPLETE);
+        int released = CL10.clReleaseEvent(event);
+        Cl.check(status, "clSetUserEventStatus");
+        Cl.check(released, "clReleaseEvent");
+    }
+
     /** Waits for every queued command. */
     public void finish() {
+        letRun();
         Cl.check(CL10.clFinish(queue()), "clFinish");
         drained();
     }

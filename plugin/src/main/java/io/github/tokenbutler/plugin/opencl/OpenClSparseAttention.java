@@ -174,6 +174,7 @@ final class OpenClSparseAttention implements BackendAttention {
         synchronized (kernels) {
             if (sharesHostCores) Parallel.releaseCores();
             try {
+                if (sharesHostCores) ctx.hold();
                 ensureQueryRows(n);
                 int d = importanceDim, groups = state.config().modelLayers() * keyGroupsPerLayer;
                 predictorStep.step(startPos, n, x, (t0, first, tokens, qi, ki) -> {
@@ -247,6 +248,7 @@ final class OpenClSparseAttention implements BackendAttention {
 
     private long attendOnDevice(int layer, int startPos, int nTokens, int predictedRow, float[] q, KvRows keyCache, KvRows valueCache,
                                 float[] result) {
+        if (sharesHostCores) ctx.hold(); // the device starts when this call's work is all enqueued
         int end = startPos + nTokens;
         if (end > context) throw new IllegalArgumentException("positions up to " + (end - 1) + " exceed the context of " + context);
         // Only the rows the device has not seen cross the bus (a rewind re-sends from the rewound position).

@@ -41,6 +41,32 @@ class OpenClBufferTest {
         }
     }
 
+    /**
+     * A held queue (ClContext.hold) runs what was enqueued when a blocking call comes: a read, or finish, and also
+     * when the staging area fills (its finish); a second hold while held is a no-op.
+     */
+    @Test void aHeldQueueRunsAtTheNextBlockingCall() {
+        OpenClBackends.requireOpenCl();
+        for (ClDevice device : OpenClBackends.devices()) {
+            try (ClContext ctx = new ClContext(device); ClBuffer b = ctx.buffer(1L << 20, "held")) {
+                int floats = (int) (b.bytes() / 4);
+                float[] values = new float[floats], back = new float[floats];
+                for (int round = 0; round < 3; round++) {
+                    for (int i = 0; i < floats; i++) values[i] = round * 10 + i;
+                    ctx.hold();
+                    ctx.hold();
+                    b.write(values, 0, floats / 2, 0);
+                    // Round 1 writes more than the staging area holds while held: the finish that makes room opens the queue.
+                    if (round == 1) for (int k = 0; k < 3; k++) b.write(values, floats / 2, floats / 2, floats / 2);
+                    else b.write(values, floats / 2, floats / 2, floats / 2);
+                    if (round == 2) ctx.finish();
+                    b.read(0, back, 0, floats);
+                    assertArrayEquals(values, back, device.name() + ", round " + round);
+                }
+            }
+        }
+    }
+
     @Test void rowsLandAtTheirPitch() {
         OpenClBackends.requireOpenCl();
         for (ClDevice device : OpenClBackends.devices()) {
