@@ -81,6 +81,16 @@ typedef half kv_t;
 inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 inline float hsum8(float8 v) { return hsum4(v.lo) + hsum4(v.hi); }
 
+#if HEADS == 4 && VEC == 16
+// The lane sums of four heads' products, sharing their adds: halves, quarters, then pairs across heads.
+inline float4 hsum_heads(float16 a0, float16 a1, float16 a2, float16 a3) {
+    float8 b0 = a0.lo + a0.hi, b1 = a1.lo + a1.hi, b2 = a2.lo + a2.hi, b3 = a3.lo + a3.hi;
+    float4 c0 = b0.lo + b0.hi, c1 = b1.lo + b1.hi, c2 = b2.lo + b2.hi, c3 = b3.lo + b3.hi;
+    float4 d01 = (float4) (c0.s01 + c0.s23, c1.s01 + c1.s23), d23 = (float4) (c2.s01 + c2.s23, c3.s01 + c3.s23);
+    return (float4) (d01.s02 + d01.s13, d23.s02 + d23.s13);
+}
+#endif
+
 // A load of each cache line of bytes [p, p + bytes), combined into bits nobody needs: the line is then on its way
 // while the rows before it are computed.
 inline uint touch(__global const kv_t* p, int bytes) {
@@ -93,8 +103,8 @@ inline uint touch(__global const kv_t* p, int bytes) {
 __kernel void sparse_attention_serial(__global const float* q, int qDim, __global const kv_t* keyCache,
                                       __global const kv_t* valueCache, int kvDim, int headSize, int kvGroup,
                                       int headsPerUnit, int units, __global const int* indices, int indexStride,
-                                      __global const int* counts, __global float* weights, int weightStride, float scale,
-                                      __global float* out, int nHeads) {
+                                      __global const int* counts, __global float* weights, int weightStride,
+                                      float scale, __global float* out, int nHeads) {
     int groups = nHeads / HEADS;
     int head0 = (get_global_id(0) % groups) * HEADS, token = get_global_id(0) / groups;
     long row = (long) token * units + head0 / headsPerUnit;
@@ -120,11 +130,23 @@ __kernel void sparse_attention_serial(__global const float* q, int qDim, __globa
             vec_t key = VLOAD_KV(k + c); // one gather of the row for all HEADS heads
             for (int h = 0; h < HEADS; h++) acc[h] = fma(VLOAD(qh + h * headSize + c), key, acc[h]);
         }
+#if HEADS == 4 && VEC == 16
+        float4 dots = hsum_heads(acc[0], acc[1], acc[2], acc[3]) * scale;
+        w[j] = dots.s0;
+        w[weightStride + j] = dots.s1;
+        w[2 * weightStride + j] = dots.s2;
+        w[3 * weightStride + j] = dots.s3;
+        max[0] = fmax(max[0], dots.s0);
+        max[1] = fmax(max[1], dots.s1);
+        max[2] = fmax(max[2], dots.s2);
+        max[3] = fmax(max[3], dots.s3);
+#else
         for (int h = 0; h < HEADS; h++) {
             float dot = HSUM(acc[h]) * scale;
             w[h * weightStride + j] = dot;
             max[h] = fmax(max[h], dot);
         }
+#endif
     }
 
     float sum[HEADS];
