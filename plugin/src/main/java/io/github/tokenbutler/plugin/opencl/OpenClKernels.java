@@ -58,7 +58,8 @@ public class OpenClKernels implements AutoCloseable {
             this.form = Form.forDevice(ctx.device());
             // The attention variants for an F16 mirror or several heads per work-group are built when a session asks
             // for them (OpenClSparseAttention's constructor), where a build failure is reported the same way.
-            for (int vec = 1; vec <= 16; vec *= 2) attentionKernel(form, vec, KeyPrecision.F32, 1);
+            // Head sizes 1, 2, 4, 8, 16: one program of each VEC.
+            for (int headSize = 1; headSize <= 16; headSize *= 2) attentionKernel(form, headSize, KeyPrecision.F32, 1);
             this.topKGroup = (int) Math.min(TOP_K_GROUP, topK.maxWorkGroupSize());
         } catch (RuntimeException e) {
             if (ownsContext) ctx.close();

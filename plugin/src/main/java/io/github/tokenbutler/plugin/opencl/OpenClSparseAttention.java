@@ -53,7 +53,7 @@ final class OpenClSparseAttention implements BackendAttention {
     private final ClContext ctx;
     private final boolean explicit;
     private final String deviceName;
-    /** The device is the host's own cores (PoCL): the runtime's idle workers are asked to park before it runs. */
+    /** The device is the host's own cores (PoCL): before it runs, the runtime's idle workers are asked to park and the queue is held. */
     private final boolean sharesHostCores;
     /** The predictor's state: v1 (the device runs its step) or v2 (the CPU runs it); the other is null. */
     private final ImportanceState state;
