@@ -84,19 +84,29 @@ public final class ClContext implements AutoCloseable {
         return b;
     }
 
-    /** Builds the program in resource {@code name} (next to this class) with the given build options. */
-    public ClProgram program(String name, String options) {
+    /**
+     * Builds the program in resource {@code name} (next to this class) with the given build options, after the
+     * text of the {@code headers} resources (definitions several programs share; build logs count the program's
+     * lines from 1).
+     */
+    public ClProgram program(String name, String options, String... headers) {
         requireOpen();
-        String source;
+        StringBuilder source = new StringBuilder();
+        for (String header : headers) source.append(resourceText(header)).append('\n');
+        if (headers.length > 0) source.append("#line 1\n");
+        source.append(resourceText(name));
+        ClProgram p = new ClProgram(this, name, source.toString(), options);
+        owned.push(p);
+        return p;
+    }
+
+    private static String resourceText(String name) {
         try (InputStream in = ClContext.class.getResourceAsStream(name)) {
             if (in == null) throw new IllegalStateException("OpenCL source " + name + " is missing from the classpath");
-            source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read OpenCL source " + name + ": " + e.getMessage(), e);
         }
-        ClProgram p = new ClProgram(this, name, source, options);
-        owned.push(p);
-        return p;
     }
 
     void forget(AutoCloseable resource) { owned.remove(resource); }

@@ -53,8 +53,8 @@ public class OpenClKernels implements AutoCloseable {
                 scoringKernel(p);
                 quantizingKernel(p);
             }
-            this.topK = ctx.program("top_k_select.cl", "").kernel("top_k_select");
-            this.topKSerial = ctx.program("top_k_serial.cl", "").kernel("top_k_serial");
+            this.topK = ctx.program("top_k_select.cl", "", "top_k_order.clh").kernel("top_k_select");
+            this.topKSerial = ctx.program("top_k_serial.cl", "", "top_k_order.clh").kernel("top_k_serial");
             this.form = Form.forDevice(ctx.device());
             // The attention variants for an F16 mirror or several heads per work-group are built when a session asks
             // for them (OpenClSparseAttention's constructor), where a build failure is reported the same way.
@@ -116,7 +116,8 @@ public class OpenClKernels implements AutoCloseable {
                 yield "sparse_attention_serial";
             }
         };
-        return attention.computeIfAbsent(file + " " + options, key -> ctx.program(file + ".cl", key.substring(file.length() + 1)).kernel(file));
+        return attention.computeIfAbsent(file + " " + options,
+                key -> ctx.program(file + ".cl", key.substring(file.length() + 1), "attention_rows.clh").kernel(file));
     }
 
     /** RUN of sparse_attention_serial.cl: the largest of 4, 2, 1 dividing the vectors of a head. */

@@ -17,60 +17,7 @@
 // The weights pass through `weights` (global; one row per (token, head)) and are left normalized there.
 // KV_FORMAT (build option): 0 = the K/V mirror holds floats, 1 = halves, read VEC at a time with vload_halfVEC
 // (core OpenCL, no cl_khr_fp16 needed); the arithmetic is float either way.
-
-#ifndef KV_FORMAT
-#define KV_FORMAT 0
-#endif
-#ifndef HEADS
-#define HEADS 1
-#endif
-
-#if VEC == 16
-typedef float16 vec_t;
-#define VLOAD(p) vload16(0, (p))
-#define VSTORE(v, p) vstore16((v), 0, (p))
-#define VLOAD_HALF(p) vload_half16(0, (p))
-#define HSUM(v) (hsum8((v).lo) + hsum8((v).hi))
-#elif VEC == 8
-typedef float8 vec_t;
-#define VLOAD(p) vload8(0, (p))
-#define VSTORE(v, p) vstore8((v), 0, (p))
-#define VLOAD_HALF(p) vload_half8(0, (p))
-#define HSUM(v) hsum8(v)
-#elif VEC == 4
-typedef float4 vec_t;
-#define VLOAD(p) vload4(0, (p))
-#define VSTORE(v, p) vstore4((v), 0, (p))
-#define VLOAD_HALF(p) vload_half4(0, (p))
-#define HSUM(v) hsum4(v)
-#elif VEC == 2
-typedef float2 vec_t;
-#define VLOAD(p) vload2(0, (p))
-#define VSTORE(v, p) vstore2((v), 0, (p))
-#define VLOAD_HALF(p) vload_half2(0, (p))
-#define HSUM(v) ((v).x + (v).y)
-#elif VEC == 1
-typedef float vec_t;
-#define VLOAD(p) (*(p))
-#define VSTORE(v, p) (*(p) = (v))
-#define VLOAD_HALF(p) vload_half(0, (p))
-#define HSUM(v) (v)
-#else
-#error "VEC must be 1, 2, 4, 8 or 16"
-#endif
-
-#if KV_FORMAT == 0
-typedef float kv_t;
-#define VLOAD_KV(p) VLOAD(p)
-#elif KV_FORMAT == 1
-typedef half kv_t;
-#define VLOAD_KV(p) VLOAD_HALF(p)
-#else
-#error "KV_FORMAT must be 0 (float) or 1 (half)"
-#endif
-
-inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
-inline float hsum8(float8 v) { return hsum4(v.lo) + hsum4(v.hi); }
+// vec_t, kv_t, VLOAD, VLOAD_KV, VSTORE and HSUM come from attention_rows.clh, which the host puts in front.
 
 __kernel void sparse_attention(__global const float* q, int qDim, __global const kv_t* keyCache,
                                __global const kv_t* valueCache, int kvDim, int headSize, int kvGroup, int headsPerUnit,

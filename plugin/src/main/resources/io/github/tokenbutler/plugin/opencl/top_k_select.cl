@@ -13,13 +13,7 @@
 //
 // budgets[4 * token + 0..3] = sinkEnd, recentStart, slots, p (from the CPU's BudgetRule).
 // Local memory: hist (256 uints), scanA and scanB (work-group size ints each).
-
-inline uint order_key(float s) {
-    if (isnan(s)) s = -INFINITY;
-    if (s == 0.0f) s = 0.0f;
-    uint b = as_uint(s);
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
+// order_key comes from top_k_order.clh, which the host puts in front.
 
 // Inclusive prefix sum of a[0..wg) (Hillis-Steele); every work-item of the group must call it.
 inline void scan_inclusive(__local int* a, int lid, int wg) {

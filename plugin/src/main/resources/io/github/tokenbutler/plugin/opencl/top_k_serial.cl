@@ -24,16 +24,10 @@
 //
 // budgets[4 * token + 0..3] = sinkEnd, recentStart, slots, p (from the CPU's BudgetRule).
 // NDRange (units, query tokens), work-groups of one work-item. Local memory: hist (BINS uints).
+// order_key comes from top_k_order.clh, which the host puts in front.
 
 #define BINS 2048
 #define SAMPLE 256
-
-inline uint order_key(float s) {
-    if (isnan(s)) s = -INFINITY;
-    if (s == 0.0f) s = 0.0f;
-    uint b = as_uint(s);
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
 
 inline int bucket_of(float v, float lo, float inv) {
     // Selects rather than branches (this runs once per candidate). v - lo may round to +-inf for finite v far
@@ -44,7 +38,7 @@ inline int bucket_of(float v, float lo, float inv) {
     return (int) fmin(fmax(x, 0.0f), (float) (BINS - 1));
 }
 
-// The same two functions on 16 scores at once (the same operations lane by lane, so the same results).
+// order_key and bucket_of on 16 scores at once (the same operations lane by lane, so the same results).
 inline uint16 order_key16(float16 s) {
     s = select(s, (float16) (-INFINITY), isnan(s));
     s = select(s, (float16) (0.0f), s == 0.0f);
