@@ -13,11 +13,9 @@
 // the core waits for). On the 1B shape at 8K, 75% sparse, gqa=kv, one layer's K/V out of cache: 2.4-2.8 ms with
 // sparse_attention.cl, 2.3 ms here without the touches, 0.9 ms with them (PoCL 3.1, 2 cores).
 //
-// VEC (build option, the largest of 16, 8, 4, 2, 1 dividing headSize): channels per vector load.
+// VEC, KV_FORMAT and HEADS (build options): as in sparse_attention.cl (attention_rows.clh).
 // RUN (build option): vectors per head kept in the weighted sum's accumulators, a divisor of headSize / VEC; the
 // weighted sum walks the selected V rows once per run of RUN * VEC channels (once for a head size of 64).
-// HEADS (build option): as in sparse_attention.cl.
-// KV_FORMAT (build option): 0 = the K/V mirror holds floats, 1 = halves, read with vload_halfVEC.
 // The weights pass through `weights` (global; one row per (token, head)), which is scratch here: it is left holding
 // the exponentials.
 // NDRange (heads / HEADS * tokens), work-groups of one work-item.

@@ -104,8 +104,9 @@ __kernel void top_k_serial(__global const float* scores, int scoreStride, int un
         // random would mispredict every few of them.
         for (t = sinkEnd; t + 16 <= recentStart; t += 16) {
             float16 v = vload16(0, s + t);
-            if (!any(bucket_of16(v, lo, inv) == bucket)) continue; // most blocks of 16 hold none of the bucket
-            vstore16(bucket_of16(v, lo, inv), 0, lanes);
+            int16 buckets = bucket_of16(v, lo, inv);
+            if (!any(buckets == bucket)) continue; // most blocks of 16 hold none of the bucket
+            vstore16(buckets, 0, lanes);
             uint keys[16];
             vstore16(order_key16(v), 0, keys);
             for (int l = 0; l < 16; l++) {
