@@ -56,7 +56,8 @@ public final class BenchCommand implements Command {
                   take turns for --rounds rounds (default 2) and each keeps its fastest round.
                   Attention options (e.g. sparsity=0.75, predictor=P.butler.gguf) apply to every attention but dense.
                   --backends B1,B2  runs every attention but dense once per attention backend (backend=B), side by
-                                    side in one table (e.g. tokenbutler/cpu and tokenbutler/opencl)
+                                    side in one table (e.g. tokenbutler/cpu and tokenbutler/opencl), with a line
+                                    per backend: its predictor + selection + attention against the cpu's
                   --seed S    synthetic tokens and cache contents (default 1)
                   --cache-type-k T, --cache-type-v T   KV cache types, f32, f16 (default) or q8_0 (also -ctk, -ctv)
                 """;
@@ -267,6 +268,10 @@ public final class BenchCommand implements Command {
                             context, v.label(), tps, t.total / 1e6 / steps, tps / baseline,
                             pct(t.weights, t.total), pct(t.predictor, t.total), pct(t.selection, t.total), pct(t.attention, t.total)));
                 }
+                List<String> labels = variants.stream().map(Variant::label).toList();
+                long[] hook = new long[variants.size()];
+                for (int i = 0; i < hook.length; i++) hook[i] = best[i].predictor + best[i].selection + best[i].attention;
+                for (String line : backendComparisons(labels, hook, steps)) bar.printAbove(System.out, String.format(Locale.ROOT, "%-8d %s%n", context, line));
                 for (int i = 0; i < variants.size(); i++) {
                     StepTimes t = best[i];
                     if (t.keyBytesPerPosition() == 0) continue;
@@ -281,6 +286,27 @@ public final class BenchCommand implements Command {
                         bandwidth / 1e9, Parallel.THREADS));
             }
         }
+    }
+
+    /**
+     * With --backends: each attention's work on another backend against its work on the CPU, in the same table:
+     * "a/opencl: predictor + selection + attention X ms a step, R x a/cpu's Y ms". The work is the hook's time
+     * (the columns predictor, selection and attention; attention includes the runtime's dense layer 0 on both).
+     * @param labels    the variants' labels ("name" or "name/backend")
+     * @param hookNanos each variant's predictor + selection + attention over its timed steps
+     */
+    static List<String> backendComparisons(List<String> labels, long[] hookNanos, int steps) {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < labels.size(); i++) {
+            String label = labels.get(i);
+            int slash = label.lastIndexOf('/');
+            if (slash < 0 || label.endsWith("/cpu")) continue;
+            int cpu = labels.indexOf(label.substring(0, slash) + "/cpu");
+            if (cpu < 0 || hookNanos[cpu] == 0) continue;
+            lines.add(String.format(Locale.ROOT, "%s: predictor + selection + attention %.2f ms a step, %.2fx %s's %.2f ms", label,
+                    hookNanos[i] / 1e6 / steps, (double) hookNanos[i] / hookNanos[cpu], labels.get(cpu), hookNanos[cpu] / 1e6 / steps));
+        }
+        return lines;
     }
 
     private static final int JIT_WARMUP_CONTEXT = 4096, JIT_WARMUP_STEPS = 32;

@@ -38,6 +38,15 @@ class BenchCommandTest {
     }
 
     @Test
+    void eachBackendsWorkIsComparedWithTheCpusInTheSameTable() {
+        // tokenbutler/cpu 40 ms over 4 steps (10 a step), tokenbutler/opencl 60 ms (15): 1.50x; dense has no backend
+        List<String> lines = BenchCommand.backendComparisons(List.of("dense", "tokenbutler/cpu", "tokenbutler/opencl", "h2o/opencl"),
+                new long[]{90_000_000L, 40_000_000L, 60_000_000L, 30_000_000L}, 4);
+        assertEquals(List.of("tokenbutler/opencl: predictor + selection + attention 15.00 ms a step, 1.50x tokenbutler/cpu's 10.00 ms"), lines);
+        assertEquals(List.of(), BenchCommand.backendComparisons(List.of("dense", "tokenbutler"), new long[]{1, 1}, 1));
+    }
+
+    @Test
     void badOptionsAreOneLineErrors() {
         assertUserError(run("bench", "--model", TINY.toString(), "--context", "64", "--rounds", "0"), "rounds");
         assertUserError(run("bench", "--model", TINY.toString(), "--context", "64", "--attention", "nosuch"), "nosuch");
