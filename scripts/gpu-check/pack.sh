@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs into .device/ (ignored by git) what a machine with an OpenCL GPU but no JDK and no build tools needs to run
 # the OpenCL checks with run.sh: a jlink'ed JDK 25, the built jars and test classes, a JUnit runner, the OpenCL ICD
-# loader of this machine, and the real stories260K model and text the end-to-end test reads. About 35 MB.
+# loader of this machine, and the real stories260K model and text the end-to-end test reads. About 46 MB.
 # Usage (from anywhere, on the build machine): scripts/gpu-check/pack.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
