@@ -6,13 +6,17 @@
 # Usage, from the checkout's root: scripts/gpu-check/run.sh RESULTS_DIR [PHASES]
 #   PHASES: comma-separated, of devices, tests, kernels, bench (default all four, in that order)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT="$PWD"
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 RESULTS="${1:?usage: scripts/gpu-check/run.sh RESULTS_DIR [devices,tests,kernels,bench]}"
+mkdir -p "$RESULTS" && RESULTS="$(cd "$RESULTS" && pwd)"
 PHASES=",${2:-devices,tests,kernels,bench},"
+for p in ${PHASES//,/ }; do
+  case "$p" in devices|tests|kernels|bench) ;; *) echo "run: unknown phase '$p' (expected devices, tests, kernels, bench)" >&2; exit 2 ;; esac
+done
+cd "$(dirname "$SELF")/../.."
+ROOT="$PWD"
 D="$ROOT/.device"
 [ -f "$D/jdk.tgz" ] || { echo "run: $D/jdk.tgz is missing: run scripts/gpu-check/pack.sh on the build machine first" >&2; exit 1; }
-mkdir -p "$RESULTS"
 WORK="${TMPDIR:-/tmp}/gpu-check"
 mkdir -p "$WORK"
 [ -x "$WORK/jdk/bin/java" ] || tar xzf "$D/jdk.tgz" -C "$WORK"
@@ -41,7 +45,7 @@ phase() { # name, timeout seconds
   case "$PHASES" in *",$name,"*) ;; *) return 0 ;; esac
   local t0=$SECONDS
   echo "== $name" | tee "$RESULTS/$name.txt"
-  GPU_CHECK_PHASE="$name" timeout "$limit" "$0" "$RESULTS" 2>&1 | tee -a "$RESULTS/$name.txt"
+  GPU_CHECK_PHASE="$name" timeout "$limit" "$SELF" "$RESULTS" "$name" 2>&1 | tee -a "$RESULTS/$name.txt"
   local rc=${PIPESTATUS[0]}
   echo "== $name: rc $rc, $((SECONDS - t0)) s" | tee -a "$RESULTS/$name.txt" "$RESULTS/summary.txt"
 }
@@ -62,7 +66,9 @@ devices() { tools devices --build; }
 tests() { "$JAVA" "${FLAGS[@]}" -cp "$TEST_CP" RunTests "$D/plugin-test-classes" '.*OpenCl.*Test'; }
 
 # A phase runs as this script again (timeout needs a command, not a function).
-if [ "${GPU_CHECK_PHASE:-}" ]; then "$GPU_CHECK_PHASE"; exit; fi
+case "${GPU_CHECK_PHASE:-}" in
+  devices|tests|kernels|bench) "$GPU_CHECK_PHASE"; exit ;;
+esac
 { command -v nvidia-smi >/dev/null && nvidia-smi -L; uname -m; nproc; } > "$RESULTS/machine.txt" 2>&1
 : > "$RESULTS/summary.txt"
 phase devices 120
