@@ -34,8 +34,11 @@ if ! ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1; then
   fi
 fi
 export TOKENBUTLER_ROOT="$ROOT" TOKENBUTLER_SHARED="$D/shared"
-FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -Xss4m
-       -XX:+UseParallelGC -XX:MaxRAMPercentage=50 -Dorg.lwjgl.opencl.libname="$D/opencl/libOpenCL.so.1")
+# The launcher's JVM flags (it cannot run here: it builds with Maven first), and the packed ICD loader.
+JVM_FLAGS=()
+eval "$(grep '^JVM_FLAGS=' "$ROOT/tokenbutler")"
+[ "${#JVM_FLAGS[@]}" -gt 0 ] || { echo "run: no JVM_FLAGS=(...) line in $ROOT/tokenbutler" >&2; exit 1; }
+FLAGS=("${JVM_FLAGS[@]}" -Dorg.lwjgl.opencl.libname="$D/opencl/libOpenCL.so.1")
 [ -f "$WORK/jdk/lib/libjsig.so" ] && export LD_PRELOAD="$WORK/jdk/lib/libjsig.so"
 TOOLS_CP="$D/lib/*"
 TEST_CP="$D/plugin-test-classes:$D/lib-test/*:$D/runner"
