@@ -13,6 +13,9 @@ public record ClDevice(int index, long platformId, String platformName, String p
 
     public boolean isGpu() { return type.equals("GPU"); }
 
+    /** A CPU device (e.g. PoCL): its work-items run on the host's own cores, one work-group's after another. */
+    public boolean isCpu() { return type.equals("CPU"); }
+
     /** One line: index, type, name, platform, memory. */
     public String describe() {
         return String.format(Locale.ROOT, "#%d %s '%s' on platform '%s' (%s; %d compute units, %.1f GiB global, max allocation %.1f GiB,"

@@ -291,7 +291,7 @@ public class OpenClKernels implements AutoCloseable {
          */
         SERIAL;
 
-        static Form forDevice(ClDevice device) { return device.type().equals("CPU") ? SERIAL : PARALLEL; }
+        static Form forDevice(ClDevice device) { return device.isCpu() ? SERIAL : PARALLEL; }
     }
 
     /** The form of the top-k and attention kernels that {@link #runTopK} and {@link #runAttention} launch here. */

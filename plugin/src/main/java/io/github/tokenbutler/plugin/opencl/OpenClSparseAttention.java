@@ -103,7 +103,7 @@ final class OpenClSparseAttention implements BackendAttention {
         this.ctx = kernels.context();
         this.explicit = explicit;
         this.deviceName = ctx.device().name();
-        this.sharesHostCores = ctx.device().type().equals("CPU");
+        this.sharesHostCores = ctx.device().isCpu();
         this.state = predictorState instanceof ImportanceState v1 ? v1 : null;
         this.revised = predictorState instanceof RevisedImportanceState v2 ? v2 : null;
         this.perKvHead = perKvHead;
